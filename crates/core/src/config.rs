@@ -1,0 +1,267 @@
+//! Typed configuration from flags and the environment, resolved once at
+//! start.
+//!
+//! Programs parse flags with clap into raw `Option<String>`s, then resolve
+//! each setting here: flag, then the setting's environment variables in
+//! order, then the default. The environment is read through [`EnvSource`] so
+//! tests inject a map instead of touching the process environment, and every
+//! error names the flag and variables that set the bad value.
+
+use std::{collections::HashMap, fmt, str::FromStr, time::Duration};
+
+/// Where environment variables come from.
+pub trait EnvSource {
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn var(&self, key: &str) -> Option<String> {
+        self.get(key).cloned()
+    }
+}
+
+impl<const N: usize> EnvSource for [(&str, &str); N] {
+    fn var(&self, key: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| (*v).to_string())
+    }
+}
+
+/// One configurable setting: its flag and the environment variables that set
+/// it, first match wins.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub flag: &'static str,
+    pub env: &'static [&'static str],
+}
+
+impl Setting {
+    pub const fn new(flag: &'static str, env: &'static [&'static str]) -> Self {
+        Self { flag, env }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.flag)?;
+        for e in self.env {
+            write!(f, " / {e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value {value:?} for {setting} (from {source_name}): {reason}")]
+    Invalid {
+        setting: String,
+        source_name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("missing setting {setting}: {hint}")]
+    Missing { setting: String, hint: String },
+}
+
+impl ConfigError {
+    pub fn missing(setting: Setting, hint: impl Into<String>) -> Self {
+        Self::Missing {
+            setting: setting.to_string(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Resolves settings against one environment source.
+pub struct Resolver<'a> {
+    env: &'a dyn EnvSource,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(env: &'a dyn EnvSource) -> Self {
+        Self { env }
+    }
+
+    /// The raw value and where it came from, skipping empty env values (an
+    /// empty variable on Railway means "unset").
+    pub fn raw(&self, setting: Setting, flag: Option<&str>) -> Option<(String, &'static str)> {
+        if let Some(v) = flag {
+            return Some((v.to_string(), setting.flag));
+        }
+        setting.env.iter().find_map(|name| {
+            self.env
+                .var(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (v, *name))
+        })
+    }
+
+    pub fn optional<T: FromStr>(
+        &self,
+        setting: Setting,
+        flag: Option<&str>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.optional_with(setting, flag, |s| {
+            s.trim().parse::<T>().map_err(|e| e.to_string())
+        })
+    }
+
+    pub fn value<T: FromStr>(
+        &self,
+        setting: Setting,
+        flag: Option<&str>,
+        default: T,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        Ok(self.optional(setting, flag)?.unwrap_or(default))
+    }
+
+    pub fn required<T: FromStr>(
+        &self,
+        setting: Setting,
+        flag: Option<&str>,
+        hint: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.optional(setting, flag)?
+            .ok_or_else(|| ConfigError::missing(setting, hint))
+    }
+
+    pub fn duration(
+        &self,
+        setting: Setting,
+        flag: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        Ok(self
+            .optional_with(setting, flag, parse_duration)?
+            .unwrap_or(default))
+    }
+
+    pub fn optional_with<T>(
+        &self,
+        setting: Setting,
+        flag: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some((raw, from)) = self.raw(setting, flag) else {
+            return Ok(None);
+        };
+        parse(&raw)
+            .map(Some)
+            .map_err(|reason| ConfigError::Invalid {
+                setting: setting.to_string(),
+                source_name: from.to_string(),
+                value: raw,
+                reason,
+            })
+    }
+
+    pub fn flag_bool(&self, setting: Setting, flag: bool) -> Result<bool, ConfigError> {
+        if flag {
+            return Ok(true);
+        }
+        Ok(self
+            .optional_with(setting, None, parse_bool)?
+            .unwrap_or(false))
+    }
+}
+
+/// Parses `500ms`, `15s`, `5m`, `2h`, `1d`, or a bare number of seconds
+/// (pulse-railway's `*_SECONDS` variables are bare numbers).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let s = raw.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        "expected a duration such as 500ms, 15s, 5m, 2h or a number of seconds".to_string()
+    })?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?}; use ms, s, m, h or d"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+pub fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PORT: Setting = Setting::new("--port", &["SWITCHYARD_PORT", "PORT"]);
+    const GRACE: Setting = Setting::new("--grace", &["GRACE_SECONDS"]);
+
+    #[test]
+    fn flag_beats_env_beats_default() {
+        let env = [("PORT", "9000"), ("SWITCHYARD_PORT", "")];
+        let r = Resolver::new(&env);
+        assert_eq!(r.value(PORT, Some("7000"), 1u16).unwrap(), 7000);
+        assert_eq!(r.value(PORT, None, 1u16).unwrap(), 9000);
+        let empty: [(&str, &str); 0] = [];
+        assert_eq!(Resolver::new(&empty).value(PORT, None, 1u16).unwrap(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_its_source() {
+        let env = [("PORT", "eighty")];
+        let err = Resolver::new(&env)
+            .value(PORT, None, 1u16)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--port / SWITCHYARD_PORT / PORT"), "{err}");
+        assert!(err.contains("from PORT"), "{err}");
+        assert!(err.contains("\"eighty\""), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("86400").unwrap(), Duration::from_secs(86400));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1").is_err());
+        let env = [("GRACE_SECONDS", "soon")];
+        let err = Resolver::new(&env)
+            .duration(GRACE, None, Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GRACE_SECONDS"), "{err}");
+    }
+}

@@ -1,0 +1,53 @@
+//! The names of the routing protocol: query params, headers, cookies and
+//! paths that Pulse apps and their clients already use. Defaults match
+//! pulse-railway; every one can be overridden.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingNames {
+    /// Query parameter that pins a request to a deployment.
+    pub query_param: String,
+    /// Request header that pins a request to a deployment.
+    pub header: String,
+    /// Cookie that pins a request, when cookie affinity is enabled.
+    pub cookie: Option<String>,
+    /// Query parameter a WebSocket sets to fall back to the active deployment
+    /// instead of failing on stale affinity.
+    pub ws_fallback_param: String,
+    /// Path prefix that is never forwarded from the public side.
+    pub internal_prefix: String,
+    /// The router's own health endpoint.
+    pub health_path: String,
+}
+
+impl Default for RoutingNames {
+    fn default() -> Self {
+        Self {
+            query_param: "pulse_deployment".into(),
+            header: "x-pulse-deployment".into(),
+            cookie: None,
+            ws_fallback_param: "pulse_reload_on_stale_affinity".into(),
+            internal_prefix: "/_pulse/internal".into(),
+            health_path: "/healthz".into(),
+        }
+    }
+}
+
+/// Fixed protocol header names (not configurable: clients hard-code them).
+pub mod headers {
+    pub const SELECTED_DEPLOYMENT: &str = "x-pulse-selected-deployment";
+    pub const STALE_AFFINITY: &str = "x-pulse-stale-affinity";
+    pub const CLIENT_LOADER: &str = "x-pulse-client-loader";
+    pub const CLIENT_LOADER_LOCATION: &str = "x-pulse-client-loader-location";
+    pub const INTERNAL_TOKEN: &str = "x-pulse-railway-internal-token";
+}
+
+/// Backend endpoints a Pulse app serves.
+pub mod backend_paths {
+    pub const HEALTH: &str = "/_pulse/health";
+    pub const META: &str = "/_pulse/meta";
+    pub const RELOAD: &str = "/_pulse/internal/railway/reload";
+    pub const SESSIONS: &str = "/_pulse/internal/railway/sessions";
+}
+
+/// Default Redis key prefix, shared with pulse-railway.
+pub const DEFAULT_PREFIX: &str = "pulse:railway";

@@ -1,0 +1,365 @@
+//! The in-memory store: one process, one mutex, the same rules as Redis.
+//!
+//! Expiry uses tokio's clock so tests can pause time instead of sleeping.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use switchyard_core::{DeploymentId, DeploymentState, Rollout, Snapshot, UnixTime};
+use tokio::{
+    sync::{broadcast, mpsc},
+    time::Instant,
+};
+
+use crate::{
+    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, RequestStats,
+    Result, StatsWindow, Store, StoreError, StoreEvent, Subscription,
+    types::{STATS_RETENTION_SECS, STATS_WINDOW_SECS},
+};
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    state: Mutex<State>,
+    events: broadcast::Sender<StoreEvent>,
+}
+
+#[derive(Default)]
+struct State {
+    snap: Snapshot,
+    services: HashMap<String, DeploymentId>,
+    replicas: HashMap<String, Replica>,
+    stats: HashMap<(DeploymentId, StatsWindow), RequestStats>,
+    locks: HashMap<String, (String, Instant)>,
+}
+
+struct Replica {
+    expires: Instant,
+    leases: Vec<(DeploymentId, u64)>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                events,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change
+        // (every change is computed before it is written), so keep going.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Bumps the version and notifies subscribers; call with the lock held
+    /// so versions are published in order.
+    fn bump(&self, state: &mut State) -> u64 {
+        state.snap.version += 1;
+        let _ = self.inner.events.send(StoreEvent::Changed {
+            version: state.snap.version,
+        });
+        state.snap.version
+    }
+}
+
+impl State {
+    fn promote(&mut self, id: &DeploymentId, now: UnixTime) -> Result<Option<DeploymentId>> {
+        let target = self
+            .snap
+            .deployments
+            .get(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        if target.state == DeploymentState::Revoked {
+            return Err(StoreError::WrongState {
+                id: id.clone(),
+                state: "revoked".into(),
+                action: "promote",
+            });
+        }
+        for d in self.snap.deployments.values_mut() {
+            if d.deployment_id == *id {
+                d.state = DeploymentState::Active;
+                d.drain_started_at = None;
+            } else if matches!(d.state, DeploymentState::Active | DeploymentState::Pending) {
+                d.state = DeploymentState::Draining;
+                d.drain_started_at = Some(now);
+            }
+        }
+        self.snap.rollout = None;
+        Ok(self.snap.active.replace(id.clone()).filter(|p| p != id))
+    }
+
+    fn expire_replicas(&mut self) {
+        let now = Instant::now();
+        self.replicas.retain(|_, r| r.expires > now);
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn register(&self, new: NewDeployment) -> Result<()> {
+        let mut st = self.lock();
+        if st.snap.deployments.contains_key(&new.id) {
+            return Err(StoreError::AlreadyExists(new.id));
+        }
+        if let Some(owner) = st.services.get(&new.service_name) {
+            return Err(StoreError::ServiceTaken {
+                service: new.service_name.clone(),
+                owner: owner.to_string(),
+            });
+        }
+        st.services.insert(new.service_name.clone(), new.id.clone());
+        st.snap.deployments.insert(new.id.clone(), new.record());
+        self.bump(&mut st);
+        Ok(())
+    }
+
+    async fn promote(&self, id: &DeploymentId, now: UnixTime) -> Result<Promotion> {
+        let mut st = self.lock();
+        let previous = st.promote(id, now)?;
+        let version = self.bump(&mut st);
+        Ok(Promotion { previous, version })
+    }
+
+    async fn set_rollout(&self, rollout: Option<(&DeploymentId, u8)>) -> Result<()> {
+        let mut st = self.lock();
+        let Some((id, percent)) = rollout else {
+            if st.snap.rollout.take().is_some() {
+                self.bump(&mut st);
+            }
+            return Ok(());
+        };
+        if !(1..=99).contains(&percent) {
+            return Err(StoreError::Invalid(format!(
+                "rollout percent must be 1..=99, got {percent}"
+            )));
+        }
+        let state = st
+            .snap
+            .deployments
+            .get(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?
+            .state;
+        if state != DeploymentState::Pending {
+            return crate::redis_store::rollout_status("state", state.to_string(), Some(id));
+        }
+        if st.snap.active.is_none() {
+            return crate::redis_store::rollout_status("no_active", String::new(), Some(id));
+        }
+        st.snap.rollout = Some(Rollout {
+            deployment_id: id.clone(),
+            percent,
+        });
+        self.bump(&mut st);
+        Ok(())
+    }
+
+    async fn revoke(
+        &self,
+        id: &DeploymentId,
+        promote: Option<&DeploymentId>,
+        now: UnixTime,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        if !st.snap.deployments.contains_key(id) {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        match promote {
+            Some(s) if s == id => {
+                return crate::redis_store::revoke_status("self", id, promote);
+            }
+            Some(s) => {
+                st.promote(s, now)?;
+            }
+            None if st.snap.active.as_ref() == Some(id) => {
+                return crate::redis_store::revoke_status("active", id, promote);
+            }
+            None => {}
+        }
+        if let Some(d) = st.snap.deployments.get_mut(id) {
+            if d.state == DeploymentState::Revoked && promote.is_none() {
+                return Ok(());
+            }
+            d.state = DeploymentState::Revoked;
+            d.revoked_at = Some(now);
+        }
+        if st
+            .snap
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.deployment_id == *id)
+        {
+            st.snap.rollout = None;
+        }
+        self.bump(&mut st);
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        Ok(self.lock().snap.clone())
+    }
+
+    async fn subscribe(&self) -> Result<Subscription> {
+        let mut rx = self.inner.events.subscribe();
+        let (tx, out) = mpsc::channel(64);
+        tokio::spawn(async move {
+            if tx.send(StoreEvent::Resync).await.is_err() {
+                return;
+            }
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ev) => ev,
+                    // Fell behind: whatever was dropped is in the snapshot.
+                    Err(broadcast::error::RecvError::Lagged(_)) => StoreEvent::Resync,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Subscription::new(out))
+    }
+
+    async fn publish_reload(&self, notice: &ReloadNotice) -> Result<()> {
+        let _ = self.inner.events.send(StoreEvent::Reload(notice.clone()));
+        Ok(())
+    }
+
+    async fn heartbeat(&self, beat: &Heartbeat) -> Result<()> {
+        let mut st = self.lock();
+        let replica = Replica {
+            expires: Instant::now() + beat.ttl,
+            leases: beat
+                .leases
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .cloned()
+                .collect(),
+        };
+        st.replicas.insert(beat.replica.clone(), replica);
+        for (id, seen) in &beat.activity {
+            if let Some(d) = st.snap.deployments.get_mut(id)
+                && d.last_seen_at.is_none_or(|t| t < *seen)
+            {
+                d.last_seen_at = Some(*seen);
+            }
+        }
+        let window = StatsWindow::at(beat.now);
+        for (id, s) in &beat.stats {
+            st.stats.entry((id.clone(), window)).or_default().add(s);
+        }
+        let oldest = window
+            .0
+            .saturating_sub(STATS_RETENTION_SECS / STATS_WINDOW_SECS);
+        st.stats.retain(|(_, w), _| w.0 >= oldest);
+        Ok(())
+    }
+
+    async fn remove_replica(&self, replica: &str) -> Result<()> {
+        self.lock().replicas.remove(replica);
+        Ok(())
+    }
+
+    async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>> {
+        let mut st = self.lock();
+        st.expire_replicas();
+        let mut totals = BTreeMap::new();
+        for r in st.replicas.values() {
+            for (id, n) in &r.leases {
+                *totals.entry(id.clone()).or_insert(0) += n;
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn request_stats(
+        &self,
+        now: UnixTime,
+        windows: u32,
+    ) -> Result<BTreeMap<DeploymentId, RequestStats>> {
+        let st = self.lock();
+        let last = StatsWindow::at(now).0;
+        let first = last.saturating_sub(u64::from(windows.max(1)) - 1);
+        let mut out: BTreeMap<DeploymentId, RequestStats> = BTreeMap::new();
+        for ((id, w), s) in &st.stats {
+            if (first..=last).contains(&w.0) && st.snap.deployments.contains_key(id) {
+                out.entry(id.clone()).or_default().add(s);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_unless_active(&self, id: &DeploymentId) -> Result<DeleteOutcome> {
+        let mut st = self.lock();
+        if st.snap.active.as_ref() == Some(id) {
+            return Ok(DeleteOutcome::Active);
+        }
+        let Some(d) = st.snap.deployments.remove(id) else {
+            return Ok(DeleteOutcome::Missing);
+        };
+        if st.services.get(&d.service_name) == Some(id) {
+            st.services.remove(&d.service_name);
+        }
+        if st
+            .snap
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.deployment_id == *id)
+        {
+            st.snap.rollout = None;
+        }
+        self.bump(&mut st);
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn acquire_lock(&self, name: &str, ttl: Duration) -> Result<Option<LockToken>> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        if st.locks.get(name).is_some_and(|(_, exp)| *exp > now) {
+            return Ok(None);
+        }
+        let token = LockToken::fresh(name);
+        st.locks
+            .insert(name.to_string(), (token.token.clone(), now + ttl));
+        Ok(Some(token))
+    }
+
+    async fn release_lock(&self, token: &LockToken) -> Result<bool> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        match st.locks.get(&token.name) {
+            Some((held, exp)) if *held == token.token && *exp > now => {
+                st.locks.remove(&token.name);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! The production store: Redis through one multiplexed, self-reconnecting
+//! connection, with every multi-key change in a Lua script.
+//!
+//! Scripts build key names from the prefix inside Redis, so they assume a
+//! single Redis (not Redis Cluster), which is what Railway provides.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::{AsyncCommands, Script, ScriptInvocation, aio::ConnectionManager};
+use switchyard_core::{Deployment, DeploymentId, DeploymentState, Rollout, Snapshot, UnixTime};
+use tokio::sync::mpsc;
+
+use crate::{
+    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, RequestStats,
+    Result, StatsWindow, Store, StoreError, StoreEvent, Subscription, event::WireEvent, keys::Keys,
+    types::STATS_RETENTION_SECS,
+};
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` (TLS) URL.
+    pub url: String,
+    pub prefix: String,
+    /// Bound on connecting and on each command, so a dead Redis yields an
+    /// error instead of a hang.
+    pub timeout: Duration,
+}
+
+impl RedisSettings {
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+struct Scripts {
+    register: Script,
+    promote: Script,
+    rollout: Script,
+    revoke: Script,
+    snapshot: Script,
+    heartbeat: Script,
+    leases: Script,
+    stats: Script,
+    delete: Script,
+    unlock: Script,
+}
+
+impl Scripts {
+    fn load() -> Self {
+        let with_prelude =
+            |body: &str| Script::new(&format!("{}\n{body}", include_str!("lua/prelude.lua")));
+        Self {
+            register: with_prelude(include_str!("lua/register.lua")),
+            promote: with_prelude(include_str!("lua/promote.lua")),
+            rollout: with_prelude(include_str!("lua/rollout.lua")),
+            revoke: with_prelude(include_str!("lua/revoke.lua")),
+            snapshot: with_prelude(include_str!("lua/snapshot.lua")),
+            heartbeat: with_prelude(include_str!("lua/heartbeat.lua")),
+            leases: with_prelude(include_str!("lua/leases.lua")),
+            stats: with_prelude(include_str!("lua/stats.lua")),
+            delete: with_prelude(include_str!("lua/delete.lua")),
+            unlock: Script::new(include_str!("lua/unlock.lua")),
+        }
+    }
+}
+
+/// Cheap to clone: all clones share one connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: Scripts,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.keys.prefix())
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Prepares the store without connecting: a process can start while
+    /// Redis is down and connect when it comes back.
+    pub fn new(settings: &RedisSettings) -> Result<Self> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| StoreError::Invalid(format!("Redis URL: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                keys: Keys::new(&settings.prefix),
+                scripts: Scripts::load(),
+                timeout: settings.timeout,
+            }),
+        })
+    }
+
+    fn prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
+    /// Runs one command with an overall deadline (reconnect attempts
+    /// included) so callers always get an answer.
+    async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let deadline = self.inner.timeout * 2;
+        match tokio::time::timeout(deadline, f(self.inner.conn.clone())).await {
+            Ok(r) => r.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer from Redis within {deadline:?}"
+            ))),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Starts an invocation of a prelude script with the prefix as ARGV[1].
+    fn script<'a>(&'a self, pick: impl FnOnce(&'a Scripts) -> &'a Script) -> ScriptInvocation<'a> {
+        let mut inv = pick(&self.inner.scripts).prepare_invoke();
+        inv.arg(self.prefix());
+        inv
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, inv: ScriptInvocation<'_>) -> Result<T> {
+        self.call(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await
+    }
+}
+
+fn parse_record(raw: &str) -> Result<Deployment> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("deployment record: {e}")))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn register(&self, new: NewDeployment) -> Result<()> {
+        let record = new.record();
+        let json =
+            serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut inv = self.script(|s| &s.register);
+        inv.arg(new.id.as_str()).arg(&json).arg(&new.service_name);
+        let (status, owner): (String, String) = self.run(inv).await?;
+        match status.as_str() {
+            "ok" => Ok(()),
+            "exists" => Err(StoreError::AlreadyExists(new.id)),
+            _ => Err(StoreError::ServiceTaken {
+                service: new.service_name,
+                owner,
+            }),
+        }
+    }
+
+    async fn promote(&self, id: &DeploymentId, now: UnixTime) -> Result<Promotion> {
+        let mut inv = self.script(|s| &s.promote);
+        inv.arg(id.as_str()).arg(now.secs());
+        let (status, previous, version): (String, String, u64) = self.run(inv).await?;
+        match status.as_str() {
+            "promoted" => Ok(Promotion {
+                previous: DeploymentId::new(&previous).ok().filter(|p| p != id),
+                version,
+            }),
+            "revoked" => Err(StoreError::WrongState {
+                id: id.clone(),
+                state: "revoked".into(),
+                action: "promote",
+            }),
+            _ => Err(StoreError::NotFound(id.clone())),
+        }
+    }
+
+    async fn set_rollout(&self, rollout: Option<(&DeploymentId, u8)>) -> Result<()> {
+        let (id, percent) = match rollout {
+            Some((id, p)) if (1..=99).contains(&p) => (id.as_str(), p),
+            Some((_, p)) => {
+                return Err(StoreError::Invalid(format!(
+                    "rollout percent must be 1..=99, got {p}"
+                )));
+            }
+            None => ("", 0),
+        };
+        let mut inv = self.script(|s| &s.rollout);
+        inv.arg(id).arg(percent);
+        let (status, detail): (String, String) = self.run(inv).await?;
+        rollout_status(&status, detail, rollout.map(|(id, _)| id))
+    }
+
+    async fn revoke(
+        &self,
+        id: &DeploymentId,
+        promote: Option<&DeploymentId>,
+        now: UnixTime,
+    ) -> Result<()> {
+        let mut inv = self.script(|s| &s.revoke);
+        inv.arg(id.as_str())
+            .arg(promote.map_or("", DeploymentId::as_str))
+            .arg(now.secs());
+        let (status, _): (String, String) = self.run(inv).await?;
+        revoke_status(&status, id, promote)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let (version, active, rollout, records): (u64, String, String, Vec<String>) =
+            self.run(self.script(|s| &s.snapshot)).await?;
+        let mut snap = Snapshot {
+            version,
+            active: DeploymentId::new(&active).ok(),
+            rollout: if rollout.is_empty() {
+                None
+            } else {
+                serde_json::from_str::<Rollout>(&rollout).ok()
+            },
+            deployments: BTreeMap::new(),
+        };
+        for raw in &records {
+            // One unreadable record must not take routing down for the rest.
+            match parse_record(raw) {
+                Ok(d) => {
+                    snap.deployments.insert(d.deployment_id.clone(), d);
+                }
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable deployment record"),
+            }
+        }
+        Ok(snap)
+    }
+
+    async fn subscribe(&self) -> Result<Subscription> {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(listen(
+            self.inner.client.clone(),
+            self.inner.keys.events(),
+            self.inner.timeout,
+            tx,
+        ));
+        Ok(Subscription::new(rx))
+    }
+
+    async fn publish_reload(&self, notice: &ReloadNotice) -> Result<()> {
+        let payload = serde_json::to_string(&WireEvent::Reload(notice.clone()))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let channel = self.inner.keys.events();
+        self.call(|mut c| async move { c.publish::<_, _, i64>(channel, payload).await })
+            .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, beat: &Heartbeat) -> Result<()> {
+        let mut inv = self.script(|s| &s.heartbeat);
+        inv.arg(&beat.replica)
+            .arg(beat.ttl.as_millis() as u64)
+            .arg(beat.now.secs())
+            .arg(StatsWindow::at(beat.now).0)
+            .arg(STATS_RETENTION_SECS);
+        inv.arg(beat.leases.len());
+        for (id, n) in &beat.leases {
+            inv.arg(id.as_str()).arg(*n);
+        }
+        inv.arg(beat.activity.len());
+        for (id, t) in &beat.activity {
+            inv.arg(id.as_str()).arg(t.secs());
+        }
+        inv.arg(beat.stats.len());
+        for (id, s) in &beat.stats {
+            inv.arg(id.as_str())
+                .arg(s.requests)
+                .arg(s.errors_5xx)
+                .arg(s.latency_ms_sum);
+        }
+        self.run::<i64>(inv).await?;
+        Ok(())
+    }
+
+    async fn remove_replica(&self, replica: &str) -> Result<()> {
+        let key = format!("{}:replica:{replica}", self.prefix());
+        let set = format!("{}:replicas", self.prefix());
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .del(&key)
+                .srem(&set, replica)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>> {
+        let flat: Vec<String> = self.run(self.script(|s| &s.leases)).await?;
+        Ok(flat
+            .chunks_exact(2)
+            .filter_map(|p| Some((DeploymentId::new(&p[0]).ok()?, p[1].parse().ok()?)))
+            .collect())
+    }
+
+    async fn request_stats(
+        &self,
+        now: UnixTime,
+        windows: u32,
+    ) -> Result<BTreeMap<DeploymentId, RequestStats>> {
+        let last = StatsWindow::at(now).0;
+        let first = last.saturating_sub(u64::from(windows.max(1)) - 1);
+        let mut inv = self.script(|s| &s.stats);
+        inv.arg(first).arg(last);
+        let flat: Vec<String> = self.run(inv).await?;
+        Ok(flat
+            .chunks_exact(4)
+            .filter_map(|r| {
+                let stats = RequestStats {
+                    requests: r[1].parse().ok()?,
+                    errors_5xx: r[2].parse().ok()?,
+                    latency_ms_sum: r[3].parse().ok()?,
+                };
+                Some((DeploymentId::new(&r[0]).ok()?, stats))
+            })
+            .collect())
+    }
+
+    async fn delete_unless_active(&self, id: &DeploymentId) -> Result<DeleteOutcome> {
+        let mut inv = self.script(|s| &s.delete);
+        inv.arg(id.as_str());
+        let status: String = self.run(inv).await?;
+        Ok(match status.as_str() {
+            "deleted" => DeleteOutcome::Deleted,
+            "active" => DeleteOutcome::Active,
+            _ => DeleteOutcome::Missing,
+        })
+    }
+
+    async fn acquire_lock(&self, name: &str, ttl: Duration) -> Result<Option<LockToken>> {
+        let token = LockToken::fresh(name);
+        let key = self.inner.keys.lock(name);
+        let opts = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64));
+        let value = token.token.clone();
+        let set: Option<String> = self
+            .call(|mut c| async move { c.set_options(key, value, opts).await })
+            .await?;
+        Ok(set.map(|_| token))
+    }
+
+    async fn release_lock(&self, token: &LockToken) -> Result<bool> {
+        let mut inv = self.inner.scripts.unlock.prepare_invoke();
+        inv.key(self.inner.keys.lock(&token.name)).arg(&token.token);
+        let n: i64 = self.run(inv).await?;
+        Ok(n == 1)
+    }
+}
+
+pub(crate) fn rollout_status(
+    status: &str,
+    detail: String,
+    id: Option<&DeploymentId>,
+) -> Result<()> {
+    let Some(id) = id else { return Ok(()) };
+    match status {
+        "ok" => Ok(()),
+        "missing" => Err(StoreError::NotFound(id.clone())),
+        "no_active" => Err(StoreError::Invalid(
+            "a rollout needs an active deployment to split traffic with".into(),
+        )),
+        _ => Err(StoreError::WrongState {
+            id: id.clone(),
+            state: detail,
+            action: "a gradual rollout (only a pending deployment can be rolled out)",
+        }),
+    }
+}
+
+pub(crate) fn revoke_status(
+    status: &str,
+    id: &DeploymentId,
+    successor: Option<&DeploymentId>,
+) -> Result<()> {
+    let successor_err = |state: &str| match successor {
+        Some(s) if state == "missing" => StoreError::NotFound(s.clone()),
+        Some(s) => StoreError::WrongState {
+            id: s.clone(),
+            state: state.into(),
+            action: "promote",
+        },
+        None => StoreError::Invalid("no successor given".into()),
+    };
+    match status {
+        "ok" => Ok(()),
+        "missing" => Err(StoreError::NotFound(id.clone())),
+        "self" => Err(StoreError::Invalid(
+            "a deployment cannot succeed itself".into(),
+        )),
+        "active" => Err(StoreError::WrongState {
+            id: id.clone(),
+            state: DeploymentState::Active.to_string(),
+            action: "revoke without promoting another deployment in the same step",
+        }),
+        s => Err(successor_err(s.trim_start_matches("successor_"))),
+    }
+}
+
+/// Keeps a pub/sub subscription alive until the receiver is dropped,
+/// reconnecting with backoff and announcing every (re)connection as a
+/// `Resync`.
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    timeout: Duration,
+    tx: mpsc::Sender<StoreEvent>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let err = match subscribe_once(&client, &channel, timeout, &tx, &mut backoff).await {
+            Ok(()) => return, // receiver dropped
+            Err(e) => e,
+        };
+        if tx
+            .send(StoreEvent::Disconnected { error: err })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = tx.closed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn subscribe_once(
+    client: &redis::Client,
+    channel: &str,
+    timeout: Duration,
+    tx: &mpsc::Sender<StoreEvent>,
+    backoff: &mut Duration,
+) -> Result<(), String> {
+    let connect = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    let pubsub = match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("no answer from Redis within {timeout:?}")),
+    };
+    *backoff = Duration::from_millis(100);
+    if tx.send(StoreEvent::Resync).await.is_err() {
+        return Ok(());
+    }
+    let (mut sink, mut stream) = pubsub.split();
+    // A silently dead connection would never end the stream; probe it.
+    let mut probe = tokio::time::interval(timeout.max(Duration::from_secs(1)) * 2);
+    probe.tick().await;
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else { return Err("subscription connection closed".into()) };
+                let Ok(payload) = msg.get_payload::<String>() else { continue };
+                match serde_json::from_str::<WireEvent>(&payload) {
+                    Ok(ev) => {
+                        if tx.send(ev.into_event()).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ignoring unreadable store event"),
+                }
+            }
+            _ = probe.tick() => {
+                match tokio::time::timeout(timeout, sink.ping::<String>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err("subscription ping timed out".into()),
+                }
+            }
+            _ = tx.closed() => return Ok(()),
+        }
+    }
+}

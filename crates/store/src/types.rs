@@ -1,0 +1,120 @@
+//! Arguments and results of store operations.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::{Deployment, DeploymentId, DeploymentState, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct NewDeployment {
+    pub id: DeploymentId,
+    pub service_name: String,
+    pub backend_url: String,
+    pub service_id: Option<String>,
+    pub now: UnixTime,
+}
+
+impl NewDeployment {
+    /// The record as first stored: pending, never seen, never drained.
+    pub fn record(&self) -> Deployment {
+        Deployment {
+            deployment_id: self.id.clone(),
+            state: DeploymentState::Pending,
+            service_name: self.service_name.clone(),
+            backend_url: self.backend_url.clone(),
+            created_at: Some(self.now),
+            last_seen_at: None,
+            drain_started_at: None,
+            revoked_at: None,
+            service_id: self.service_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// The deployment that was active before, if any and if different.
+    pub previous: Option<DeploymentId>,
+    /// Snapshot version that carries the promotion.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteOutcome {
+    Deleted,
+    /// Refused: the deployment is (or just became) the active one.
+    Active,
+    Missing,
+}
+
+/// Requests served for one deployment, as counted by router replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestStats {
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub latency_ms_sum: u64,
+}
+
+impl RequestStats {
+    pub fn add(&mut self, other: &RequestStats) {
+        self.requests += other.requests;
+        self.errors_5xx += other.errors_5xx;
+        self.latency_ms_sum += other.latency_ms_sum;
+    }
+
+    pub fn error_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors_5xx as f64 / self.requests as f64
+        }
+    }
+}
+
+/// Statistics are kept in fixed windows of this length.
+pub const STATS_WINDOW_SECS: u64 = 60;
+/// How long the store keeps a statistics window.
+pub const STATS_RETENTION_SECS: u64 = 3600;
+
+/// The statistics window a timestamp falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatsWindow(pub u64);
+
+impl StatsWindow {
+    pub fn at(t: UnixTime) -> Self {
+        Self(t.secs().max(0.0) as u64 / STATS_WINDOW_SECS)
+    }
+}
+
+/// One router replica's report for one interval.
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    pub replica: String,
+    pub ttl: Duration,
+    /// Open WebSockets per deployment, the whole current count.
+    pub leases: Vec<(DeploymentId, u64)>,
+    /// Latest HTTP activity per deployment since the last beat.
+    pub activity: Vec<(DeploymentId, UnixTime)>,
+    /// Requests since the last beat, per deployment.
+    pub stats: Vec<(DeploymentId, RequestStats)>,
+    pub now: UnixTime,
+}
+
+/// Proof of holding a lock; only its holder can release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockToken {
+    pub name: String,
+    pub token: String,
+}
+
+impl LockToken {
+    pub(crate) fn fresh(name: &str) -> Self {
+        use rand::Rng;
+        let bits: u128 = rand::rng().random();
+        Self {
+            name: name.to_string(),
+            token: format!("{bits:032x}"),
+        }
+    }
+}

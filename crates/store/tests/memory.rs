@@ -1,0 +1,9 @@
+//! The behavioural suite against the in-memory store.
+
+mod suite;
+
+use std::sync::Arc;
+
+use switchyard_store::{MemoryStore, SharedStore};
+
+store_suite!((Arc::new(MemoryStore::new()) as SharedStore, ()));

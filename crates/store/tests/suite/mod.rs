@@ -1,0 +1,496 @@
+//! The behaviour every store must have, written once and run against each
+//! implementation by `memory.rs` and `redis.rs`.
+
+#![allow(dead_code)]
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use switchyard_core::{DeploymentId, DeploymentState, UnixTime};
+use switchyard_store::{
+    DeleteOutcome, Heartbeat, NewDeployment, ReloadNotice, RequestStats, SharedStore, StoreError,
+    StoreEvent,
+};
+use switchyard_testkit::eventually;
+
+pub fn id(s: &str) -> DeploymentId {
+    DeploymentId::new(s).unwrap()
+}
+
+pub fn new(s: &str) -> NewDeployment {
+    NewDeployment {
+        id: id(s),
+        service_name: format!("svc-{s}"),
+        backend_url: format!("http://{s}.internal:8000"),
+        service_id: None,
+        now: UnixTime(1000.0),
+    }
+}
+
+fn beat(replica: &str, leases: &[(&str, u64)], ttl: Duration) -> Heartbeat {
+    Heartbeat {
+        replica: replica.into(),
+        ttl,
+        leases: leases.iter().map(|(d, n)| (id(d), *n)).collect(),
+        activity: vec![],
+        stats: vec![],
+        now: UnixTime::now(),
+    }
+}
+
+/// Generates one `#[tokio::test]` per suite function for a store factory.
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@tests $make;
+            register_then_snapshot, duplicate_ids_and_services_are_refused,
+            promote_drains_every_other, promote_unknown_or_revoked_fails, rollback_by_promoting_a_draining_one,
+            delete_unless_active_never_deletes_the_active, concurrent_promotes_and_deletes_keep_one_active,
+            leases_are_per_replica_and_replaced, leases_expire_when_heartbeats_stop, activity_keeps_the_latest,
+            request_stats_sum_over_windows, lock_is_exclusive_and_released_only_by_holder,
+            concurrent_lock_acquire_has_one_winner, lock_expires, subscribers_see_changes_and_reloads,
+            rollout_rules, revoke_rules);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = $make;
+                suite::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub async fn register_then_snapshot(store: SharedStore) {
+    let empty = store.snapshot().await.unwrap();
+    assert!(empty.deployments.is_empty());
+    assert_eq!(empty.active, None);
+
+    store.register(new("v1")).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    let d = snap.get("v1").expect("registered deployment in snapshot");
+    assert_eq!(d.state, DeploymentState::Pending);
+    assert_eq!(d.backend_url, "http://v1.internal:8000");
+    assert_eq!(d.service_name, "svc-v1");
+    assert_eq!(d.created_at, Some(UnixTime(1000.0)));
+    assert_eq!(snap.active, None, "registering never activates");
+    assert!(snap.version > empty.version);
+}
+
+pub async fn duplicate_ids_and_services_are_refused(store: SharedStore) {
+    store.register(new("v1")).await.unwrap();
+    let err = store.register(new("v1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err}");
+
+    let mut same_service = new("v2");
+    same_service.service_name = "svc-v1".into();
+    let err = store.register(same_service).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::ServiceTaken { owner, .. } if owner == "v1"),
+        "{err}"
+    );
+    assert!(store.snapshot().await.unwrap().get("v2").is_none());
+}
+
+pub async fn promote_drains_every_other(store: SharedStore) {
+    for d in ["v1", "v2", "v3"] {
+        store.register(new(d)).await.unwrap();
+    }
+    let first = store.promote(&id("v1"), UnixTime(2000.0)).await.unwrap();
+    assert_eq!(first.previous, None);
+    let second = store.promote(&id("v2"), UnixTime(3000.0)).await.unwrap();
+    assert_eq!(second.previous, Some(id("v1")));
+    assert!(second.version > first.version);
+
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.active, Some(id("v2")));
+    assert_eq!(snap.version, second.version);
+    let v1 = snap.get("v1").unwrap();
+    assert_eq!(v1.state, DeploymentState::Draining);
+    assert_eq!(v1.drain_started_at, Some(UnixTime(3000.0)));
+    assert_eq!(snap.get("v2").unwrap().state, DeploymentState::Active);
+    assert_eq!(snap.get("v2").unwrap().drain_started_at, None);
+    // The pending v3 was never active, but a promotion supersedes it too.
+    assert_eq!(snap.get("v3").unwrap().state, DeploymentState::Draining);
+    // Promoting again keeps the first drain time of those already draining.
+    store.promote(&id("v2"), UnixTime(4000.0)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(
+        snap.get("v1").unwrap().drain_started_at,
+        Some(UnixTime(3000.0))
+    );
+}
+
+pub async fn promote_unknown_or_revoked_fails(store: SharedStore) {
+    let err = store
+        .promote(&id("ghost"), UnixTime(1.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    store.register(new("v1")).await.unwrap();
+    store.register(new("v2")).await.unwrap();
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    store.revoke(&id("v2"), None, UnixTime(2.0)).await.unwrap();
+    let err = store.promote(&id("v2"), UnixTime(3.0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::WrongState { .. }), "{err}");
+    assert_eq!(store.snapshot().await.unwrap().active, Some(id("v1")));
+}
+
+pub async fn rollback_by_promoting_a_draining_one(store: SharedStore) {
+    store.register(new("v1")).await.unwrap();
+    store.register(new("v2")).await.unwrap();
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    store.promote(&id("v2"), UnixTime(2.0)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.rollback_target().unwrap().deployment_id, id("v1"));
+    store.promote(&id("v1"), UnixTime(3.0)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.active, Some(id("v1")));
+    assert_eq!(snap.get("v1").unwrap().drain_started_at, None);
+    assert_eq!(snap.get("v2").unwrap().state, DeploymentState::Draining);
+}
+
+pub async fn delete_unless_active_never_deletes_the_active(store: SharedStore) {
+    store.register(new("v1")).await.unwrap();
+    store.register(new("v2")).await.unwrap();
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    store.promote(&id("v2"), UnixTime(2.0)).await.unwrap();
+
+    assert_eq!(
+        store.delete_unless_active(&id("v2")).await.unwrap(),
+        DeleteOutcome::Active
+    );
+    assert_eq!(
+        store.delete_unless_active(&id("v1")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(
+        store.delete_unless_active(&id("v1")).await.unwrap(),
+        DeleteOutcome::Missing
+    );
+    let snap = store.snapshot().await.unwrap();
+    assert!(snap.get("v1").is_none());
+    assert_eq!(snap.active, Some(id("v2")));
+    // The service name is free again.
+    store.register(new("v1")).await.unwrap();
+}
+
+/// Many tasks promote and delete at random at once. Whatever the
+/// interleaving, exactly one deployment is active and it still exists.
+pub async fn concurrent_promotes_and_deletes_keep_one_active(store: SharedStore) {
+    let ids: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
+    for d in &ids {
+        store.register(new(d)).await.unwrap();
+    }
+    store.promote(&id("d0"), UnixTime(1.0)).await.unwrap();
+    let ids = Arc::new(ids);
+    let mut tasks = Vec::new();
+    for t in 0..16usize {
+        let store = store.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..25usize {
+                let d = id(&ids[(t * 7 + round * 3) % ids.len()]);
+                if (t + round) % 2 == 0 {
+                    // Fails harmlessly when a racer deleted it first.
+                    let _ = store.promote(&d, UnixTime(round as f64)).await;
+                } else {
+                    let outcome = store.delete_unless_active(&d).await.unwrap();
+                    if outcome == DeleteOutcome::Deleted {
+                        let snap = store.snapshot().await.unwrap();
+                        assert_ne!(snap.active.as_ref(), Some(&d), "deleted the active one");
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let snap = store.snapshot().await.unwrap();
+    let active = snap.active.clone().expect("an active deployment remains");
+    let record = snap
+        .get(active.as_str())
+        .expect("the active deployment exists");
+    assert_eq!(record.state, DeploymentState::Active);
+    let actives: Vec<_> = snap.in_state(DeploymentState::Active).collect();
+    assert_eq!(actives.len(), 1, "exactly one active: {actives:?}");
+}
+
+pub async fn leases_are_per_replica_and_replaced(store: SharedStore) {
+    let ttl = Duration::from_secs(30);
+    store
+        .heartbeat(&beat("r1", &[("v1", 3), ("v2", 1)], ttl))
+        .await
+        .unwrap();
+    store
+        .heartbeat(&beat("r2", &[("v1", 2)], ttl))
+        .await
+        .unwrap();
+    let leases = store.live_leases().await.unwrap();
+    assert_eq!(leases.get(&id("v1")), Some(&5));
+    assert_eq!(leases.get(&id("v2")), Some(&1));
+
+    // A beat states the replica's whole count: it replaces, never adds.
+    store
+        .heartbeat(&beat("r1", &[("v1", 1)], ttl))
+        .await
+        .unwrap();
+    let leases = store.live_leases().await.unwrap();
+    assert_eq!(leases.get(&id("v1")), Some(&3));
+    assert_eq!(leases.get(&id("v2")), None);
+
+    store.remove_replica("r2").await.unwrap();
+    assert_eq!(store.live_leases().await.unwrap().get(&id("v1")), Some(&1));
+}
+
+pub async fn leases_expire_when_heartbeats_stop(store: SharedStore) {
+    store
+        .heartbeat(&beat("crashy", &[("v1", 4)], Duration::from_millis(300)))
+        .await
+        .unwrap();
+    store
+        .heartbeat(&beat("steady", &[("v1", 1)], Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(store.live_leases().await.unwrap().get(&id("v1")), Some(&5));
+    eventually(Duration::from_secs(5), "crashed replica's leases to expire", || {
+        let store = store.clone();
+        async move { (store.live_leases().await.ok()?.get(&id("v1")) == Some(&1)).then_some(()) }
+    })
+    .await;
+}
+
+pub async fn activity_keeps_the_latest(store: SharedStore) {
+    store.register(new("v1")).await.unwrap();
+    let mut b = beat("r1", &[], Duration::from_secs(30));
+    b.activity = vec![(id("v1"), UnixTime(500.0)), (id("gone"), UnixTime(9.0))];
+    store.heartbeat(&b).await.unwrap();
+    b.activity = vec![(id("v1"), UnixTime(400.0))];
+    store.heartbeat(&b).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.get("v1").unwrap().last_seen_at, Some(UnixTime(500.0)));
+    assert!(
+        snap.get("gone").is_none(),
+        "activity never recreates a deleted deployment"
+    );
+}
+
+pub async fn request_stats_sum_over_windows(store: SharedStore) {
+    store.register(new("v1")).await.unwrap();
+    let now = UnixTime::now();
+    let mut b = beat("r1", &[], Duration::from_secs(30));
+    b.now = now;
+    let s = RequestStats {
+        requests: 10,
+        errors_5xx: 2,
+        latency_ms_sum: 50,
+    };
+    b.stats = vec![(id("v1"), s)];
+    store.heartbeat(&b).await.unwrap();
+    b.replica = "r2".into();
+    store.heartbeat(&b).await.unwrap();
+    let stats = store.request_stats(now, 5).await.unwrap();
+    let v1 = stats.get(&id("v1")).copied().unwrap_or_default();
+    assert_eq!(
+        v1,
+        RequestStats {
+            requests: 20,
+            errors_5xx: 4,
+            latency_ms_sum: 100
+        }
+    );
+    assert!((v1.error_ratio() - 0.2).abs() < 1e-9);
+    // Windows in the future of `now` are not counted.
+    let later = store
+        .request_stats(now.plus(Duration::from_secs(3600)), 5)
+        .await
+        .unwrap();
+    assert!(later.get(&id("v1")).is_none());
+}
+
+pub async fn lock_is_exclusive_and_released_only_by_holder(store: SharedStore) {
+    let ttl = Duration::from_secs(30);
+    let token = store
+        .acquire_lock("janitor", ttl)
+        .await
+        .unwrap()
+        .expect("free lock");
+    assert!(store.acquire_lock("janitor", ttl).await.unwrap().is_none());
+    assert!(
+        store.acquire_lock("other", ttl).await.unwrap().is_some(),
+        "locks are independent"
+    );
+
+    let mut forged = token.clone();
+    forged.token = "not-the-holder".into();
+    assert!(!store.release_lock(&forged).await.unwrap());
+    assert!(store.acquire_lock("janitor", ttl).await.unwrap().is_none());
+
+    assert!(store.release_lock(&token).await.unwrap());
+    assert!(
+        !store.release_lock(&token).await.unwrap(),
+        "released only once"
+    );
+    assert!(store.acquire_lock("janitor", ttl).await.unwrap().is_some());
+}
+
+pub async fn concurrent_lock_acquire_has_one_winner(store: SharedStore) {
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .acquire_lock("janitor", Duration::from_secs(30))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn lock_expires(store: SharedStore) {
+    let stale = store
+        .acquire_lock("janitor", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    let fresh = eventually(Duration::from_secs(5), "expired lock to be free", || {
+        let store = store.clone();
+        async move {
+            store
+                .acquire_lock("janitor", Duration::from_secs(30))
+                .await
+                .ok()?
+        }
+    })
+    .await;
+    assert!(
+        !store.release_lock(&stale).await.unwrap(),
+        "an expired holder cannot release"
+    );
+    assert!(store.release_lock(&fresh).await.unwrap());
+}
+
+async fn next(sub: &mut switchyard_store::Subscription) -> StoreEvent {
+    tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("event within 5s")
+        .expect("subscription open")
+}
+
+pub async fn subscribers_see_changes_and_reloads(store: SharedStore) {
+    let mut sub = store.subscribe().await.unwrap();
+    assert_eq!(
+        next(&mut sub).await,
+        StoreEvent::Resync,
+        "a subscription starts with a resync"
+    );
+    store.register(new("v1")).await.unwrap();
+    let promotion = store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    let mut versions = BTreeSet::new();
+    while !versions.contains(&promotion.version) {
+        match next(&mut sub).await {
+            StoreEvent::Changed { version } => versions.insert(version),
+            other => panic!("unexpected {other:?}"),
+        };
+    }
+    let notice = ReloadNotice {
+        deployment_id: id("v1"),
+        reason: "deployment retired".into(),
+        window_ms: 0,
+    };
+    store.publish_reload(&notice).await.unwrap();
+    assert_eq!(next(&mut sub).await, StoreEvent::Reload(notice));
+}
+
+pub async fn rollout_rules(store: SharedStore) {
+    for d in ["v1", "v2"] {
+        store.register(new(d)).await.unwrap();
+    }
+    let err = store.set_rollout(Some((&id("v2"), 10))).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(_)),
+        "no active to split with: {err}"
+    );
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    store.register(new("v3")).await.unwrap();
+
+    for bad in [0, 100] {
+        assert!(
+            store.set_rollout(Some((&id("v3"), bad))).await.is_err(),
+            "{bad}%"
+        );
+    }
+    let err = store.set_rollout(Some((&id("v1"), 10))).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::WrongState { .. }),
+        "the active cannot be a candidate: {err}"
+    );
+
+    store.set_rollout(Some((&id("v3"), 25))).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    let rollout = snap.rollout.clone().expect("rollout set");
+    assert_eq!(
+        (rollout.deployment_id.as_str(), rollout.percent),
+        ("v3", 25)
+    );
+    assert_eq!(snap.get("v3").unwrap().state, DeploymentState::Pending);
+
+    store.set_rollout(None).await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap().rollout, None);
+
+    store.set_rollout(Some((&id("v3"), 50))).await.unwrap();
+    store.promote(&id("v3"), UnixTime(2.0)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.rollout, None, "completing the rollout ends it");
+    assert_eq!(snap.active, Some(id("v3")));
+}
+
+pub async fn revoke_rules(store: SharedStore) {
+    for d in ["v1", "v2", "v3"] {
+        store.register(new(d)).await.unwrap();
+    }
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    let err = store
+        .revoke(&id("v1"), None, UnixTime(2.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongState { .. }), "{err}");
+    let err = store
+        .revoke(&id("v1"), Some(&id("ghost")), UnixTime(2.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert_eq!(
+        store.snapshot().await.unwrap().active,
+        Some(id("v1")),
+        "failed revoke changes nothing"
+    );
+
+    store
+        .revoke(&id("v1"), Some(&id("v2")), UnixTime(3.0))
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.active, Some(id("v2")));
+    assert_eq!(snap.get("v1").unwrap().state, DeploymentState::Revoked);
+    assert_eq!(snap.get("v1").unwrap().revoked_at, Some(UnixTime(3.0)));
+
+    // Revoking a rollout candidate ends the rollout.
+    store.register(new("v4")).await.unwrap();
+    store.set_rollout(Some((&id("v4"), 10))).await.unwrap();
+    store.revoke(&id("v4"), None, UnixTime(4.0)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.rollout, None);
+    assert_eq!(snap.get("v4").unwrap().state, DeploymentState::Revoked);
+    let err = store
+        .revoke(&id("missing"), None, UnixTime(5.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}

@@ -1,0 +1,9 @@
+//! Test support shared by every crate's integration tests: real
+//! `redis-server` processes, real HTTP/WebSocket backends, and (the one
+//! fake) a Railway API server.
+
+pub mod redis;
+pub mod wait;
+
+pub use redis::RedisServer;
+pub use wait::eventually;

@@ -1,0 +1,138 @@
+//! A private `redis-server` per test: free loopback port, its own directory,
+//! nothing persisted, killed on drop. It can be stopped and started again on
+//! the same port to test outages.
+
+use std::{
+    io::{Read, Write},
+    net::{Ipv4Addr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl RedisServer {
+    /// Starts a server, panicking with a hint when `redis-server` is absent.
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-redis-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create redis temp dir");
+        // The port is free when probed; another process could take it before
+        // redis binds, so retry on a fresh port if startup fails.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self {
+                port,
+                dir: dir.clone(),
+                child: None,
+            };
+            if server.spawn().is_ok() {
+                return server;
+            }
+        }
+        panic!("could not start redis-server on a free port");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: nothing was persisted).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn()
+            .unwrap_or_else(|e| panic!("restart redis on port {}: {e}", self.port));
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot run redis-server ({e}); install it: apt-get install redis-server")
+            })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if ping(self.port) {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(format!("redis-server exited early: {status}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop();
+        Err("redis-server did not answer PING within 10s".into())
+    }
+
+    /// Runs a raw command (inline protocol) and returns the raw reply, for
+    /// assertions that must not go through the code under test.
+    pub fn command(&self, cmd: &str) -> String {
+        let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect redis");
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        s.write_all(format!("{cmd}\r\n").as_bytes())
+            .expect("write redis");
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = s.read(&mut buf).expect("read redis");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok();
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
