@@ -265,3 +265,37 @@ mod tests {
         assert!(err.contains("GRACE_SECONDS"), "{err}");
     }
 }
+
+/// Settings every program shares.
+pub mod common {
+    use super::Setting;
+
+    pub const REDIS_URL: Setting = Setting::new(
+        "--redis-url",
+        &["REDIS_URL", "PULSE_KV_URL", "PULSE_RAILWAY_REDIS_URL"],
+    );
+    pub const REDIS_PREFIX: Setting =
+        Setting::new("--redis-prefix", &["PULSE_RAILWAY_REDIS_PREFIX"]);
+    pub const LOG_FORMAT: Setting = Setting::new("--log-format", &["SWITCHYARD_LOG_FORMAT"]);
+    pub const INTERNAL_TOKEN: Setting =
+        Setting::new("--internal-token", &["PULSE_RAILWAY_INTERNAL_TOKEN"]);
+}
+
+/// How logs are written: `text` for people, `json` for Railway's log parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("expected text or json".into()),
+        }
+    }
+}

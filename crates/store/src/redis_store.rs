@@ -121,13 +121,25 @@ impl RedisStore {
     }
 
     /// Runs one command with an overall deadline (reconnect attempts
-    /// included) so callers always get an answer.
-    async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    /// included) so callers always get an answer. A command that failed
+    /// because the connection had dropped (Redis restarted, say) is sent once
+    /// more on the fresh connection: every operation here is a single
+    /// script or command that is safe to repeat.
+    async fn call<T, F>(&self, f: impl Fn(ConnectionManager) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
         let deadline = self.inner.timeout * 2;
-        match tokio::time::timeout(deadline, f(self.inner.conn.clone())).await {
+        let attempt = async {
+            match f(self.inner.conn.clone()).await {
+                Err(e) if e.is_connection_dropped() => {
+                    tracing::debug!(error = %e, "Redis connection dropped; retrying once");
+                    f(self.inner.conn.clone()).await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(deadline, attempt).await {
             Ok(r) => r.map_err(StoreError::from),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer from Redis within {deadline:?}"
@@ -145,6 +157,7 @@ impl RedisStore {
     }
 
     async fn run<T: redis::FromRedisValue>(&self, inv: ScriptInvocation<'_>) -> Result<T> {
+        let inv = &inv;
         self.call(|mut c| async move { inv.invoke_async(&mut c).await })
             .await
     }
@@ -261,8 +274,11 @@ impl Store for RedisStore {
         let payload = serde_json::to_string(&WireEvent::Reload(notice.clone()))
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let channel = self.inner.keys.events();
-        self.call(|mut c| async move { c.publish::<_, _, i64>(channel, payload).await })
-            .await?;
+        self.call(|mut c| {
+            let (channel, payload) = (channel.clone(), payload.clone());
+            async move { c.publish::<_, _, i64>(channel, payload).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -295,11 +311,12 @@ impl Store for RedisStore {
     async fn remove_replica(&self, replica: &str) -> Result<()> {
         let key = format!("{}:replica:{replica}", self.prefix());
         let set = format!("{}:replicas", self.prefix());
+        let (key, set) = (&key, &set);
         self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
-                .del(&key)
-                .srem(&set, replica)
+                .del(key)
+                .srem(set, replica)
                 .query_async::<()>(&mut c)
                 .await
         })
@@ -354,9 +371,12 @@ impl Store for RedisStore {
         let opts = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64));
-        let value = token.token.clone();
+        let (key, value) = (&key, &token.token);
         let set: Option<String> = self
-            .call(|mut c| async move { c.set_options(key, value, opts).await })
+            .call(|mut c| {
+                let opts = opts.clone();
+                async move { c.set_options(key, value, opts).await }
+            })
             .await?;
         Ok(set.map(|_| token))
     }

@@ -1,5 +1,7 @@
 //! The behavioural suite against the in-memory store.
 
+#![allow(clippy::unwrap_used)]
+
 mod suite;
 
 use std::sync::Arc;

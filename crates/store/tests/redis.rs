@@ -1,6 +1,8 @@
 //! The behavioural suite against a real redis-server, plus what only a
 //! networked store can do: go away and come back.
 
+#![allow(clippy::unwrap_used)]
+
 mod suite;
 
 use std::{sync::Arc, time::Duration};

@@ -2,8 +2,10 @@
 //! `redis-server` processes, real HTTP/WebSocket backends, and (the one
 //! fake) a Railway API server.
 
+pub mod backend;
 pub mod redis;
 pub mod wait;
 
+pub use backend::Backend;
 pub use redis::RedisServer;
 pub use wait::eventually;

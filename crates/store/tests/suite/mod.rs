@@ -306,7 +306,7 @@ pub async fn request_stats_sum_over_windows(store: SharedStore) {
         .request_stats(now.plus(Duration::from_secs(3600)), 5)
         .await
         .unwrap();
-    assert!(later.get(&id("v1")).is_none());
+    assert!(!later.contains_key(&id("v1")));
 }
 
 pub async fn lock_is_exclusive_and_released_only_by_holder(store: SharedStore) {

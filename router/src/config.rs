@@ -1,0 +1,449 @@
+//! Router settings: flags, environment, defaults, validated once at start.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+use switchyard_core::{
+    RoutingNames,
+    config::{ConfigError, EnvSource, LogFormat, Resolver, Setting, common},
+    names::DEFAULT_PREFIX,
+};
+
+/// Command-line flags. Every flag also has an environment variable (see the
+/// README); flags win.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "switchyard-router",
+    version,
+    about = "Switchyard's public router"
+)]
+pub struct RouterArgs {
+    /// Address to serve public traffic on [default: 0.0.0.0:$PORT, PORT defaults to 8000]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Address for Prometheus metrics at /metrics, or "off" [default: 0.0.0.0:9091]
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Redis URL (redis:// or rediss://)
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key [default: pulse:railway]
+    #[arg(long)]
+    pub redis_prefix: Option<String>,
+    /// This replica's id in lease heartbeats [default: Railway replica id, else host and pid]
+    #[arg(long)]
+    pub replica_id: Option<String>,
+    /// text or json
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// Query parameter that pins a request [default: pulse_deployment]
+    #[arg(long)]
+    pub query_param: Option<String>,
+    /// Header that pins a request [default: x-pulse-deployment]
+    #[arg(long)]
+    pub affinity_header: Option<String>,
+    /// Cookie that pins a request and is set on unpinned responses [default: none, disabled]
+    #[arg(long)]
+    pub affinity_cookie: Option<String>,
+    /// Header whose value keys the sticky rollout split [default: client address]
+    #[arg(long)]
+    pub rollout_key_header: Option<String>,
+    #[arg(long)]
+    pub max_connections: Option<String>,
+    #[arg(long)]
+    pub max_header_bytes: Option<String>,
+    #[arg(long)]
+    pub header_read_timeout: Option<String>,
+    #[arg(long)]
+    pub idle_timeout: Option<String>,
+    #[arg(long)]
+    pub backend_connect_timeout: Option<String>,
+    #[arg(long)]
+    pub backend_timeout: Option<String>,
+    #[arg(long)]
+    pub shutdown_timeout: Option<String>,
+    #[arg(long)]
+    pub heartbeat_interval: Option<String>,
+    #[arg(long)]
+    pub lease_ttl: Option<String>,
+    #[arg(long)]
+    pub reload_interval: Option<String>,
+    #[arg(long)]
+    pub ws_max_message_bytes: Option<String>,
+    #[arg(long)]
+    pub trust_forwarded: bool,
+}
+
+pub mod settings {
+    use super::Setting;
+    pub const LISTEN: Setting = Setting::new("--listen", &["SWITCHYARD_LISTEN"]);
+    pub const PORT: Setting = Setting::new("--listen", &["PORT"]);
+    pub const METRICS_LISTEN: Setting =
+        Setting::new("--metrics-listen", &["SWITCHYARD_METRICS_LISTEN"]);
+    pub const REPLICA_ID: Setting = Setting::new(
+        "--replica-id",
+        &["SWITCHYARD_REPLICA_ID", "RAILWAY_REPLICA_ID"],
+    );
+    pub const QUERY_PARAM: Setting = Setting::new("--query-param", &["SWITCHYARD_QUERY_PARAM"]);
+    pub const AFFINITY_HEADER: Setting =
+        Setting::new("--affinity-header", &["SWITCHYARD_AFFINITY_HEADER"]);
+    pub const AFFINITY_COOKIE: Setting =
+        Setting::new("--affinity-cookie", &["SWITCHYARD_AFFINITY_COOKIE"]);
+    pub const ROLLOUT_KEY_HEADER: Setting =
+        Setting::new("--rollout-key-header", &["SWITCHYARD_ROLLOUT_KEY_HEADER"]);
+    pub const MAX_CONNECTIONS: Setting = Setting::new(
+        "--max-connections",
+        &[
+            "SWITCHYARD_MAX_CONNECTIONS",
+            "PULSE_RAILWAY_ROUTER_CONNECTION_LIMIT",
+        ],
+    );
+    pub const MAX_HEADER_BYTES: Setting =
+        Setting::new("--max-header-bytes", &["SWITCHYARD_MAX_HEADER_BYTES"]);
+    pub const HEADER_READ_TIMEOUT: Setting =
+        Setting::new("--header-read-timeout", &["SWITCHYARD_HEADER_READ_TIMEOUT"]);
+    pub const IDLE_TIMEOUT: Setting = Setting::new("--idle-timeout", &["SWITCHYARD_IDLE_TIMEOUT"]);
+    pub const BACKEND_CONNECT_TIMEOUT: Setting = Setting::new(
+        "--backend-connect-timeout",
+        &["SWITCHYARD_BACKEND_CONNECT_TIMEOUT"],
+    );
+    pub const BACKEND_TIMEOUT: Setting =
+        Setting::new("--backend-timeout", &["SWITCHYARD_BACKEND_TIMEOUT"]);
+    pub const SHUTDOWN_TIMEOUT: Setting =
+        Setting::new("--shutdown-timeout", &["SWITCHYARD_SHUTDOWN_TIMEOUT"]);
+    pub const HEARTBEAT_INTERVAL: Setting =
+        Setting::new("--heartbeat-interval", &["SWITCHYARD_HEARTBEAT_INTERVAL"]);
+    pub const LEASE_TTL: Setting = Setting::new("--lease-ttl", &["SWITCHYARD_LEASE_TTL"]);
+    pub const RELOAD_INTERVAL: Setting =
+        Setting::new("--reload-interval", &["SWITCHYARD_RELOAD_INTERVAL"]);
+    pub const WS_MAX_MESSAGE_BYTES: Setting = Setting::new(
+        "--ws-max-message-bytes",
+        &["SWITCHYARD_WS_MAX_MESSAGE_BYTES"],
+    );
+    pub const TRUST_FORWARDED: Setting =
+        Setting::new("--trust-forwarded", &["SWITCHYARD_TRUST_FORWARDED"]);
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub backend_connect_timeout: Duration,
+    pub backend_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub ws_max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            backend_connect_timeout: Duration::from_secs(3),
+            backend_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+            ws_max_message_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub replica_id: String,
+    pub log_format: LogFormat,
+    pub names: RoutingNames,
+    pub rollout_key_header: Option<String>,
+    /// Keep the client's X-Forwarded-Proto/Host (behind a trusted edge such
+    /// as Railway's) instead of setting them from the connection.
+    pub trust_forwarded: bool,
+    pub limits: Limits,
+    pub heartbeat_interval: Duration,
+    pub lease_ttl: Duration,
+    pub reload_interval: Duration,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            metrics_listen: None,
+            redis_url: None,
+            redis_prefix: DEFAULT_PREFIX.into(),
+            replica_id: default_replica_id(),
+            log_format: LogFormat::Text,
+            names: RoutingNames::default(),
+            rollout_key_header: None,
+            trust_forwarded: false,
+            limits: Limits::default(),
+            heartbeat_interval: Duration::from_secs(15),
+            lease_ttl: Duration::from_secs(45),
+            reload_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+fn default_replica_id() -> String {
+    use rand::Rng;
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let tag: u32 = rand::rng().random();
+    format!(
+        "{}-{}-{tag:08x}",
+        if host.is_empty() { "router" } else { &host },
+        std::process::id()
+    )
+}
+
+fn header_name(raw: &str) -> Result<String, String> {
+    let lower = raw.trim().to_ascii_lowercase();
+    http::HeaderName::from_bytes(lower.as_bytes())
+        .map(|_| lower)
+        .map_err(|_| "not a valid HTTP header name".into())
+}
+
+fn non_empty_token(raw: &str) -> Result<String, String> {
+    let t = raw.trim();
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err("use letters, digits, '-', '_' or '.'".into());
+    }
+    Ok(t.to_string())
+}
+
+impl RouterConfig {
+    pub fn from_args(args: &RouterArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        use settings::*;
+        let r = Resolver::new(env);
+        let d = Self::default();
+        let dl = Limits::default();
+        let listen = match r.optional::<SocketAddr>(LISTEN, args.listen.as_deref())? {
+            Some(a) => a,
+            None => SocketAddr::from(([0, 0, 0, 0], r.value(PORT, None, 8000u16)?)),
+        };
+        let metrics_listen = r
+            .optional_with(METRICS_LISTEN, args.metrics_listen.as_deref(), |s| {
+                if s.eq_ignore_ascii_case("off") {
+                    Ok(None)
+                } else {
+                    s.parse::<SocketAddr>().map(Some).map_err(|e| e.to_string())
+                }
+            })?
+            .unwrap_or(Some(SocketAddr::from(([0, 0, 0, 0], 9091))));
+        let names = RoutingNames {
+            query_param: r
+                .optional_with(QUERY_PARAM, args.query_param.as_deref(), non_empty_token)?
+                .unwrap_or(d.names.query_param),
+            header: r
+                .optional_with(
+                    AFFINITY_HEADER,
+                    args.affinity_header.as_deref(),
+                    header_name,
+                )?
+                .unwrap_or(d.names.header),
+            cookie: r.optional_with(
+                AFFINITY_COOKIE,
+                args.affinity_cookie.as_deref(),
+                non_empty_token,
+            )?,
+            ..d.names
+        };
+        let heartbeat_interval = r.duration(
+            HEARTBEAT_INTERVAL,
+            args.heartbeat_interval.as_deref(),
+            d.heartbeat_interval,
+        )?;
+        let lease_ttl = r.duration(LEASE_TTL, args.lease_ttl.as_deref(), d.lease_ttl)?;
+        if lease_ttl <= heartbeat_interval {
+            return Err(ConfigError::Invalid {
+                setting: LEASE_TTL.to_string(),
+                source_name: "configuration".into(),
+                value: format!("{lease_ttl:?}"),
+                reason: format!(
+                    "must be longer than the heartbeat interval ({heartbeat_interval:?}), or leases lapse between beats"
+                ),
+            });
+        }
+        let max_header_bytes: usize = r.value(
+            MAX_HEADER_BYTES,
+            args.max_header_bytes.as_deref(),
+            dl.max_header_bytes,
+        )?;
+        if max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid {
+                setting: MAX_HEADER_BYTES.to_string(),
+                source_name: "configuration".into(),
+                value: max_header_bytes.to_string(),
+                reason: "must be at least 8192".into(),
+            });
+        }
+        let positive = |s: &str| match s.trim().parse::<usize>() {
+            Ok(0) => Err("must be at least 1".to_string()),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(Self {
+            listen,
+            metrics_listen,
+            redis_url: r.optional(common::REDIS_URL, args.redis_url.as_deref())?,
+            redis_prefix: r.value(
+                common::REDIS_PREFIX,
+                args.redis_prefix.as_deref(),
+                d.redis_prefix,
+            )?,
+            replica_id: r
+                .optional_with(REPLICA_ID, args.replica_id.as_deref(), non_empty_token)?
+                .unwrap_or(d.replica_id),
+            log_format: r.value(
+                common::LOG_FORMAT,
+                args.log_format.as_deref(),
+                LogFormat::Text,
+            )?,
+            names,
+            rollout_key_header: r.optional_with(
+                ROLLOUT_KEY_HEADER,
+                args.rollout_key_header.as_deref(),
+                header_name,
+            )?,
+            trust_forwarded: r.flag_bool(TRUST_FORWARDED, args.trust_forwarded)?,
+            limits: Limits {
+                max_connections: r
+                    .optional_with(MAX_CONNECTIONS, args.max_connections.as_deref(), positive)?
+                    .unwrap_or(dl.max_connections),
+                max_header_bytes,
+                header_read_timeout: r.duration(
+                    HEADER_READ_TIMEOUT,
+                    args.header_read_timeout.as_deref(),
+                    dl.header_read_timeout,
+                )?,
+                idle_timeout: r.duration(
+                    IDLE_TIMEOUT,
+                    args.idle_timeout.as_deref(),
+                    dl.idle_timeout,
+                )?,
+                backend_connect_timeout: r.duration(
+                    BACKEND_CONNECT_TIMEOUT,
+                    args.backend_connect_timeout.as_deref(),
+                    dl.backend_connect_timeout,
+                )?,
+                backend_timeout: r.duration(
+                    BACKEND_TIMEOUT,
+                    args.backend_timeout.as_deref(),
+                    dl.backend_timeout,
+                )?,
+                shutdown_timeout: r.duration(
+                    SHUTDOWN_TIMEOUT,
+                    args.shutdown_timeout.as_deref(),
+                    dl.shutdown_timeout,
+                )?,
+                ws_max_message_bytes: r
+                    .optional_with(
+                        WS_MAX_MESSAGE_BYTES,
+                        args.ws_max_message_bytes.as_deref(),
+                        positive,
+                    )?
+                    .unwrap_or(dl.ws_max_message_bytes),
+            },
+            heartbeat_interval,
+            lease_ttl,
+            reload_interval: r.duration(
+                RELOAD_INTERVAL,
+                args.reload_interval.as_deref(),
+                d.reload_interval,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<RouterConfig, ConfigError> {
+        let mut argv = vec!["switchyard-router"];
+        argv.extend_from_slice(flags);
+        let args = RouterArgs::try_parse_from(argv).unwrap();
+        let env: std::collections::HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RouterConfig::from_args(&args, &env)
+    }
+
+    #[test]
+    fn defaults_match_pulse_railway() {
+        let c = parse(&[], &[]).unwrap();
+        assert_eq!(c.listen.port(), 8000);
+        assert_eq!(c.redis_prefix, "pulse:railway");
+        assert_eq!(c.names.query_param, "pulse_deployment");
+        assert_eq!(c.names.header, "x-pulse-deployment");
+        assert_eq!(c.names.cookie, None);
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(15));
+        assert_eq!(c.lease_ttl, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn reads_env_names_operators_already_use() {
+        let c = parse(
+            &[],
+            &[
+                ("PORT", "9000"),
+                ("PULSE_KV_URL", "redis://kv:6379"),
+                ("PULSE_RAILWAY_REDIS_PREFIX", "acme"),
+                ("PULSE_RAILWAY_ROUTER_CONNECTION_LIMIT", "2048"),
+                ("SWITCHYARD_METRICS_LISTEN", "off"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.redis_url.as_deref(), Some("redis://kv:6379"));
+        assert_eq!(c.redis_prefix, "acme");
+        assert_eq!(c.limits.max_connections, 2048);
+        assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (&["--listen", "nowhere"], &[], "--listen"),
+            (
+                &[],
+                &[("SWITCHYARD_IDLE_TIMEOUT", "forever")],
+                "SWITCHYARD_IDLE_TIMEOUT",
+            ),
+            (
+                &[],
+                &[("SWITCHYARD_MAX_CONNECTIONS", "0")],
+                "SWITCHYARD_MAX_CONNECTIONS",
+            ),
+            (&["--max-header-bytes", "100"], &[], "at least 8192"),
+            (
+                &["--affinity-header", "bad header"],
+                &[],
+                "--affinity-header",
+            ),
+            (
+                &["--heartbeat-interval", "30s", "--lease-ttl", "20s"],
+                &[],
+                "longer than the heartbeat",
+            ),
+            (&["--log-format", "xml"], &[], "text or json"),
+        ];
+        for (flags, env, needle) in cases {
+            let err = parse(flags, env).unwrap_err().to_string();
+            assert!(err.contains(needle), "{flags:?} {env:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The lease heartbeat: every interval, one store write carrying this
+//! replica's open WebSockets per deployment, the latest HTTP activity and
+//! the request counts since the last beat. On stop, a final beat and the
+//! replica's leases are dropped.
+
+use std::{collections::HashMap, sync::Arc};
+
+use switchyard_core::{DeploymentId, UnixTime};
+use switchyard_store::{Heartbeat, RequestStats, SharedStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Shared, traffic::Totals};
+
+pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToken) {
+    let mut reported: HashMap<DeploymentId, Totals> = HashMap::new();
+    let mut tick = tokio::time::interval(shared.config.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => beat(&shared, &store, &mut reported).await,
+            _ = stop.cancelled() => break,
+        }
+    }
+    beat(&shared, &store, &mut reported).await;
+    match store.remove_replica(&shared.config.replica_id).await {
+        Ok(()) => tracing::info!(replica = %shared.config.replica_id, "leases released"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release leases; they expire with their TTL")
+        }
+    }
+}
+
+async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<DeploymentId, Totals>) {
+    let mut beat = Heartbeat {
+        replica: shared.config.replica_id.clone(),
+        ttl: shared.config.lease_ttl,
+        leases: Vec::new(),
+        activity: Vec::new(),
+        stats: Vec::new(),
+        now: UnixTime::now(),
+    };
+    let mut current = Vec::new();
+    for (id, traffic) in shared.traffic.all() {
+        let open = traffic.open_sockets();
+        if open > 0 {
+            beat.leases.push((id.clone(), open));
+        }
+        let now = traffic.totals();
+        let before = reported.get(&id).copied().unwrap_or_default();
+        if now.last_seen_ms > before.last_seen_ms {
+            beat.activity
+                .push((id.clone(), UnixTime(now.last_seen_ms as f64 / 1000.0)));
+        }
+        if now.requests > before.requests {
+            beat.stats.push((
+                id.clone(),
+                RequestStats {
+                    requests: now.requests - before.requests,
+                    errors_5xx: now.errors_5xx.saturating_sub(before.errors_5xx),
+                    latency_ms_sum: now.latency_ms_sum.saturating_sub(before.latency_ms_sum),
+                },
+            ));
+        }
+        current.push((id, now));
+    }
+    match store.heartbeat(&beat).await {
+        Ok(()) => {
+            // Only advance on success, so a failed beat's counts go out
+            // with the next one.
+            reported.extend(current);
+            let table = shared.table.load();
+            if let Some(table) = table.as_ref() {
+                shared
+                    .traffic
+                    .retain(|id, _| table.get(id.as_str()).is_some());
+                reported.retain(|id, _| table.get(id.as_str()).is_some());
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "lease heartbeat failed; retrying next interval"),
+    }
+}

@@ -1,0 +1,239 @@
+//! Switchyard's public router.
+//!
+//! `run` serves until its shutdown future resolves: it routes every request
+//! from an in-memory table of the store's deployments (refreshed by
+//! pub/sub), forwards HTTP and WebSockets with streaming bodies, reports
+//! leases and activity on a heartbeat, and drains gracefully. `main.rs`
+//! only reads configuration, installs logging and signals, and calls it.
+
+pub mod config;
+mod headers;
+mod heartbeat;
+pub mod metrics;
+mod path;
+mod pick;
+mod proxy;
+mod respond;
+mod server;
+mod sync;
+mod table;
+mod traffic;
+pub mod ws;
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64},
+    },
+};
+
+use arc_swap::ArcSwapOption;
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use switchyard_store::SharedStore;
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use config::{RouterArgs, RouterConfig};
+
+/// State shared by every connection and background task.
+pub struct Shared {
+    pub config: RouterConfig,
+    table: ArcSwapOption<table::Table>,
+    traffic: traffic::TrafficRegistry,
+    client: Client<HttpConnector, Incoming>,
+    sockets: ws::SocketRegistry,
+    /// Cancelled when shutdown starts: stop accepting, close WebSockets.
+    shutdown: CancellationToken,
+    /// WebSocket relays, awaited during the drain.
+    tasks: TaskTracker,
+    health: Health,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    store_up: AtomicBool,
+    connections_open: AtomicU64,
+    connections_rejected: AtomicU64,
+}
+
+impl Shared {
+    fn new(config: RouterConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.limits.backend_connect_timeout));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Self {
+            config,
+            table: ArcSwapOption::empty(),
+            traffic: Default::default(),
+            client,
+            sockets: Default::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            health: Health::default(),
+        }
+    }
+}
+
+/// The sockets a router serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    pub public: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(config: &RouterConfig) -> std::io::Result<Self> {
+        let public = TcpListener::bind(config.listen).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+        })?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        Ok(Self { public, metrics })
+    }
+
+    pub fn public_addr(&self) -> std::io::Result<SocketAddr> {
+        self.public.local_addr()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Shut down on request; `drained` says whether in-flight work finished
+    /// within the deadline.
+    Requested { drained: bool },
+    /// A background task died, so the process stopped rather than serve
+    /// half alive.
+    Failed(String),
+}
+
+pub async fn run(
+    config: RouterConfig,
+    store: SharedStore,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Exit {
+    let shared = Arc::new(Shared::new(config));
+    let background = CancellationToken::new();
+    let supervisor = TaskTracker::new();
+    let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<String>(4);
+
+    let supervise = |name: &'static str,
+                     task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
+        let shared = shared.clone();
+        let background = background.clone();
+        let failed = failed_tx.clone();
+        supervisor.spawn(async move {
+            let outcome = tokio::spawn(task).await;
+            if !background.is_cancelled() {
+                let why = match outcome {
+                    Ok(()) => format!("{name} stopped unexpectedly"),
+                    Err(e) => format!("{name} panicked: {e}"),
+                };
+                tracing::error!(task = name, "{why}; shutting down");
+                let _ = failed.send(why).await;
+                shared.shutdown.cancel();
+            }
+        });
+    };
+    supervise(
+        "snapshot sync",
+        Box::pin(sync::run(shared.clone(), store.clone(), background.clone())),
+    );
+    supervise(
+        "lease heartbeat",
+        Box::pin(heartbeat::run(
+            shared.clone(),
+            store.clone(),
+            background.clone(),
+        )),
+    );
+    if let Some(m) = listeners.metrics {
+        supervise(
+            "metrics server",
+            Box::pin(metrics::serve(m, shared.clone(), background.clone())),
+        );
+    }
+
+    let trigger = shared.clone();
+    let watcher = tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => tracing::info!("shutdown requested"),
+            _ = trigger.shutdown.cancelled() => {}
+        }
+        trigger.shutdown.cancel();
+    });
+
+    tracing::info!(
+        listen = %listeners.public.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        replica = %shared.config.replica_id,
+        "router serving"
+    );
+    let conns_drained = server::serve(listeners.public, shared.clone()).await;
+    shared.tasks.close();
+    let sockets_drained =
+        tokio::time::timeout(shared.config.limits.shutdown_timeout, shared.tasks.wait())
+            .await
+            .is_ok();
+    let drained = conns_drained && sockets_drained;
+    tracing::info!(drained, "connections drained");
+
+    background.cancel();
+    supervisor.close();
+    supervisor.wait().await;
+    watcher.abort();
+    match failed_rx.try_recv() {
+        Ok(why) => Exit::Failed(why),
+        Err(_) => Exit::Requested { drained },
+    }
+}
+
+/// Installs the tracing subscriber: text for people, JSON for Railway.
+pub fn init_logging(format: switchyard_core::config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        switchyard_core::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        switchyard_core::config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Resolves on SIGTERM or SIGINT, logging which.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
+            _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "signal received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

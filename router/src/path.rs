@@ -1,0 +1,187 @@
+//! Decides whether a request path may be forwarded from the public side.
+//!
+//! The `/_pulse/internal` block must hold for the path *as the backend will
+//! see it*: percent-decoded, repeated slashes collapsed, `.` and `..`
+//! resolved (RFC 3986 §5.2.4). So the router checks the normalized form and
+//! forwards exactly that form. Encodings that backends disagree about (an
+//! encoded `/`, `\`, `.` or `%`, control bytes) make the path ambiguous; those
+//! requests are refused with 400 rather than guessed at.
+
+use std::borrow::Cow;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PathVerdict<'a> {
+    /// Forward this path (the input itself when it was already normal).
+    Forward(Cow<'a, str>),
+    /// Under the internal prefix: never forwarded.
+    Internal,
+    Ambiguous(&'static str),
+}
+
+pub fn check<'a>(raw: &'a str, internal_prefix: &str) -> PathVerdict<'a> {
+    if !raw.starts_with('/') {
+        return PathVerdict::Ambiguous("path must start with '/'");
+    }
+    let bytes = raw.as_bytes();
+    let mut has_escapes = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let decoded = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match decoded {
+                    None => return PathVerdict::Ambiguous("malformed percent-encoding"),
+                    Some(b'/' | b'\\' | b'.' | b'%') => {
+                        return PathVerdict::Ambiguous("encoded '/', '\\', '.' or '%' in path");
+                    }
+                    Some(c) if c < 0x20 || c == 0x7f => {
+                        return PathVerdict::Ambiguous("encoded control character in path");
+                    }
+                    Some(_) => has_escapes = true,
+                }
+                i += 3;
+            }
+            b'\\' => return PathVerdict::Ambiguous("backslash in path"),
+            _ => i += 1,
+        }
+    }
+    let needs_normalizing = raw.contains("//")
+        || raw.contains("/./")
+        || raw.contains("/../")
+        || raw.ends_with("/.")
+        || raw.ends_with("/..");
+    let path: Cow<'a, str> = if needs_normalizing {
+        Cow::Owned(normalize(raw))
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let internal = if has_escapes {
+        let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
+        under(&decoded, internal_prefix)
+    } else {
+        under(&path, internal_prefix)
+    };
+    if internal {
+        PathVerdict::Internal
+    } else {
+        PathVerdict::Forward(path)
+    }
+}
+
+fn under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Collapses empty segments and resolves dot segments; `..` never climbs
+/// above the root.
+fn normalize(raw: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = raw.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing_slash = false;
+    for (n, seg) in segments.iter().enumerate() {
+        match *seg {
+            "" => trailing_slash = n == last,
+            "." => trailing_slash = n == last,
+            ".." => {
+                out.pop();
+                trailing_slash = n == last;
+            }
+            s => {
+                out.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut path = String::with_capacity(raw.len());
+    for s in &out {
+        path.push('/');
+        path.push_str(s);
+    }
+    if trailing_slash || path.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "/_pulse/internal";
+
+    fn forwarded(raw: &str) -> String {
+        match check(raw, P) {
+            PathVerdict::Forward(p) => p.into_owned(),
+            other => panic!("{raw}: expected forward, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_pass_untouched_and_unallocated() {
+        for p in [
+            "/",
+            "/app",
+            "/a/b/",
+            "/_pulse/meta",
+            "/_pulse/internals",
+            "/caf%C3%A9",
+            "/a.b/c..d",
+        ] {
+            assert!(
+                matches!(check(p, P), PathVerdict::Forward(Cow::Borrowed(x)) if x == p),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_paths_are_blocked_in_every_spelling() {
+        for p in [
+            "/_pulse/internal",
+            "/_pulse/internal/",
+            "/_pulse/internal/railway/reload",
+            "//_pulse//internal/railway/reload",
+            "/x/../_pulse/internal/railway/reload",
+            "/_pulse/./internal/railway/sessions",
+            "/../../_pulse/internal",
+            "/_pulse/%69nternal/railway/reload",
+            "/%5Fpulse/internal",
+            "/_pulse/x/..//internal",
+        ] {
+            assert_eq!(check(p, P), PathVerdict::Internal, "{p}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_encodings_are_refused() {
+        for p in [
+            "/_pulse%2Finternal/x",
+            "/_pulse/internal%2f",
+            "/%2e%2e/_pulse/internal",
+            "/_pulse/%252e",
+            "/a%5Cb",
+            "/a\\b",
+            "/a%00",
+            "/a%zz",
+            "/a%4",
+            "*",
+        ] {
+            assert!(matches!(check(p, P), PathVerdict::Ambiguous(_)), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_normalized_form_is_what_gets_forwarded() {
+        assert_eq!(forwarded("//a///b"), "/a/b");
+        assert_eq!(forwarded("/a/./b/../c"), "/a/c");
+        assert_eq!(forwarded("/a/b/.."), "/a/");
+        assert_eq!(forwarded("/.."), "/");
+        assert_eq!(forwarded("/a//"), "/a/");
+    }
+}

@@ -1,0 +1,269 @@
+//! Which deployment serves a request: a pure function of the request and
+//! the routing table (query param, then header, then cookie, then the
+//! active deployment or its rollout share).
+
+use std::{borrow::Cow, net::IpAddr, sync::Arc};
+
+use http::HeaderMap;
+use switchyard_core::RoutingNames;
+
+use crate::table::{Table, Target};
+
+#[derive(Debug)]
+pub enum Choice<'t> {
+    /// The request named this deployment and it can serve.
+    Pinned(&'t Arc<Target>),
+    /// No pin: the active deployment, or the rollout candidate.
+    Unpinned(&'t Arc<Target>),
+    /// The pin names a deployment that is gone, unknown or revoked.
+    Stale,
+    /// Nothing to route to.
+    NoActive,
+}
+
+/// The first non-empty pin in precedence order. Values are percent-decoded
+/// only for the query string, where clients encode them.
+pub fn pinned_id<'r>(
+    query: Option<&'r str>,
+    headers: &'r HeaderMap,
+    names: &RoutingNames,
+) -> Option<Cow<'r, str>> {
+    if let Some(v) = query.and_then(|q| query_value(q, &names.query_param))
+        && !v.is_empty()
+    {
+        return Some(v);
+    }
+    if let Some(v) = headers
+        .get(names.header.as_str())
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if !v.is_empty() {
+            return Some(Cow::Borrowed(v));
+        }
+    }
+    let cookie = names.cookie.as_deref()?;
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == cookie && !v.is_empty())
+        .map(|(_, v)| Cow::Borrowed(v))
+}
+
+/// The value of `name` in a query string, decoded.
+pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            if v.contains(['%', '+']) {
+                let spaced = v.replace('+', " ");
+                Cow::Owned(
+                    percent_encoding::percent_decode_str(&spaced)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
+            } else {
+                Cow::Borrowed(v)
+            }
+        })
+    })
+}
+
+pub fn choose<'t>(
+    table: &'t Table,
+    pin: Option<&str>,
+    rollout_key: impl FnOnce() -> u64,
+) -> Choice<'t> {
+    if let Some(pin) = pin {
+        return match table.get(pin) {
+            Some(t) if t.state.accepts_pinned() => Choice::Pinned(t),
+            _ => Choice::Stale,
+        };
+    }
+    let Some(active) = &table.active else {
+        return Choice::NoActive;
+    };
+    if let Some((candidate, percent)) = &table.rollout
+        && bucket(rollout_key(), candidate.id.as_str()) < u64::from(*percent)
+    {
+        return Choice::Unpinned(candidate);
+    }
+    Choice::Unpinned(active)
+}
+
+/// 0..100, stable for a (key, candidate) pair on every replica, so a user
+/// stays on one side of the split; a new candidate reshuffles.
+fn bucket(key: u64, candidate: &str) -> u64 {
+    fnv1a(candidate.as_bytes(), key) % 100
+}
+
+/// The rollout key: the configured header's value when present, else the
+/// client address.
+pub fn rollout_key(headers: &HeaderMap, header: Option<&str>, client: IpAddr) -> u64 {
+    const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+    if let Some(v) = header.and_then(|h| headers.get(h)) {
+        return fnv1a(v.as_bytes(), SEED);
+    }
+    match client {
+        IpAddr::V4(a) => fnv1a(&a.octets(), SEED),
+        IpAddr::V6(a) => fnv1a(&a.octets(), SEED),
+    }
+}
+
+fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Final avalanche so adjacent keys spread across buckets.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::TrafficRegistry;
+    use switchyard_core::{Deployment, DeploymentId, DeploymentState, Rollout, Snapshot};
+
+    fn table(
+        deps: &[(&str, DeploymentState)],
+        active: Option<&str>,
+        rollout: Option<(&str, u8)>,
+    ) -> Table {
+        let mut snap = Snapshot::default();
+        for (id, state) in deps {
+            let id = DeploymentId::new(id).unwrap();
+            snap.deployments.insert(
+                id.clone(),
+                Deployment {
+                    deployment_id: id.clone(),
+                    state: *state,
+                    service_name: id.to_string(),
+                    backend_url: format!("http://{id}:8000"),
+                    created_at: None,
+                    last_seen_at: None,
+                    drain_started_at: None,
+                    revoked_at: None,
+                    service_id: None,
+                },
+            );
+        }
+        snap.active = active.map(|a| DeploymentId::new(a).unwrap());
+        snap.rollout = rollout.map(|(id, percent)| Rollout {
+            deployment_id: DeploymentId::new(id).unwrap(),
+            percent,
+        });
+        Table::build(&snap, &RoutingNames::default(), &TrafficRegistry::default())
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn pin_precedence_query_header_cookie() {
+        let names = RoutingNames {
+            cookie: Some("pulse_affinity".into()),
+            ..Default::default()
+        };
+        let h = headers(&[
+            ("x-pulse-deployment", "h"),
+            ("cookie", "a=1; pulse_affinity=c"),
+        ]);
+        assert_eq!(
+            pinned_id(Some("pulse_deployment=q"), &h, &names).unwrap(),
+            "q"
+        );
+        assert_eq!(pinned_id(Some("other=1"), &h, &names).unwrap(), "h");
+        let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
+        assert_eq!(pinned_id(None, &h2, &names).unwrap(), "c");
+        // Cookies are ignored unless enabled.
+        assert!(pinned_id(None, &h2, &RoutingNames::default()).is_none());
+    }
+
+    #[test]
+    fn empty_pins_count_as_absent() {
+        let names = RoutingNames::default();
+        let h = headers(&[("x-pulse-deployment", "")]);
+        assert!(pinned_id(Some("pulse_deployment="), &h, &names).is_none());
+        assert!(pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names).is_none());
+        let h = headers(&[("x-pulse-deployment", "v2")]);
+        assert_eq!(
+            pinned_id(Some("pulse_deployment="), &h, &names).unwrap(),
+            "v2"
+        );
+    }
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(
+            query_value("a=1&pulse_deployment=v%31", "pulse_deployment").unwrap(),
+            "v1"
+        );
+        assert!(query_value("xpulse_deployment=v1", "pulse_deployment").is_none());
+    }
+
+    #[test]
+    fn routing_by_state() {
+        use DeploymentState::*;
+        let t = table(
+            &[
+                ("a", Active),
+                ("d", Draining),
+                ("p", Pending),
+                ("r", Revoked),
+            ],
+            Some("a"),
+            None,
+        );
+        assert!(matches!(choose(&t, None, || 0), Choice::Unpinned(x) if x.id.as_str() == "a"));
+        for pinned in ["a", "d", "p"] {
+            assert!(
+                matches!(choose(&t, Some(pinned), || 0), Choice::Pinned(x) if x.id.as_str() == pinned)
+            );
+        }
+        for stale in ["r", "gone", "../etc", "UPPER"] {
+            assert!(
+                matches!(choose(&t, Some(stale), || 0), Choice::Stale),
+                "{stale}"
+            );
+        }
+        let none = table(&[("d", Draining)], None, None);
+        assert!(matches!(choose(&none, None, || 0), Choice::NoActive));
+        assert!(matches!(choose(&none, Some("gone"), || 0), Choice::Stale));
+    }
+
+    #[test]
+    fn rollout_split_is_sticky_and_near_its_share() {
+        use DeploymentState::*;
+        let t = table(&[("a", Active), ("c", Pending)], Some("a"), Some(("c", 10)));
+        let mut to_candidate = 0;
+        for key in 0..10_000u64 {
+            let k = fnv1a(&key.to_le_bytes(), 1);
+            let first =
+                matches!(choose(&t, None, || k), Choice::Unpinned(x) if x.id.as_str() == "c");
+            let again =
+                matches!(choose(&t, None, || k), Choice::Unpinned(x) if x.id.as_str() == "c");
+            assert_eq!(first, again, "a key never flips");
+            to_candidate += usize::from(first);
+        }
+        assert!(
+            (800..=1200).contains(&to_candidate),
+            "{to_candidate} of 10000 for 10%"
+        );
+        // Pins beat the split.
+        assert!(matches!(choose(&t, Some("a"), || 0), Choice::Pinned(x) if x.id.as_str() == "a"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Responses the router makes itself, and the one mapping from what went
+//! wrong to the status a client sees: client faults are 4xx, backend faults
+//! 502/504, the router's own 503. Every such response carries
+//! `x-switchyard: router` so an operator can tell it from a backend's.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use switchyard_core::{DeploymentId, names::headers as pulse};
+
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+pub static MARKER: http::HeaderName = http::HeaderName::from_static("x-switchyard");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("no deployment snapshot yet; the store has not been reachable since start")]
+    NoSnapshot,
+    #[error("deployment not found")]
+    DeploymentNotFound,
+    #[error("not found")]
+    InternalPath,
+    #[error("ambiguous request path: {0}")]
+    AmbiguousPath(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("backend of deployment {id} is unreachable: {reason}")]
+    BackendUnreachable { id: DeploymentId, reason: String },
+    #[error("backend of deployment {id} did not answer in time")]
+    BackendTimeout { id: DeploymentId },
+    #[error("backend of deployment {id} failed: {reason}")]
+    BackendFailed { id: DeploymentId, reason: String },
+}
+
+impl RouterError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoSnapshot => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DeploymentNotFound | Self::InternalPath => StatusCode::NOT_FOUND,
+            Self::AmbiguousPath(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BackendUnreachable { .. } | Self::BackendFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        }
+        json(status, &self.to_string())
+    }
+}
+
+pub fn json(status: StatusCode, detail: &str) -> Response<Body> {
+    let body = serde_json::json!({ "detail": detail }).to_string();
+    let mut res = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(&MARKER, HeaderValue::from_static("router"));
+    res
+}
+
+pub fn health() -> Response<Body> {
+    let mut res = Response::new(Either::Right(Full::new(Bytes::from_static(
+        b"{\"ok\":true}",
+    ))));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(&MARKER, HeaderValue::from_static("router"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A request pinned to a deployment that no longer serves, while another is
+/// active. Browsers on another origin must be able to read why, so the
+/// answer is CORS-readable, and preflights succeed.
+pub fn stale_affinity(method: &Method, headers: &HeaderMap) -> Response<Body> {
+    let preflight =
+        *method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut res = if preflight {
+        let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        r.headers_mut()
+            .insert(&MARKER, HeaderValue::from_static("router"));
+        r
+    } else if let Some(location) = client_loader_location(headers) {
+        let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
+        *r.status_mut() = StatusCode::FOUND;
+        r.headers_mut().insert(header::LOCATION, location);
+        r.headers_mut()
+            .insert(&MARKER, HeaderValue::from_static("router"));
+        r
+    } else {
+        json(StatusCode::CONFLICT, "stale affinity")
+    };
+    let h = res.headers_mut();
+    h.insert(pulse::STALE_AFFINITY, HeaderValue::from_static("1"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(pulse::STALE_AFFINITY),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    if preflight {
+        if let Some(m) = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m.clone());
+        }
+        if let Some(req_headers) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
+        }
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    res
+}
+
+/// The page a Pulse client loader asks to be sent to instead of a 409.
+fn client_loader_location(headers: &HeaderMap) -> Option<HeaderValue> {
+    let flagged = headers
+        .get(pulse::CLIENT_LOADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
+    if !flagged {
+        return None;
+    }
+    let loc = headers.get(pulse::CLIENT_LOADER_LOCATION)?;
+    // Only a same-site path or an http(s) URL: never a script scheme.
+    let s = loc.to_str().ok()?;
+    let ok = (s.starts_with('/') && !s.starts_with("//"))
+        || s.starts_with("https://")
+        || s.starts_with("http://");
+    ok.then(|| loc.clone())
+}

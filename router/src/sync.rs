@@ -1,0 +1,140 @@
+//! Keeps the routing table in step with the store: a full snapshot at
+//! start, on every change notification that is newer than what we hold,
+//! on every (re)subscription, and periodically as a safety net. When the
+//! store is unreachable the last table keeps serving.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
+
+use switchyard_core::{DeploymentId, DeploymentState};
+use switchyard_store::{SharedStore, StoreEvent};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Shared, table::Table, ws::CloseOrder};
+
+/// Retry cadence until the first snapshot arrives.
+const FIRST_LOAD_RETRY: Duration = Duration::from_secs(1);
+
+pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToken) {
+    let mut sub = match store.subscribe().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot subscribe to store changes; relying on periodic reloads");
+            None
+        }
+    };
+    let mut next_reload = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(next_reload) => {
+                reload(&shared, &store).await;
+            }
+            ev = async { match sub.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                match ev {
+                    Some(StoreEvent::Changed { version }) => {
+                        let held = shared.table.load().as_ref().map(|t| t.version);
+                        if held.is_none_or(|v| version > v) {
+                            reload(&shared, &store).await;
+                        }
+                    }
+                    Some(StoreEvent::Resync) => reload(&shared, &store).await,
+                    Some(StoreEvent::Reload(n)) => {
+                        let order = CloseOrder { code: 1012, reason: n.reason.clone(), window: Duration::from_millis(n.window_ms) };
+                        let closing = shared.sockets.order(&n.deployment_id, order);
+                        tracing::info!(deployment = %n.deployment_id, sockets = closing, window_ms = n.window_ms, "reload broadcast received");
+                    }
+                    Some(StoreEvent::Disconnected { error }) => {
+                        if shared.health.store_up.swap(false, Relaxed) {
+                            tracing::warn!(%error, "lost the store subscription; routing on the last snapshot");
+                        }
+                    }
+                    None => sub = None,
+                }
+            }
+        }
+        let has_table = shared.table.load().is_some();
+        let wait = if has_table {
+            shared.config.reload_interval
+        } else {
+            FIRST_LOAD_RETRY
+        };
+        let proposed = tokio::time::Instant::now() + wait;
+        if proposed < next_reload || next_reload <= tokio::time::Instant::now() {
+            next_reload = proposed;
+        }
+    }
+}
+
+async fn reload(shared: &Shared, store: &SharedStore) {
+    match store.snapshot().await {
+        Ok(snap) => {
+            if !shared.health.store_up.swap(true, Relaxed) {
+                tracing::info!(
+                    version = snap.version,
+                    deployments = snap.deployments.len(),
+                    "store reachable; snapshot loaded"
+                );
+            }
+            let table = Table::build(&snap, &shared.config.names, &shared.traffic);
+            install(shared, table);
+        }
+        Err(e) => {
+            let had = shared.table.load().is_some();
+            if shared.health.store_up.swap(false, Relaxed) || !had {
+                if had {
+                    tracing::warn!(error = %e, "store unreachable; routing on the last snapshot");
+                } else {
+                    tracing::warn!(error = %e, "store unreachable and no snapshot yet; answering 503 until it is");
+                }
+            }
+        }
+    }
+}
+
+/// Swaps the table in, and closes sockets to deployments that were revoked
+/// or removed since the previous one.
+fn install(shared: &Shared, table: Table) {
+    let previous = shared.table.load_full();
+    let gone: Vec<(DeploymentId, &'static str)> = match &previous {
+        Some(old) => {
+            let mut out = Vec::new();
+            let still: HashSet<&DeploymentId> = table.ids().collect();
+            for id in old.ids() {
+                let now_revoked = table
+                    .get(id.as_str())
+                    .is_some_and(|t| t.state == DeploymentState::Revoked);
+                let was_revoked = old
+                    .get(id.as_str())
+                    .is_some_and(|o| o.state == DeploymentState::Revoked);
+                if now_revoked && !was_revoked {
+                    out.push((id.clone(), "deployment revoked"));
+                } else if !still.contains(id) {
+                    out.push((id.clone(), "deployment removed"));
+                }
+            }
+            out
+        }
+        None => Vec::new(),
+    };
+    if previous.as_ref().is_none_or(|p| p.version != table.version) {
+        tracing::debug!(version = table.version, "routing table updated");
+    }
+    shared.table.store(Some(Arc::new(table)));
+    for (id, reason) in gone {
+        let n = shared.sockets.order(
+            &id,
+            CloseOrder {
+                code: 1012,
+                reason: reason.into(),
+                window: Duration::ZERO,
+            },
+        );
+        if n > 0 {
+            tracing::info!(deployment = %id, sockets = n, reason, "closing websockets");
+        }
+    }
+}

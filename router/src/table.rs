@@ -1,0 +1,112 @@
+//! The routing table: an immutable view of one store snapshot, swapped
+//! whole when a new snapshot arrives and read without locks on every
+//! request.
+
+use std::{collections::HashMap, sync::Arc};
+
+use http::{HeaderValue, uri::Authority};
+use switchyard_core::{DeploymentId, DeploymentState, RoutingNames, Snapshot};
+
+use crate::traffic::{Traffic, TrafficRegistry};
+
+/// Everything the request path needs about one deployment, precomputed.
+#[derive(Debug)]
+pub struct Target {
+    pub id: DeploymentId,
+    pub state: DeploymentState,
+    pub authority: Authority,
+    /// Value of `x-pulse-selected-deployment`.
+    pub selected: HeaderValue,
+    /// `Set-Cookie` pinning a client here, when cookie affinity is on.
+    pub set_cookie: Option<HeaderValue>,
+    pub traffic: Arc<Traffic>,
+}
+
+#[derive(Debug, Default)]
+pub struct Table {
+    pub version: u64,
+    by_id: HashMap<DeploymentId, Arc<Target>>,
+    pub active: Option<Arc<Target>>,
+    pub rollout: Option<(Arc<Target>, u8)>,
+}
+
+/// Parses a backend base URL into the authority the router dials. Only
+/// plain `http://host:port` is accepted: backends sit on a private network.
+pub fn backend_authority(url: &str) -> Result<Authority, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("backend URL must start with http://".into());
+    }
+    let authority = uri.authority().ok_or("backend URL has no host")?.clone();
+    if authority.as_str().contains('@') {
+        return Err("backend URL must not carry credentials".into());
+    }
+    Ok(authority)
+}
+
+impl Table {
+    pub fn build(snap: &Snapshot, names: &RoutingNames, traffic: &TrafficRegistry) -> Self {
+        let mut by_id = HashMap::with_capacity(snap.deployments.len());
+        for d in snap.deployments.values() {
+            let authority = match backend_authority(&d.backend_url) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(deployment = %d.deployment_id, url = %d.backend_url, error = %e,
+                        "deployment has an unusable backend URL; it cannot be routed to");
+                    continue;
+                }
+            };
+            let id = &d.deployment_id;
+            let target = Target {
+                id: id.clone(),
+                state: d.state,
+                authority,
+                // Ids are validated to [a-z0-9-], always a valid header value.
+                selected: HeaderValue::from_str(id.as_str())
+                    .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+                set_cookie: names.cookie.as_ref().and_then(|c| {
+                    HeaderValue::try_from(format!("{c}={id}; Path=/; HttpOnly; SameSite=Lax")).ok()
+                }),
+                traffic: traffic.get(id),
+            };
+            by_id.insert(id.clone(), Arc::new(target));
+        }
+        let active = snap.active.as_ref().and_then(|a| by_id.get(a)).cloned();
+        let rollout = snap.rollout.as_ref().and_then(|r| {
+            let t = by_id.get(&r.deployment_id)?;
+            Some((t.clone(), r.percent))
+        });
+        Self {
+            version: snap.version,
+            by_id,
+            active,
+            rollout,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Target>> {
+        self.by_id.get(id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &DeploymentId> {
+        self.by_id.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_urls() {
+        assert_eq!(
+            backend_authority("http://app.railway.internal:8000")
+                .unwrap()
+                .as_str(),
+            "app.railway.internal:8000"
+        );
+        assert!(backend_authority("https://x:1").is_err());
+        assert!(backend_authority("http://u:p@x:1").is_err());
+        assert!(backend_authority("not a url").is_err());
+    }
+}

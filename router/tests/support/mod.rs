@@ -1,0 +1,187 @@
+//! An in-process router on a port-0 listener, pointed at real backends, with
+//! an injected shutdown; plus small HTTP and WebSocket client helpers.
+
+#![allow(dead_code, unused_imports)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use switchyard_core::{DeploymentId, UnixTime};
+use switchyard_router::{Exit, Listeners, RouterConfig};
+use switchyard_store::{MemoryStore, NewDeployment, SharedStore};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+};
+
+pub use switchyard_testkit::{Backend, RedisServer, eventually};
+
+pub fn id(s: &str) -> DeploymentId {
+    DeploymentId::new(s).unwrap()
+}
+
+pub fn test_config() -> RouterConfig {
+    let mut c = RouterConfig {
+        replica_id: "test-router".into(),
+        reload_interval: Duration::from_millis(500),
+        heartbeat_interval: Duration::from_millis(100),
+        lease_ttl: Duration::from_secs(2),
+        ..Default::default()
+    };
+    c.limits.shutdown_timeout = Duration::from_secs(5);
+    c.limits.backend_connect_timeout = Duration::from_millis(500);
+    c
+}
+
+pub struct TestRouter {
+    pub addr: SocketAddr,
+    pub metrics: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Exit>,
+}
+
+impl TestRouter {
+    pub async fn start(config: RouterConfig, store: SharedStore) -> Self {
+        let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = public.local_addr().unwrap();
+        let metrics_addr = metrics.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(switchyard_router::run(
+            config,
+            store,
+            Listeners {
+                public,
+                metrics: Some(metrics),
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let router = Self {
+            addr,
+            metrics: metrics_addr,
+            stop: Some(stop),
+            task,
+        };
+        router.wait_for_snapshot().await;
+        router
+    }
+
+    /// Waits until the router answers something other than "no snapshot".
+    pub async fn wait_for_snapshot(&self) {
+        let addr = self.addr;
+        eventually(
+            Duration::from_secs(10),
+            "router to load a snapshot",
+            || async move {
+                let r = get(addr, "/", &[]).await;
+                (r.status != 503).then_some(())
+            },
+        )
+        .await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn shutdown(mut self) -> Exit {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("router stops")
+            .expect("router task")
+    }
+}
+
+/// Registers backends and promotes the last of `promote` in order.
+pub async fn deploy(store: &SharedStore, deps: &[(&str, &Backend)], promote: &[&str]) {
+    for (name, backend) in deps {
+        store
+            .register(NewDeployment {
+                id: id(name),
+                service_name: name.to_string(),
+                backend_url: backend.url(),
+                service_id: None,
+                now: UnixTime::now(),
+            })
+            .await
+            .unwrap();
+    }
+    for p in promote {
+        store.promote(&id(p), UnixTime::now()).await.unwrap();
+    }
+}
+
+pub fn memory_store() -> SharedStore {
+    Arc::new(MemoryStore::new())
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn deployment(&self) -> String {
+        self.json()["deployment"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = client
+        .request(req.body(Full::new(body)).unwrap())
+        .await
+        .expect("request");
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request(addr, "GET", path, headers, Bytes::new()).await
+}
+
+/// Sends bytes as they are and returns the raw response text, for requests a
+/// well-behaved client library would refuse to send.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}

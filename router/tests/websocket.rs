@@ -1,0 +1,322 @@
+//! WebSocket proxying, leases, reload broadcasts and revocation.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use support::*;
+use switchyard_core::UnixTime;
+use switchyard_store::ReloadNotice;
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{
+        Message,
+        client::IntoClientRequest,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    },
+};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(
+    r: &TestRouter,
+    path: &str,
+    protocols: Option<&str>,
+) -> (Ws, http::Response<Option<Vec<u8>>>) {
+    let mut req = format!("ws://{}{path}", r.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(p) = protocols {
+        req.headers_mut()
+            .insert("sec-websocket-protocol", p.parse().unwrap());
+    }
+    connect_async(req).await.expect("websocket connects")
+}
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("message in time")
+        {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// Reads up to the peer's close frame, then keeps polling so the close
+/// reply goes out, as a real client would.
+async fn next_close(ws: &mut Ws) -> (u16, String) {
+    let got = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(Some(f)))) => break (u16::from(f.code), f.reason.to_string()),
+            Some(Ok(Message::Close(None))) => break (1005, String::new()),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    got
+}
+
+#[tokio::test]
+async fn echo_with_subprotocol_and_binary() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let r = TestRouter::start(test_config(), store).await;
+    let (mut ws, res) = open(&r, "/ws", Some("superchat, chat")).await;
+    // The backend prefers "chat" among those offered; the router relays its
+    // choice rather than negotiating one of its own.
+    assert_eq!(res.headers()["sec-websocket-protocol"], "chat");
+    assert_eq!(res.headers()["x-pulse-selected-deployment"], "v1");
+    assert_eq!(next_text(&mut ws).await, "hello from v1");
+    ws.send(Message::Text("ping?".into())).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "ping?");
+    ws.send(Message::Binary(vec![0, 1, 2, 255].into()))
+        .await
+        .unwrap();
+    loop {
+        match ws.next().await.unwrap().unwrap() {
+            Message::Binary(b) => {
+                assert_eq!(&b[..], &[0, 1, 2, 255]);
+                break;
+            }
+            Message::Pong(_) | Message::Ping(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    // Pings are answered.
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Message::Pong(p) => {
+                assert_eq!(&p[..], b"are you there");
+                break;
+            }
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn close_codes_pass_through_both_ways() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let r = TestRouter::start(test_config(), store).await;
+
+    // Backend closes with 4002: the client sees exactly that.
+    let (mut ws, _) = open(&r, "/ws", None).await;
+    next_text(&mut ws).await;
+    ws.send(Message::Text("close:4002:backend says bye".into()))
+        .await
+        .unwrap();
+    assert_eq!(next_close(&mut ws).await, (4002, "backend says bye".into()));
+
+    // Client closes with 4001: the backend sees exactly that.
+    let (mut ws, _) = open(&r, "/ws", None).await;
+    next_text(&mut ws).await;
+    ws.close(Some(CloseFrame {
+        code: CloseCode::from(4001),
+        reason: "client says bye".into(),
+    }))
+    .await
+    .unwrap();
+    let state = v1.state.clone();
+    eventually(
+        Duration::from_secs(5),
+        "backend to see the client's close",
+        || {
+            let state = state.clone();
+            async move {
+                let closes = state.ws_closes.lock().unwrap().clone();
+                closes
+                    .contains(&(4001, "client says bye".to_string()))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stale_websocket_falls_back_only_when_asked() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let r = TestRouter::start(test_config(), store).await;
+    let req = format!("ws://{}/ws?pulse_deployment=gone", r.addr)
+        .into_client_request()
+        .unwrap();
+    match connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 409),
+        other => panic!("expected a 409 refusal, got {other:?}"),
+    }
+    let (mut ws, res) = open(
+        &r,
+        "/ws?pulse_deployment=gone&pulse_reload_on_stale_affinity=1",
+        None,
+    )
+    .await;
+    assert_eq!(res.headers()["x-pulse-selected-deployment"], "v1");
+    assert_eq!(next_text(&mut ws).await, "hello from v1");
+}
+
+#[tokio::test]
+async fn unreachable_backend_answers_the_upgrade_with_502() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    v1.stop().await;
+    let r = TestRouter::start(test_config(), store).await;
+    let req = format!("ws://{}/ws", r.addr).into_client_request().unwrap();
+    match connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 502),
+        other => panic!("expected 502, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn oversized_messages_close_with_1009() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let mut config = test_config();
+    config.limits.ws_max_message_bytes = 1024;
+    let r = TestRouter::start(config, store).await;
+    let (mut ws, _) = open(&r, "/ws", None).await;
+    next_text(&mut ws).await;
+    ws.send(Message::Binary(vec![7u8; 4096].into()))
+        .await
+        .unwrap();
+    assert_eq!(next_close(&mut ws).await.0, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_reach_the_store_and_reload_closes_with_1012() {
+    let redis = RedisServer::start();
+    let store: switchyard_store::SharedStore = std::sync::Arc::new(
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(redis.url(), "t"))
+            .unwrap(),
+    );
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let r = TestRouter::start(test_config(), store.clone()).await;
+    let (mut ws, _) = open(&r, "/ws", None).await;
+    next_text(&mut ws).await;
+
+    let leases = eventually(Duration::from_secs(5), "lease to be reported", || {
+        let store = store.clone();
+        async move {
+            store
+                .live_leases()
+                .await
+                .ok()
+                .filter(|l| l.get(&id("v1")) == Some(&1))
+        }
+    })
+    .await;
+    assert_eq!(leases.len(), 1);
+
+    deploy(&store, &[("v2", &v2)], &["v2"]).await;
+    // Promotion alone does not cut the socket: v1 is draining, still served.
+    ws.send(Message::Text("still here".into())).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "still here");
+
+    store
+        .publish_reload(&ReloadNotice {
+            deployment_id: id("v1"),
+            reason: "deployment retired".into(),
+            window_ms: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next_close(&mut ws).await,
+        (1012, "deployment retired".into())
+    );
+    eventually(Duration::from_secs(5), "lease to drop", || {
+        let store = store.clone();
+        async move {
+            store
+                .live_leases()
+                .await
+                .ok()
+                .filter(|l| l.get(&id("v1")).is_none())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_closes_sockets_and_stales_pins() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1), ("v2", &v2)], &["v1", "v2"]).await;
+    let r = TestRouter::start(test_config(), store.clone()).await;
+    let (mut ws, _) = open(&r, "/ws?pulse_deployment=v1", None).await;
+    assert_eq!(next_text(&mut ws).await, "hello from v1");
+    store
+        .revoke(&id("v1"), None, UnixTime::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        next_close(&mut ws).await,
+        (1012, "deployment revoked".into())
+    );
+    let addr = r.addr;
+    eventually(Duration::from_secs(5), "pins to v1 to become stale", || async move {
+        (get(addr, "/?pulse_deployment=v1", &[]).await.status == 409).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_1001_and_finishes_requests() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let r = TestRouter::start(test_config(), store).await;
+    let (mut ws, _) = open(&r, "/ws", None).await;
+    next_text(&mut ws).await;
+    let addr = r.addr;
+    let slow = tokio::spawn(async move { get(addr, "/slow?ms=700", &[]).await });
+    // The slow request holds the only open HTTP connection while it waits.
+    eventually(
+        Duration::from_secs(5),
+        "slow request to be in flight",
+        || async move {
+            let m = get(r.metrics, "/metrics", &[]).await;
+            String::from_utf8_lossy(&m.body)
+                .contains("switchyard_connections_open 1")
+                .then_some(())
+        },
+    )
+    .await;
+    let closed = tokio::spawn(async move { next_close(&mut ws).await });
+    let exit = r.shutdown().await;
+    assert_eq!(exit, switchyard_router::Exit::Requested { drained: true });
+    assert_eq!(closed.await.unwrap().0, 1001);
+    let res = slow.await.unwrap();
+    assert_eq!(res.status, 200, "in-flight request finished");
+    assert_eq!(String::from_utf8_lossy(&res.body), "slow from v1");
+}
