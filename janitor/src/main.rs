@@ -1,1 +1,75 @@
-fn main() {}
+//! `switchyard-janitor`: one cleanup run. Exit codes: 0 the run completed
+//! (or another run holds the lock), 1 the store or platform could not be
+//! used at all, 2 bad configuration.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use switchyard_core::config::ProcessEnv;
+use switchyard_janitor::{JanitorArgs, JanitorConfig, PlatformKind};
+use switchyard_platform::{SharedPlatform, StaticPlatform};
+use switchyard_store::{RedisSettings, RedisStore, SharedStore};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = JanitorArgs::parse();
+    let config = match JanitorConfig::from_args(&args, &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchyard-janitor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let store: SharedStore = match RedisStore::new(&RedisSettings::new(
+        config.redis_url.clone(),
+        config.redis_prefix.clone(),
+    )) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("switchyard-janitor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let platform: SharedPlatform = match config.platform {
+        PlatformKind::Static => Arc::new(StaticPlatform),
+        PlatformKind::Railway => {
+            eprintln!(
+                "switchyard-janitor: the railway platform is not available in this build yet; run with --platform static to clean up records only (Railway services are then left for you to delete)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match switchyard_janitor::run(&config, &store, &platform).await {
+        Ok(report) => {
+            if config.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", report.human());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if config.json {
+                println!("{}", serde_json::json!({ "error": e.to_string() }));
+            }
+            eprintln!("switchyard-janitor: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: switchyard_core::config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        switchyard_core::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        switchyard_core::config::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,226 @@
+//! Carrying out a plan. Each deployment is handled on its own, a few at a
+//! time, so one slow or failing deployment does not hold up the others.
+//!
+//! Deleting is ordered so a promotion racing this run can never lose: the
+//! deployment is first revoked, one atomic store step that refuses the
+//! active deployment and after which it cannot be promoted; only then is the
+//! platform service removed, and last the record. A platform failure leaves
+//! the revoked record, which the next run deletes again.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use switchyard_core::{
+    Deployment, DeploymentId, Snapshot, UnixTime,
+    names::{backend_paths, headers},
+};
+use switchyard_platform::SharedPlatform;
+use switchyard_store::{DeleteOutcome, ReloadNotice, SharedStore, StoreError};
+
+use crate::{
+    config::JanitorConfig,
+    plan::{Action, DeleteReason},
+    report::Outcome,
+};
+
+pub struct Executor<'a> {
+    pub config: &'a JanitorConfig,
+    pub store: &'a SharedStore,
+    pub platform: &'a SharedPlatform,
+    pub http: &'a reqwest::Client,
+}
+
+impl Executor<'_> {
+    pub async fn apply(&self, snap: &Snapshot, actions: Vec<Action>) -> Vec<Outcome> {
+        futures_util::stream::iter(actions)
+            .map(|a| async move {
+                let deployment = snap.get(a.deployment_id().as_str()).cloned();
+                match deployment {
+                    Some(d) => self.apply_one(&d, a).await,
+                    None => Outcome::Gone {
+                        deployment_id: a.deployment_id().clone(),
+                    },
+                }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await
+    }
+
+    async fn apply_one(&self, d: &Deployment, action: Action) -> Outcome {
+        match action {
+            Action::Keep {
+                deployment_id,
+                reason,
+            } => Outcome::Kept {
+                deployment_id,
+                reason,
+            },
+            Action::Reload {
+                deployment_id,
+                reason,
+                ..
+            } => {
+                match self
+                    .reload(d, "deployment draining", self.config.reload_window)
+                    .await
+                {
+                    Ok(note) => Outcome::Reloaded {
+                        deployment_id,
+                        reason,
+                        backend: note,
+                    },
+                    Err(e) => Outcome::Failed {
+                        deployment_id,
+                        error: format!("reload broadcast: {e}"),
+                    },
+                }
+            }
+            Action::Delete {
+                deployment_id,
+                why,
+                reason,
+                leases,
+            } => self.delete(d, deployment_id, why, reason, leases).await,
+        }
+    }
+
+    async fn delete(
+        &self,
+        d: &Deployment,
+        id: DeploymentId,
+        why: DeleteReason,
+        reason: String,
+        leases: u64,
+    ) -> Outcome {
+        // Tell clients first, then give them a moment to move.
+        let backend = match self.reload(d, "deployment retired", Duration::ZERO).await {
+            Ok(note) => note,
+            Err(e) => {
+                return Outcome::Failed {
+                    deployment_id: id,
+                    error: format!("reload broadcast: {e}"),
+                };
+            }
+        };
+        let reloaded_sockets = backend
+            .as_ref()
+            .and_then(|b| b.reloaded_socket_count)
+            .unwrap_or(0);
+        if leases > 0 || reloaded_sockets > 0 {
+            tokio::time::sleep(self.config.reload_grace).await;
+        }
+        match self.store.revoke(&id, None, UnixTime::now()).await {
+            Ok(()) => {}
+            Err(StoreError::WrongState { .. }) => {
+                return Outcome::Kept {
+                    deployment_id: id,
+                    reason: "became the active deployment during this run".into(),
+                };
+            }
+            Err(StoreError::NotFound(_)) => return Outcome::Gone { deployment_id: id },
+            Err(e) => {
+                return Outcome::Failed {
+                    deployment_id: id,
+                    error: format!("store: {e}"),
+                };
+            }
+        }
+        if let Err(e) = self.platform.delete_service(d).await {
+            return Outcome::Failed {
+                deployment_id: id,
+                error: format!(
+                    "{} platform: {e}; it stays revoked and the next run retries",
+                    self.platform.name()
+                ),
+            };
+        }
+        match self.store.delete_unless_active(&id).await {
+            Ok(DeleteOutcome::Deleted | DeleteOutcome::Missing) => Outcome::Deleted {
+                deployment_id: id,
+                forced: why != DeleteReason::Idle,
+                why,
+                reason,
+                backend,
+            },
+            Ok(DeleteOutcome::Active) => Outcome::Kept {
+                deployment_id: id,
+                reason: "became the active deployment during this run".into(),
+            },
+            Err(e) => Outcome::Failed {
+                deployment_id: id,
+                error: format!("service removed but the record stays: {e}"),
+            },
+        }
+    }
+
+    /// Broadcasts the reload to routers, then asks the backend to reload the
+    /// clients it knows. Only the broadcast failing is an error: a backend
+    /// that is not a Pulse app, or already gone, is noted.
+    async fn reload(
+        &self,
+        d: &Deployment,
+        reason: &str,
+        window: Duration,
+    ) -> Result<Option<BackendReload>, StoreError> {
+        let notice = ReloadNotice {
+            deployment_id: d.deployment_id.clone(),
+            reason: reason.into(),
+            window_ms: window.as_millis() as u64,
+        };
+        self.store.publish_reload(&notice).await?;
+        Ok(self.backend_reload(d).await)
+    }
+
+    async fn backend_reload(&self, d: &Deployment) -> Option<BackendReload> {
+        if d.backend_url.is_empty() {
+            return None;
+        }
+        let url = format!(
+            "{}{}",
+            d.backend_url.trim_end_matches('/'),
+            backend_paths::RELOAD
+        );
+        let mut req = self.http.post(&url).timeout(self.config.probe_timeout);
+        if let Some(token) = &self.config.internal_token {
+            req = req.header(headers::INTERNAL_TOKEN, token);
+        }
+        let result = match req.send().await {
+            Ok(res) if res.status().is_success() => {
+                let count = res
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["reloaded_socket_count"].as_u64());
+                BackendReload {
+                    ok: true,
+                    reloaded_socket_count: count,
+                    detail: None,
+                }
+            }
+            Ok(res) => BackendReload {
+                ok: false,
+                reloaded_socket_count: None,
+                detail: Some(format!("backend answered {}", res.status())),
+            },
+            Err(e) => BackendReload {
+                ok: false,
+                reloaded_socket_count: None,
+                detail: Some(format!("backend unreachable: {e}")),
+            },
+        };
+        if let Some(detail) = &result.detail {
+            tracing::warn!(deployment = %d.deployment_id, %detail, "backend reload endpoint failed; routers were still told to reload");
+        }
+        Some(result)
+    }
+}
+
+/// What the backend's own reload endpoint said.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BackendReload {
+    pub ok: bool,
+    pub reloaded_socket_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}

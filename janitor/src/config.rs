@@ -1,0 +1,253 @@
+//! Janitor settings, resolved once from flags and the environment.
+
+use std::time::Duration;
+
+use clap::Parser;
+use switchyard_core::{
+    config::{ConfigError, EnvSource, LogFormat, Resolver, Setting, common},
+    names::DEFAULT_PREFIX,
+};
+
+use crate::plan::Policy;
+
+/// Flags; each has an environment variable too (see the README).
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "switchyard-janitor",
+    version,
+    about = "Reload clients of drained deployments and delete idle ones (one run)"
+)]
+pub struct JanitorArgs {
+    /// Redis URL (redis:// or rediss://)
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key [default: pulse:railway]
+    #[arg(long)]
+    pub redis_prefix: Option<String>,
+    /// Delete a draining deployment once it has had no websockets and no HTTP traffic this long [default: 10m]
+    #[arg(long)]
+    pub idle_grace: Option<String>,
+    /// Reload a draining deployment's clients once it has drained this long [default: 30m]
+    #[arg(long)]
+    pub reload_after: Option<String>,
+    /// Delete a draining deployment after this long whatever its traffic [default: 24h]
+    #[arg(long)]
+    pub max_drain_age: Option<String>,
+    /// Keep at most this many draining deployments, retiring the oldest [default: no cap]
+    #[arg(long)]
+    pub max_draining: Option<String>,
+    /// Wait this long after a reload before deleting, so clients move over [default: 2s]
+    #[arg(long)]
+    pub reload_grace: Option<String>,
+    /// Spread a reload's websocket closes over this window [default: 30s]
+    #[arg(long)]
+    pub reload_window: Option<String>,
+    /// Token for the backends' internal endpoints
+    #[arg(long)]
+    pub internal_token: Option<String>,
+    /// static (backends run elsewhere) or railway [default: railway on Railway, else static]
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Deployments handled at once [default: 4]
+    #[arg(long)]
+    pub concurrency: Option<String>,
+    /// Timeout of each backend call [default: 10s]
+    #[arg(long)]
+    pub probe_timeout: Option<String>,
+    /// Print one JSON object instead of a summary
+    #[arg(long)]
+    pub json: bool,
+    /// Print the decisions and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// text or json logs
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+pub mod settings {
+    use super::Setting;
+    pub const IDLE_GRACE: Setting = Setting::new("--idle-grace", &["SWITCHYARD_IDLE_GRACE"]);
+    pub const RELOAD_AFTER: Setting = Setting::new("--reload-after", &["SWITCHYARD_RELOAD_AFTER"]);
+    pub const MAX_DRAIN_AGE: Setting = Setting::new(
+        "--max-drain-age",
+        &[
+            "SWITCHYARD_MAX_DRAIN_AGE",
+            "PULSE_RAILWAY_DRAIN_TTL_SECONDS",
+        ],
+    );
+    pub const MAX_DRAINING: Setting = Setting::new("--max-draining", &["SWITCHYARD_MAX_DRAINING"]);
+    pub const RELOAD_GRACE: Setting = Setting::new("--reload-grace", &["SWITCHYARD_RELOAD_GRACE"]);
+    pub const RELOAD_WINDOW: Setting =
+        Setting::new("--reload-window", &["SWITCHYARD_RELOAD_WINDOW"]);
+    pub const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"]);
+    pub const CONCURRENCY: Setting =
+        Setting::new("--concurrency", &["SWITCHYARD_JANITOR_CONCURRENCY"]);
+    pub const PROBE_TIMEOUT: Setting =
+        Setting::new("--probe-timeout", &["SWITCHYARD_PROBE_TIMEOUT"]);
+    pub const JSON: Setting = Setting::new("--json", &["SWITCHYARD_JSON"]);
+    pub const DRY_RUN: Setting = Setting::new("--dry-run", &["SWITCHYARD_DRY_RUN"]);
+    /// Railway sets this in every service it runs.
+    pub const RAILWAY_PROJECT: Setting = Setting::new("--platform", &["RAILWAY_PROJECT_ID"]);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformKind {
+    Static,
+    Railway,
+}
+
+#[derive(Debug, Clone)]
+pub struct JanitorConfig {
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub policy: Policy,
+    pub reload_grace: Duration,
+    pub reload_window: Duration,
+    pub internal_token: Option<String>,
+    pub platform: PlatformKind,
+    pub concurrency: usize,
+    pub probe_timeout: Duration,
+    pub json: bool,
+    pub dry_run: bool,
+    pub log_format: LogFormat,
+}
+
+impl JanitorConfig {
+    pub fn from_args(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        use settings::*;
+        let r = Resolver::new(env);
+        let d = Policy::default();
+        let on_railway = r.raw(RAILWAY_PROJECT, None).is_some();
+        let platform = r
+            .optional_with(PLATFORM, args.platform.as_deref(), |s| match s {
+                "static" => Ok(PlatformKind::Static),
+                "railway" => Ok(PlatformKind::Railway),
+                _ => Err("expected static or railway".into()),
+            })?
+            .unwrap_or(if on_railway {
+                PlatformKind::Railway
+            } else {
+                PlatformKind::Static
+            });
+        let positive = |s: &str| match s.trim().parse::<usize>() {
+            Ok(0) => Err("must be at least 1".to_string()),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(Self {
+            redis_url: r.required(
+                common::REDIS_URL,
+                args.redis_url.as_deref(),
+                "the janitor reads deployments from Redis",
+            )?,
+            redis_prefix: r.value(
+                common::REDIS_PREFIX,
+                args.redis_prefix.as_deref(),
+                DEFAULT_PREFIX.to_string(),
+            )?,
+            policy: Policy {
+                idle_grace: r.duration(IDLE_GRACE, args.idle_grace.as_deref(), d.idle_grace)?,
+                reload_after: r.duration(
+                    RELOAD_AFTER,
+                    args.reload_after.as_deref(),
+                    d.reload_after,
+                )?,
+                max_drain_age: r.duration(
+                    MAX_DRAIN_AGE,
+                    args.max_drain_age.as_deref(),
+                    d.max_drain_age,
+                )?,
+                max_draining: r.optional_with(MAX_DRAINING, args.max_draining.as_deref(), |s| {
+                    s.trim().parse::<usize>().map_err(|e| e.to_string())
+                })?,
+            },
+            reload_grace: r.duration(
+                RELOAD_GRACE,
+                args.reload_grace.as_deref(),
+                Duration::from_secs(2),
+            )?,
+            reload_window: r.duration(
+                RELOAD_WINDOW,
+                args.reload_window.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            internal_token: r.optional(common::INTERNAL_TOKEN, args.internal_token.as_deref())?,
+            platform,
+            concurrency: r
+                .optional_with(CONCURRENCY, args.concurrency.as_deref(), positive)?
+                .unwrap_or(4),
+            probe_timeout: r.duration(
+                PROBE_TIMEOUT,
+                args.probe_timeout.as_deref(),
+                Duration::from_secs(10),
+            )?,
+            json: r.flag_bool(JSON, args.json)?,
+            dry_run: r.flag_bool(DRY_RUN, args.dry_run)?,
+            log_format: r.value(
+                common::LOG_FORMAT,
+                args.log_format.as_deref(),
+                LogFormat::Text,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<JanitorConfig, ConfigError> {
+        let mut argv = vec!["switchyard-janitor"];
+        argv.extend_from_slice(flags);
+        let args = JanitorArgs::try_parse_from(argv).unwrap();
+        let env: std::collections::HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        JanitorConfig::from_args(&args, &env)
+    }
+
+    #[test]
+    fn pulse_railway_names_and_defaults() {
+        let c = parse(
+            &[],
+            &[
+                ("REDIS_URL", "redis://r:6379"),
+                ("PULSE_RAILWAY_DRAIN_TTL_SECONDS", "3600"),
+                ("PULSE_RAILWAY_INTERNAL_TOKEN", "s3cret"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.policy.max_drain_age, Duration::from_secs(3600));
+        assert_eq!(c.policy.idle_grace, Duration::from_secs(600));
+        assert_eq!(c.policy.reload_after, Duration::from_secs(1800));
+        assert_eq!(c.internal_token.as_deref(), Some("s3cret"));
+        assert_eq!(c.redis_prefix, "pulse:railway");
+        assert_eq!(c.platform, PlatformKind::Static);
+        let on_railway = parse(
+            &[],
+            &[("REDIS_URL", "redis://r"), ("RAILWAY_PROJECT_ID", "p1")],
+        )
+        .unwrap();
+        assert_eq!(
+            on_railway.platform,
+            PlatformKind::Railway,
+            "on Railway, deleting means deleting the service"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let missing = parse(&[], &[]).unwrap_err().to_string();
+        assert!(missing.contains("REDIS_URL"), "{missing}");
+        let bad = parse(&["--idle-grace", "soon"], &[("REDIS_URL", "redis://r")])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("--idle-grace"), "{bad}");
+        let bad = parse(&["--platform", "heroku"], &[("REDIS_URL", "redis://r")])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("static or railway"), "{bad}");
+    }
+}

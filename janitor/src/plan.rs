@@ -1,0 +1,377 @@
+//! Every cleanup decision, as a pure function of the snapshot, the live
+//! leases and the clock, so the rules can be tested as a table.
+//!
+//! For each draining (or revoked) deployment, oldest drain first:
+//! - revoked: delete, whatever its leases (it must not serve again);
+//! - draining longer than the max drain age: delete (forced);
+//! - beyond the retention cap (`max_draining`): delete the oldest extras;
+//! - no live leases and no HTTP activity for the idle grace: delete;
+//! - leases still open past the reload deadline: reload (clients move on);
+//! - otherwise keep, saying why.
+//!
+//! The active deployment and pending ones (previews, rollout candidates)
+//! are never touched.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::Serialize;
+use switchyard_core::{
+    Deployment, DeploymentId, DeploymentState, Snapshot, UnixTime, time::human_duration,
+};
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub idle_grace: Duration,
+    pub reload_after: Duration,
+    pub max_drain_age: Duration,
+    /// Keep at most this many draining deployments; `None` for no cap.
+    pub max_draining: Option<usize>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            idle_grace: Duration::from_secs(600),
+            reload_after: Duration::from_secs(1800),
+            max_drain_age: Duration::from_secs(86_400),
+            max_draining: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteReason {
+    Idle,
+    MaxDrainAge,
+    RetentionCap,
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Keep {
+        deployment_id: DeploymentId,
+        reason: String,
+    },
+    Reload {
+        deployment_id: DeploymentId,
+        reason: String,
+        leases: u64,
+    },
+    Delete {
+        deployment_id: DeploymentId,
+        why: DeleteReason,
+        reason: String,
+        leases: u64,
+    },
+}
+
+impl Action {
+    pub fn deployment_id(&self) -> &DeploymentId {
+        match self {
+            Self::Keep { deployment_id, .. }
+            | Self::Reload { deployment_id, .. }
+            | Self::Delete { deployment_id, .. } => deployment_id,
+        }
+    }
+}
+
+/// When the deployment started draining; records without a stamp count as
+/// draining since they were created, or since now when that is unknown too.
+fn drain_start(d: &Deployment, now: UnixTime) -> UnixTime {
+    d.drain_started_at
+        .or(d.revoked_at)
+        .or(d.created_at)
+        .unwrap_or(now)
+}
+
+pub fn plan(
+    snap: &Snapshot,
+    leases: &BTreeMap<DeploymentId, u64>,
+    now: UnixTime,
+    policy: &Policy,
+) -> Vec<Action> {
+    let mut candidates: Vec<&Deployment> = snap
+        .deployments
+        .values()
+        .filter(|d| {
+            matches!(
+                d.state,
+                DeploymentState::Draining | DeploymentState::Revoked
+            )
+        })
+        .filter(|d| snap.active.as_ref() != Some(&d.deployment_id))
+        .collect();
+    candidates.sort_by(|a, b| drain_start(a, now).0.total_cmp(&drain_start(b, now).0));
+
+    // The cap counts draining deployments that survive the other rules.
+    let draining_total = candidates
+        .iter()
+        .filter(|d| d.state == DeploymentState::Draining)
+        .count();
+    let mut over_cap = policy
+        .max_draining
+        .map_or(0, |cap| draining_total.saturating_sub(cap));
+
+    candidates
+        .into_iter()
+        .map(|d| {
+            let id = d.deployment_id.clone();
+            let open = leases.get(&id).copied().unwrap_or(0);
+            let age = now.since(drain_start(d, now));
+            let delete = |why, reason: String| Action::Delete {
+                deployment_id: id.clone(),
+                why,
+                reason,
+                leases: open,
+            };
+            if d.state == DeploymentState::Revoked {
+                return delete(DeleteReason::Revoked, "revoked".into());
+            }
+            if age >= policy.max_drain_age {
+                over_cap = over_cap.saturating_sub(1);
+                return delete(
+                    DeleteReason::MaxDrainAge,
+                    format!(
+                        "draining for {}, past the max drain age of {}",
+                        human_duration(age),
+                        human_duration(policy.max_drain_age)
+                    ),
+                );
+            }
+            if over_cap > 0 {
+                over_cap -= 1;
+                return delete(
+                    DeleteReason::RetentionCap,
+                    format!(
+                        "oldest of {draining_total} draining deployments; the cap is {}",
+                        policy.max_draining.unwrap_or_default()
+                    ),
+                );
+            }
+            let last_activity = d.last_seen_at.map_or(drain_start(d, now), |seen| {
+                if seen.0 > drain_start(d, now).0 {
+                    seen
+                } else {
+                    drain_start(d, now)
+                }
+            });
+            let idle = now.since(last_activity);
+            if open == 0 && idle >= policy.idle_grace {
+                return delete(
+                    DeleteReason::Idle,
+                    format!(
+                        "no websockets and no HTTP traffic for {}",
+                        human_duration(idle)
+                    ),
+                );
+            }
+            if open > 0 && age >= policy.reload_after {
+                return Action::Reload {
+                    deployment_id: id,
+                    reason: format!(
+                        "{open} websockets still open after {} draining",
+                        human_duration(age)
+                    ),
+                    leases: open,
+                };
+            }
+            let reason = if open > 0 {
+                format!(
+                    "{open} websockets open; reload in {}",
+                    human_duration(policy.reload_after.saturating_sub(age))
+                )
+            } else {
+                format!(
+                    "HTTP traffic {} ago; idle grace is {}",
+                    human_duration(idle),
+                    human_duration(policy.idle_grace)
+                )
+            };
+            Action::Keep {
+                deployment_id: id,
+                reason,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: f64 = 1_000_000.0;
+
+    fn dep(
+        id: &str,
+        state: DeploymentState,
+        drained_ago: f64,
+        seen_ago: Option<f64>,
+    ) -> Deployment {
+        Deployment {
+            deployment_id: DeploymentId::new(id).unwrap(),
+            state,
+            service_name: id.into(),
+            backend_url: format!("http://{id}:8000"),
+            created_at: Some(UnixTime(0.0)),
+            last_seen_at: seen_ago.map(|s| UnixTime(NOW - s)),
+            drain_started_at: (state != DeploymentState::Active)
+                .then_some(UnixTime(NOW - drained_ago)),
+            revoked_at: None,
+            service_id: None,
+        }
+    }
+
+    fn snapshot(deps: Vec<Deployment>, active: &str) -> Snapshot {
+        let mut s = Snapshot {
+            active: Some(DeploymentId::new(active).unwrap()),
+            ..Default::default()
+        };
+        for d in deps {
+            s.deployments.insert(d.deployment_id.clone(), d);
+        }
+        s
+    }
+
+    fn leases(pairs: &[(&str, u64)]) -> BTreeMap<DeploymentId, u64> {
+        pairs
+            .iter()
+            .map(|(id, n)| (DeploymentId::new(id).unwrap(), *n))
+            .collect()
+    }
+
+    fn verdicts(actions: &[Action]) -> Vec<(String, &'static str)> {
+        actions
+            .iter()
+            .map(|a| {
+                let kind = match a {
+                    Action::Keep { .. } => "keep",
+                    Action::Reload { .. } => "reload",
+                    Action::Delete {
+                        why: DeleteReason::Idle,
+                        ..
+                    } => "delete:idle",
+                    Action::Delete {
+                        why: DeleteReason::MaxDrainAge,
+                        ..
+                    } => "delete:max-age",
+                    Action::Delete {
+                        why: DeleteReason::RetentionCap,
+                        ..
+                    } => "delete:cap",
+                    Action::Delete {
+                        why: DeleteReason::Revoked,
+                        ..
+                    } => "delete:revoked",
+                };
+                (a.deployment_id().to_string(), kind)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decision_table() {
+        use DeploymentState::*;
+        let policy = Policy::default();
+        // (deployment, drained seconds ago, last HTTP seconds ago, leases, expected)
+        let rows: &[(&str, f64, Option<f64>, u64, &str)] = &[
+            ("fresh", 60.0, None, 0, "keep"), // inside the idle grace
+            ("idle", 900.0, Some(700.0), 0, "delete:idle"), // quiet for 11+ minutes
+            ("busy-http", 900.0, Some(30.0), 0, "keep"), // recent HTTP activity
+            ("ws-young", 900.0, None, 3, "keep"), // sockets, before reload deadline
+            ("ws-old", 2000.0, None, 3, "reload"), // sockets, past the deadline
+            ("ancient", 90_000.0, Some(1.0), 9, "delete:max-age"), // forced, leases or not
+        ];
+        let mut deps: Vec<Deployment> = rows
+            .iter()
+            .map(|(id, drained, seen, _, _)| dep(id, Draining, *drained, *seen))
+            .collect();
+        deps.push(dep("live", Active, 0.0, Some(0.0)));
+        deps.push(dep("preview", Pending, 99_999.0, None));
+        let l: Vec<(&str, u64)> = rows.iter().map(|(id, _, _, n, _)| (*id, *n)).collect();
+        let actions = plan(&snapshot(deps, "live"), &leases(&l), UnixTime(NOW), &policy);
+        let got = verdicts(&actions);
+        for (id, _, _, _, expected) in rows {
+            let found = got
+                .iter()
+                .find(|(g, _)| g == id)
+                .unwrap_or_else(|| panic!("{id} not planned"));
+            assert_eq!(found.1, *expected, "{id}");
+        }
+        assert!(
+            !got.iter().any(|(id, _)| id == "live" || id == "preview"),
+            "never the active or a pending one"
+        );
+        // Oldest drain first.
+        assert_eq!(got.first().unwrap().0, "ancient");
+    }
+
+    #[test]
+    fn revoked_is_deleted_whatever_its_leases() {
+        let mut d = dep("bad", DeploymentState::Revoked, 1.0, Some(0.0));
+        d.revoked_at = Some(UnixTime(NOW));
+        let actions = plan(
+            &snapshot(
+                vec![d, dep("live", DeploymentState::Active, 0.0, None)],
+                "live",
+            ),
+            &leases(&[("bad", 5)]),
+            UnixTime(NOW),
+            &Policy::default(),
+        );
+        assert_eq!(
+            verdicts(&actions),
+            vec![("bad".to_string(), "delete:revoked")]
+        );
+    }
+
+    #[test]
+    fn retention_cap_retires_the_oldest_first() {
+        let policy = Policy {
+            max_draining: Some(2),
+            ..Policy::default()
+        };
+        let deps = vec![
+            dep("d1", DeploymentState::Draining, 500.0, Some(1.0)),
+            dep("d2", DeploymentState::Draining, 400.0, Some(1.0)),
+            dep("d3", DeploymentState::Draining, 300.0, Some(1.0)),
+            dep("d4", DeploymentState::Draining, 200.0, Some(1.0)),
+            dep("live", DeploymentState::Active, 0.0, None),
+        ];
+        let actions = plan(
+            &snapshot(deps, "live"),
+            &leases(&[("d1", 4)]),
+            UnixTime(NOW),
+            &policy,
+        );
+        assert_eq!(
+            verdicts(&actions),
+            vec![
+                ("d1".into(), "delete:cap"),
+                ("d2".into(), "delete:cap"),
+                ("d3".into(), "keep"),
+                ("d4".into(), "keep"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_claiming_active_state_but_not_the_active_id_is_left_alone() {
+        // Only draining or revoked records are candidates at all.
+        let deps = vec![
+            dep("odd", DeploymentState::Active, 99_999.0, None),
+            dep("live", DeploymentState::Active, 0.0, None),
+        ];
+        assert!(
+            plan(
+                &snapshot(deps, "live"),
+                &BTreeMap::new(),
+                UnixTime(NOW),
+                &Policy::default()
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! What a run did, for people (a short summary) and for machines (one JSON
+//! object).
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use switchyard_core::DeploymentId;
+
+use crate::{
+    apply::BackendReload,
+    plan::{Action, DeleteReason},
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Kept {
+        deployment_id: DeploymentId,
+        reason: String,
+    },
+    Reloaded {
+        deployment_id: DeploymentId,
+        reason: String,
+        backend: Option<BackendReload>,
+    },
+    Deleted {
+        deployment_id: DeploymentId,
+        forced: bool,
+        why: DeleteReason,
+        reason: String,
+        backend: Option<BackendReload>,
+    },
+    Failed {
+        deployment_id: DeploymentId,
+        error: String,
+    },
+    /// Deleted by someone else between the snapshot and now.
+    Gone { deployment_id: DeploymentId },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    pub deployment_id: DeploymentId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub deployment_id: DeploymentId,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub lock_acquired: bool,
+    pub dry_run: bool,
+    pub platform: String,
+    pub active: Option<DeploymentId>,
+    pub scanned: usize,
+    pub reloaded: Vec<DeploymentId>,
+    pub deleted: Vec<DeploymentId>,
+    pub force_deleted: Vec<DeploymentId>,
+    pub kept: Vec<Kept>,
+    pub errors: Vec<Failure>,
+    /// The plan, with every decision and its reason.
+    pub decisions: Vec<Action>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    pub fn absorb(&mut self, outcomes: Vec<Outcome>) {
+        for o in &outcomes {
+            match o {
+                Outcome::Kept {
+                    deployment_id,
+                    reason,
+                } => self.kept.push(Kept {
+                    deployment_id: deployment_id.clone(),
+                    reason: reason.clone(),
+                }),
+                Outcome::Reloaded { deployment_id, .. } => {
+                    self.reloaded.push(deployment_id.clone())
+                }
+                Outcome::Deleted {
+                    deployment_id,
+                    forced: false,
+                    ..
+                } => self.deleted.push(deployment_id.clone()),
+                Outcome::Deleted {
+                    deployment_id,
+                    forced: true,
+                    ..
+                } => self.force_deleted.push(deployment_id.clone()),
+                Outcome::Failed {
+                    deployment_id,
+                    error,
+                } => self.errors.push(Failure {
+                    deployment_id: deployment_id.clone(),
+                    error: error.clone(),
+                }),
+                Outcome::Gone { .. } => {}
+            }
+        }
+        self.outcomes = outcomes;
+        self.outcomes.sort_by(|a, b| id_of(a).cmp(id_of(b)));
+        for list in [
+            &mut self.reloaded,
+            &mut self.deleted,
+            &mut self.force_deleted,
+        ] {
+            list.sort();
+        }
+    }
+
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        if !self.lock_acquired && !self.dry_run {
+            out.push_str("another run holds the lock; nothing done\n");
+            return out;
+        }
+        let what = if self.dry_run {
+            "dry run, nothing changed"
+        } else {
+            "lock acquired"
+        };
+        let _ = writeln!(
+            out,
+            "janitor ({what}; platform {}): {} draining deployments scanned",
+            self.platform, self.scanned
+        );
+        if self.dry_run {
+            for a in &self.decisions {
+                let (verb, id, reason) = match a {
+                    Action::Keep {
+                        deployment_id,
+                        reason,
+                    } => ("keep", deployment_id, reason),
+                    Action::Reload {
+                        deployment_id,
+                        reason,
+                        ..
+                    } => ("reload", deployment_id, reason),
+                    Action::Delete {
+                        deployment_id,
+                        reason,
+                        ..
+                    } => ("delete", deployment_id, reason),
+                };
+                let _ = writeln!(out, "  would {verb:<7} {id:<24} {reason}");
+            }
+            return out;
+        }
+        for o in &self.outcomes {
+            let (verb, id, detail) = match o {
+                Outcome::Kept {
+                    deployment_id,
+                    reason,
+                } => ("kept", deployment_id, reason.clone()),
+                Outcome::Reloaded {
+                    deployment_id,
+                    reason,
+                    ..
+                } => ("reloaded", deployment_id, reason.clone()),
+                Outcome::Deleted {
+                    deployment_id,
+                    forced,
+                    reason,
+                    ..
+                } => (
+                    if *forced { "force-deleted" } else { "deleted" },
+                    deployment_id,
+                    reason.clone(),
+                ),
+                Outcome::Failed {
+                    deployment_id,
+                    error,
+                } => ("error", deployment_id, error.clone()),
+                Outcome::Gone { deployment_id } => {
+                    ("gone", deployment_id, "already deleted".into())
+                }
+            };
+            let _ = writeln!(out, "  {verb:<14} {id:<24} {detail}");
+        }
+        let _ = writeln!(
+            out,
+            "reloaded {}, deleted {}, force-deleted {}, kept {}, errors {}",
+            self.reloaded.len(),
+            self.deleted.len(),
+            self.force_deleted.len(),
+            self.kept.len(),
+            self.errors.len()
+        );
+        out
+    }
+}
+
+fn id_of(o: &Outcome) -> &DeploymentId {
+    match o {
+        Outcome::Kept { deployment_id, .. }
+        | Outcome::Reloaded { deployment_id, .. }
+        | Outcome::Deleted { deployment_id, .. }
+        | Outcome::Failed { deployment_id, .. }
+        | Outcome::Gone { deployment_id } => deployment_id,
+    }
+}

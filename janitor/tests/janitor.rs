@@ -1,0 +1,346 @@
+//! The janitor against a real Redis, real backends and a real router.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use switchyard_core::{DeploymentId, DeploymentState, UnixTime};
+use switchyard_janitor::{JanitorConfig, PlatformKind, Report, plan::Policy};
+use switchyard_platform::{SharedPlatform, StaticPlatform};
+use switchyard_store::{NewDeployment, RedisSettings, RedisStore, SharedStore};
+use switchyard_testkit::{Backend, RedisServer, eventually};
+
+fn id(s: &str) -> DeploymentId {
+    DeploymentId::new(s).unwrap()
+}
+
+fn config(redis: &RedisServer) -> JanitorConfig {
+    JanitorConfig {
+        redis_url: redis.url(),
+        redis_prefix: "j".into(),
+        policy: Policy::default(),
+        reload_grace: Duration::from_millis(50),
+        reload_window: Duration::ZERO,
+        internal_token: Some("tok".into()),
+        platform: PlatformKind::Static,
+        concurrency: 4,
+        probe_timeout: Duration::from_secs(2),
+        json: false,
+        dry_run: false,
+        log_format: Default::default(),
+    }
+}
+
+fn store(redis: &RedisServer) -> SharedStore {
+    let mut s = RedisSettings::new(redis.url(), "j");
+    s.timeout = Duration::from_millis(300);
+    Arc::new(RedisStore::new(&s).unwrap())
+}
+
+fn platform() -> SharedPlatform {
+    Arc::new(StaticPlatform)
+}
+
+const HOUR: f64 = 3600.0;
+
+/// Registers `name` at `url` and makes it active at `ago` seconds in the past.
+async fn active_at(store: &SharedStore, name: &str, url: &str, ago: f64) {
+    let then = UnixTime(UnixTime::now().0 - ago);
+    store
+        .register(NewDeployment {
+            id: id(name),
+            service_name: name.into(),
+            backend_url: url.into(),
+            service_id: None,
+            now: then,
+        })
+        .await
+        .unwrap();
+    store.promote(&id(name), then).await.unwrap();
+}
+
+async fn state_of(store: &SharedStore, name: &str) -> Option<DeploymentState> {
+    store.snapshot().await.unwrap().get(name).map(|d| d.state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_decision_branch() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let idle = Backend::start("idle").await;
+    // Drained 2 h ago (v-idle), 1 h ago, 26 h ago... each promotion drains the previous one.
+    active_at(&s, "old", "http://127.0.0.1:9", 30.0 * HOUR).await; // drains 26 h ago
+    active_at(&s, "v-idle", &idle.url(), 26.0 * HOUR).await; // drains 2 h ago
+    active_at(&s, "v-sockets", "http://127.0.0.1:9", 2.0 * HOUR).await; // drains 1 h ago
+    active_at(&s, "v-recent", "http://127.0.0.1:9", 1.0 * HOUR).await; // drains just now
+    active_at(&s, "live", "http://127.0.0.1:9", 0.0).await;
+    // v-sockets still has a client; v-recent just drained.
+    s.heartbeat(&switchyard_store::Heartbeat {
+        replica: "r1".into(),
+        ttl: Duration::from_secs(60),
+        leases: vec![(id("v-sockets"), 2)],
+        activity: vec![],
+        stats: vec![],
+        now: UnixTime::now(),
+    })
+    .await
+    .unwrap();
+
+    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    assert!(report.lock_acquired);
+    assert_eq!(report.scanned, 4);
+    assert_eq!(report.force_deleted, vec![id("old")], "{}", report.human());
+    assert_eq!(report.deleted, vec![id("v-idle")]);
+    assert_eq!(report.reloaded, vec![id("v-sockets")]);
+    assert_eq!(report.kept.len(), 1);
+    assert_eq!(report.kept[0].deployment_id, id("v-recent"));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    assert_eq!(state_of(&s, "old").await, None);
+    assert_eq!(state_of(&s, "v-idle").await, None);
+    assert_eq!(
+        state_of(&s, "v-sockets").await,
+        Some(DeploymentState::Draining)
+    );
+    assert_eq!(state_of(&s, "live").await, Some(DeploymentState::Active));
+    // The idle Pulse backend was told to reload first, with the token.
+    assert_eq!(
+        idle.state
+            .reload_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let summary = report.human();
+    assert!(
+        summary.contains("force-deleted") && summary.contains("old"),
+        "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_changes_nothing() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    // v1 served until three hours ago, when v2 replaced it.
+    active_at(&s, "v1", "http://127.0.0.1:9", 4.0 * HOUR).await;
+    active_at(&s, "v2", "http://127.0.0.1:9", 3.0 * HOUR).await;
+    let mut c = config(&redis);
+    c.dry_run = true;
+    let report = switchyard_janitor::run(&c, &s, &platform()).await.unwrap();
+    assert_eq!(report.decisions.len(), 1);
+    assert!(
+        report.human().contains("would delete"),
+        "{}",
+        report.human()
+    );
+    assert_eq!(state_of(&s, "v1").await, Some(DeploymentState::Draining));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["decisions"][0]["action"], "delete");
+    assert_eq!(json["decisions"][0]["why"], "idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_means_no_action() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    // v1 served until three hours ago, when v2 replaced it.
+    active_at(&s, "v1", "http://127.0.0.1:9", 4.0 * HOUR).await;
+    active_at(&s, "v2", "http://127.0.0.1:9", 3.0 * HOUR).await;
+    let held = s
+        .acquire_lock("janitor", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    assert!(!report.lock_acquired);
+    assert!(report.human().contains("another run holds the lock"));
+    assert_eq!(state_of(&s, "v1").await, Some(DeploymentState::Draining));
+    assert!(
+        s.release_lock(&held).await.unwrap(),
+        "the janitor never releases a lock it does not hold"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_act_once() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    // v1 served until three hours ago, when v2 replaced it.
+    active_at(&s, "v1", "http://127.0.0.1:9", 4.0 * HOUR).await;
+    active_at(&s, "v2", "http://127.0.0.1:9", 3.0 * HOUR).await;
+    let c = config(&redis);
+    let runs = (0..8).map(|_| {
+        let (c, s) = (c.clone(), s.clone());
+        tokio::spawn(async move { switchyard_janitor::run(&c, &s, &platform()).await.unwrap() })
+    });
+    let reports: Vec<Report> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let deleted: usize = reports.iter().map(|r| r.deleted.len()).sum();
+    assert_eq!(deleted, 1, "exactly one run deleted v1");
+    assert!(reports.iter().all(|r| r.errors.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_racing_the_janitor_never_loses_the_active() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let mut outcomes = Vec::new();
+    for round in 0..15 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        active_at(&s, &b, "http://127.0.0.1:9", 3.0 * HOUR).await;
+        active_at(&s, &a, "http://127.0.0.1:9", 2.0 * HOUR).await;
+        // b is idle and draining; race its rollback against a janitor run.
+        let c = config(&redis);
+        let (s1, s2) = (s.clone(), s.clone());
+        let bid = id(&b);
+        let janitor =
+            tokio::spawn(
+                async move { switchyard_janitor::run(&c, &s1, &platform()).await.unwrap() },
+            );
+        // Shift the promotion later each round so both orders happen.
+        let lag = Duration::from_micros(round as u64 * 700);
+        let promote = tokio::spawn(async move {
+            tokio::time::sleep(lag).await;
+            s2.promote(&bid, UnixTime::now()).await
+        });
+        let report = janitor.await.unwrap();
+        let promoted = promote.await.unwrap();
+        let snap = s.snapshot().await.unwrap();
+        let active = snap.active.clone().unwrap();
+        assert!(
+            snap.get(active.as_str()).is_some(),
+            "round {round}: the active deployment exists"
+        );
+        if promoted.is_ok() && report.deleted.contains(&id(&b)) {
+            panic!("round {round}: promoted b and deleted it");
+        }
+        if promoted.is_ok() {
+            // The promotion won: b serves and the janitor left it alone.
+            assert_eq!(active, id(&b), "round {round}");
+        } else {
+            // The janitor won: b is gone (or revoked on its way out).
+            assert!(
+                report.deleted.contains(&id(&b)),
+                "round {round}: {}",
+                report.human()
+            );
+        }
+        outcomes.push(promoted.is_ok());
+        // Clean up for the next round.
+        for d in snap.deployments.keys() {
+            if Some(d) != snap.active.as_ref() {
+                let _ = s.delete_unless_active(d).await;
+            }
+        }
+    }
+    eprintln!(
+        "promotion won {} of {} rounds",
+        outcomes.iter().filter(|w| **w).count(),
+        outcomes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_backend_reload_endpoint_does_not_stop_the_delete() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    // Port 9 (discard) has nothing listening: the reload call fails fast.
+    active_at(&s, "v1", "http://127.0.0.1:9", 4.0 * HOUR).await;
+    active_at(&s, "v2", "http://127.0.0.1:9", 3.0 * HOUR).await;
+    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    assert_eq!(report.deleted, vec![id("v1")]);
+    let json = serde_json::to_value(&report).unwrap();
+    let outcome = &json["outcomes"][0];
+    assert_eq!(outcome["backend"]["ok"], false, "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_an_error_and_deletes_nothing() {
+    let mut redis = RedisServer::start();
+    let s = store(&redis);
+    // v1 served until three hours ago, when v2 replaced it.
+    active_at(&s, "v1", "http://127.0.0.1:9", 4.0 * HOUR).await;
+    active_at(&s, "v2", "http://127.0.0.1:9", 3.0 * HOUR).await;
+    redis.stop();
+    let err = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("store"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_closes_router_websockets_with_1012() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let v1 = Backend::start("v1").await;
+    active_at(&s, "v1", &v1.url(), 2.0 * HOUR).await;
+    active_at(&s, "v2", "http://127.0.0.1:9", HOUR).await;
+
+    let mut rc = switchyard_router::RouterConfig {
+        replica_id: "r1".into(),
+        redis_prefix: "j".into(),
+        ..Default::default()
+    };
+    rc.heartbeat_interval = Duration::from_millis(100);
+    rc.lease_ttl = Duration::from_secs(2);
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = public.local_addr().unwrap();
+    let router = tokio::spawn(switchyard_router::run(
+        rc,
+        s.clone(),
+        switchyard_router::Listeners {
+            public,
+            metrics: None,
+        },
+        std::future::pending(),
+    ));
+
+    let (mut ws, _) = eventually(
+        Duration::from_secs(10),
+        "router to serve v1",
+        || async move {
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws?pulse_deployment=v1"))
+                .await
+                .ok()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(5), "the lease to be reported", || {
+        let s = s.clone();
+        async move {
+            s.live_leases()
+                .await
+                .ok()
+                .filter(|l| l.get(&id("v1")) == Some(&1))
+        }
+    })
+    .await;
+
+    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    assert_eq!(report.reloaded, vec![id("v1")], "{}", report.human());
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => break f,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1012);
+    assert_eq!(close.reason.as_str(), "deployment draining");
+    router.abort();
+}
