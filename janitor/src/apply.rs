@@ -1,21 +1,18 @@
 //! Carrying out a plan. Each deployment is handled on its own, a few at a
 //! time, so one slow or failing deployment does not hold up the others.
 //!
-//! Deleting is ordered so a promotion racing this run can never lose: the
-//! deployment is first revoked, one atomic store step that refuses the
-//! active deployment and after which it cannot be promoted; only then is the
-//! platform service removed, and last the record. A platform failure leaves
-//! the revoked record, which the next run deletes again.
+//! Deleting goes through `switchyard_platform::retire`, whose ordering keeps
+//! a promotion racing this run from ever losing its deployment.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use switchyard_core::{
-    Deployment, DeploymentId, Snapshot, UnixTime,
+    Deployment, DeploymentId, Snapshot,
     names::{backend_paths, headers},
 };
-use switchyard_platform::SharedPlatform;
-use switchyard_store::{DeleteOutcome, ReloadNotice, SharedStore, StoreError};
+use switchyard_platform::{Retired, SharedPlatform};
+use switchyard_store::{ReloadNotice, SharedStore, StoreError};
 
 use crate::{
     config::JanitorConfig,
@@ -110,46 +107,23 @@ impl Executor<'_> {
         if leases > 0 || reloaded_sockets > 0 {
             tokio::time::sleep(self.config.reload_grace).await;
         }
-        match self.store.revoke(&id, None, UnixTime::now()).await {
-            Ok(()) => {}
-            Err(StoreError::WrongState { .. }) => {
-                return Outcome::Kept {
-                    deployment_id: id,
-                    reason: "became the active deployment during this run".into(),
-                };
-            }
-            Err(StoreError::NotFound(_)) => return Outcome::Gone { deployment_id: id },
-            Err(e) => {
-                return Outcome::Failed {
-                    deployment_id: id,
-                    error: format!("store: {e}"),
-                };
-            }
-        }
-        if let Err(e) = self.platform.delete_service(d).await {
-            return Outcome::Failed {
-                deployment_id: id,
-                error: format!(
-                    "{} platform: {e}; it stays revoked and the next run retries",
-                    self.platform.name()
-                ),
-            };
-        }
-        match self.store.delete_unless_active(&id).await {
-            Ok(DeleteOutcome::Deleted | DeleteOutcome::Missing) => Outcome::Deleted {
+        let kept = |deployment_id| Outcome::Kept {
+            deployment_id,
+            reason: "became the active deployment during this run".into(),
+        };
+        match switchyard_platform::retire(self.store, self.platform, d).await {
+            Ok(Retired::Deleted) => Outcome::Deleted {
                 deployment_id: id,
                 forced: why != DeleteReason::Idle,
                 why,
                 reason,
                 backend,
             },
-            Ok(DeleteOutcome::Active) => Outcome::Kept {
-                deployment_id: id,
-                reason: "became the active deployment during this run".into(),
-            },
+            Ok(Retired::AlreadyGone) => Outcome::Gone { deployment_id: id },
+            Ok(Retired::Active) => kept(id),
             Err(e) => Outcome::Failed {
                 deployment_id: id,
-                error: format!("service removed but the record stays: {e}"),
+                error: e.to_string(),
             },
         }
     }

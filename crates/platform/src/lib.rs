@@ -3,10 +3,14 @@
 //! service; the static platform (backends given by URL, run by someone
 //! else) has nothing to remove, so forgetting the record is the whole job.
 
+mod retire;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchyard_core::Deployment;
+
+pub use retire::{RetireError, Retired, retire};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {

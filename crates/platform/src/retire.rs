@@ -1,0 +1,58 @@
+//! Removing a deployment for good, in the one order that is safe against a
+//! racing promotion: revoke it (an atomic store step that refuses the active
+//! deployment, after which it can never be promoted), remove its platform
+//! service, then forget its record. A platform failure leaves the revoked
+//! record behind, so the next attempt picks it up again.
+
+use switchyard_core::{Deployment, UnixTime};
+use switchyard_store::{DeleteOutcome, SharedStore, StoreError};
+
+use crate::SharedPlatform;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retired {
+    Deleted,
+    /// It is (or just became) the active deployment: left alone.
+    Active,
+    /// Someone else deleted it first.
+    AlreadyGone,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    #[error("store: {0}")]
+    Store(StoreError),
+    #[error(
+        "{platform} platform: {error}; the deployment stays revoked so the next attempt retries"
+    )]
+    Platform {
+        platform: &'static str,
+        error: crate::PlatformError,
+    },
+}
+
+pub async fn retire(
+    store: &SharedStore,
+    platform: &SharedPlatform,
+    d: &Deployment,
+) -> Result<Retired, RetireError> {
+    match store.revoke(&d.deployment_id, None, UnixTime::now()).await {
+        Ok(()) => {}
+        Err(StoreError::WrongState { .. }) => return Ok(Retired::Active),
+        Err(StoreError::NotFound(_)) => return Ok(Retired::AlreadyGone),
+        Err(e) => return Err(RetireError::Store(e)),
+    }
+    platform
+        .delete_service(d)
+        .await
+        .map_err(|error| RetireError::Platform {
+            platform: platform.name(),
+            error,
+        })?;
+    match store.delete_unless_active(&d.deployment_id).await {
+        Ok(DeleteOutcome::Deleted) => Ok(Retired::Deleted),
+        Ok(DeleteOutcome::Missing) => Ok(Retired::AlreadyGone),
+        Ok(DeleteOutcome::Active) => Ok(Retired::Active),
+        Err(e) => Err(RetireError::Store(e)),
+    }
+}

@@ -1,0 +1,85 @@
+//! `switchyard delete --deployment-id ID` and `switchyard remove
+//! --deployment-name NAME`. Both refuse the active deployment.
+
+use clap::Args;
+use switchyard_core::Deployment;
+use switchyard_platform::Retired;
+
+use super::parse_id;
+use crate::{Context, Failure, usage};
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The deployment to delete
+    #[arg(long)]
+    pub deployment_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The deployment name (ids are NAME-<suffix>); fails if several match
+    #[arg(long)]
+    pub deployment_name: String,
+}
+
+pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<(), Failure> {
+    let id = parse_id(&args.deployment_id)?;
+    let snap = super::snapshot(ctx).await?;
+    let Some(d) = snap.get(id.as_str()) else {
+        return Err(usage(format!(
+            "deployment {id} does not exist; `switchyard list` shows what does"
+        )));
+    };
+    delete(ctx, d.clone()).await
+}
+
+pub async fn remove(ctx: &Context, args: RemoveArgs) -> Result<(), Failure> {
+    let name = &args.deployment_name;
+    let snap = super::snapshot(ctx).await?;
+    let matches: Vec<&Deployment> = snap
+        .deployments
+        .values()
+        .filter(|d| {
+            d.deployment_id.as_str() == name
+                || d.deployment_id
+                    .as_str()
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .collect();
+    match matches.as_slice() {
+        [] => Err(usage(format!("no deployment is named {name:?}"))),
+        [d] => delete(ctx, (*d).clone()).await,
+        many => {
+            let ids: Vec<String> = many.iter().map(|d| d.deployment_id.to_string()).collect();
+            Err(usage(format!(
+                "{} deployments match {name:?}: {}; use `switchyard delete --deployment-id ID`",
+                ids.len(),
+                ids.join(", ")
+            )))
+        }
+    }
+}
+
+async fn delete(ctx: &Context, d: Deployment) -> Result<(), Failure> {
+    let id = d.deployment_id.clone();
+    let active = ctx.store.snapshot().await?.active;
+    if active.as_ref() == Some(&id) {
+        return Err(usage(format!(
+            "{id} is the active deployment; promote another one first"
+        )));
+    }
+    ctx.confirm(&format!("Delete {id} ({})?", d.backend_url))?;
+    match switchyard_platform::retire(&ctx.store, &ctx.platform, &d).await? {
+        Retired::Deleted | Retired::AlreadyGone => {
+            ctx.say(
+                || format!("{id} deleted\n"),
+                || serde_json::json!({ "deleted": id }),
+            );
+            Ok(())
+        }
+        Retired::Active => Err(usage(format!(
+            "{id} became the active deployment; not deleted"
+        ))),
+    }
+}

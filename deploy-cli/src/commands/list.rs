@@ -1,0 +1,78 @@
+//! `switchyard list` (alias `status`).
+
+use std::fmt::Write;
+
+use clap::Args;
+use switchyard_core::{DeploymentState, UnixTime, time::human_duration};
+
+use crate::{Context, Failure};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {}
+
+pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
+    let snap = super::snapshot(ctx).await?;
+    let leases = ctx.store.live_leases().await?;
+    let stats = ctx.store.request_stats(UnixTime::now(), 5).await?;
+    let now = UnixTime::now();
+    let mut rows: Vec<_> = snap.deployments.values().collect();
+    rows.sort_by(|a, b| {
+        let key = |d: &switchyard_core::Deployment| d.created_at.map_or(0.0, UnixTime::secs);
+        key(b).total_cmp(&key(a))
+    });
+    let ago = |t: Option<UnixTime>| t.map_or("-".to_string(), |t| human_duration(now.since(t)));
+    ctx.say(
+        || {
+            let mut out = String::new();
+            let _ = writeln!(out, "  {:<28} {:<9} {:>8} {:>9} {:>6} {:>10} {:>9}  BACKEND", "DEPLOYMENT", "STATE", "AGE", "DRAINING", "WS", "LAST SEEN", "5XX/REQ");
+            for d in &rows {
+                let mark = if snap.active.as_ref() == Some(&d.deployment_id) { "*" } else { " " };
+                let share = match &snap.rollout {
+                    Some(r) if r.deployment_id == d.deployment_id => format!("{} ({}%)", d.state, r.percent),
+                    _ => d.state.to_string(),
+                };
+                let s = stats.get(&d.deployment_id).copied().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{mark} {:<28} {:<9} {:>8} {:>9} {:>6} {:>10} {:>9}  {}",
+                    d.deployment_id,
+                    share,
+                    ago(d.created_at),
+                    if d.state == DeploymentState::Draining { ago(d.drain_started_at) } else { "-".into() },
+                    leases.get(&d.deployment_id).copied().unwrap_or(0),
+                    ago(d.last_seen_at),
+                    format!("{}/{}", s.errors_5xx, s.requests),
+                    d.backend_url
+                );
+            }
+            if rows.is_empty() {
+                out.push_str("  (no deployments)\n");
+            }
+            out
+        },
+        || {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|d| {
+                    let s = stats.get(&d.deployment_id).copied().unwrap_or_default();
+                    serde_json::json!({
+                        "deployment_id": d.deployment_id,
+                        "state": d.state,
+                        "active": snap.active.as_ref() == Some(&d.deployment_id),
+                        "rollout_percent": snap.rollout.as_ref().filter(|r| r.deployment_id == d.deployment_id).map(|r| r.percent),
+                        "backend_url": d.backend_url,
+                        "service_name": d.service_name,
+                        "created_at": d.created_at,
+                        "drain_started_at": d.drain_started_at,
+                        "last_seen_at": d.last_seen_at,
+                        "live_websockets": leases.get(&d.deployment_id).copied().unwrap_or(0),
+                        "requests": s.requests,
+                        "errors_5xx": s.errors_5xx,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "active": snap.active, "version": snap.version, "deployments": list })
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `switchyard demo`: the whole idea on one machine, no Redis or Railway.
+//! A router on 127.0.0.1:8080 with the in-memory store, two built-in
+//! backends (v1, v2), a deploy of each, and the commands to try.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{
+        Request, State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use clap::Args;
+use switchyard_core::{DeploymentId, UnixTime};
+use switchyard_router::{Listeners, RouterConfig};
+use switchyard_store::{MemoryStore, NewDeployment, SharedStore};
+use tokio::net::TcpListener;
+
+use crate::{Failure, usage};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address the demo router listens on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), Failure> {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let config = RouterConfig {
+        listen: args.listen,
+        metrics_listen: None,
+        replica_id: "demo".into(),
+        ..Default::default()
+    };
+    let listeners = Listeners::bind(&config).await.map_err(|e| {
+        usage(format!(
+            "{e}; pass --listen 127.0.0.1:PORT to use another port"
+        ))
+    })?;
+    let addr = listeners.public_addr()?;
+    let base = format!("http://{addr}");
+    let router = tokio::spawn(switchyard_router::run(
+        config,
+        store.clone(),
+        listeners,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ));
+    println!("Switchyard demo: router on {base} (in-memory store; Ctrl-C stops it)\n");
+
+    let v1 = spawn_backend("v1").await?;
+    deploy(&store, "v1", v1).await?;
+    wait_for(&base, "v1").await?;
+    println!(
+        "1. Deployed v1 ({}) and promoted it. Every request goes to v1:",
+        v1
+    );
+    println!("     curl -i {base}/hello\n");
+
+    let v2 = spawn_backend("v2").await?;
+    deploy(&store, "v2", v2).await?;
+    wait_for(&base, "v2").await?;
+    println!(
+        "2. Deployed v2 ({}) and promoted it. v1 is now draining:",
+        v2
+    );
+    println!("   new visitors land on v2 (see the x-pulse-selected-deployment header)");
+    println!("     curl -i {base}/hello");
+    println!("   clients pinned to v1 stay on v1, by query param or header");
+    println!("     curl -i '{base}/hello?pulse_deployment=v1'");
+    println!("     curl -i -H 'x-pulse-deployment: v1' {base}/hello");
+    println!("   an open WebSocket to v1 keeps working while v1 drains (any WebSocket client):");
+    println!("     websocat 'ws://{addr}/ws?pulse_deployment=v1'");
+    println!("     python3 -m websockets 'ws://{addr}/ws?pulse_deployment=v1'\n");
+    println!("3. Stale affinity: a pin to a deployment that no longer exists gets 409,");
+    println!("   so the client knows to reload instead of talking to the wrong version:");
+    println!("     curl -i '{base}/hello?pulse_deployment=v0'");
+    println!("   ...or a redirect, when the Pulse client loader asks for one:");
+    println!(
+        "     curl -i -H 'x-pulse-client-loader: 1' -H 'x-pulse-client-loader-location: /' '{base}/?pulse_deployment=v0'\n"
+    );
+    println!("4. In production the janitor (cron, every 5 minutes) reloads v1's remaining");
+    println!("   clients with close code 1012 and deletes v1 once nobody uses it.");
+    println!("   Router health: curl {base}/healthz\n");
+    println!("Ctrl-C to stop.");
+
+    let exit = router
+        .await
+        .map_err(|e| anyhow::anyhow!("router task: {e}"))?;
+    println!("router stopped: {exit:?}");
+    Ok(())
+}
+
+async fn deploy(store: &SharedStore, name: &str, addr: SocketAddr) -> Result<(), Failure> {
+    let id = DeploymentId::new(name).map_err(usage)?;
+    store
+        .register(NewDeployment {
+            id: id.clone(),
+            service_name: name.into(),
+            backend_url: format!("http://{addr}"),
+            service_id: None,
+            now: UnixTime::now(),
+        })
+        .await?;
+    store.promote(&id, UnixTime::now()).await?;
+    Ok(())
+}
+
+/// Waits until the router answers unpinned requests from `id`.
+async fn wait_for(base: &str, id: &str) -> Result<(), Failure> {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(res) = client.get(format!("{base}/")).send().await
+            && res
+                .headers()
+                .get("x-pulse-selected-deployment")
+                .is_some_and(|v| v.as_bytes() == id.as_bytes())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(anyhow::anyhow!("the demo router did not start serving {id}").into())
+}
+
+async fn spawn_backend(name: &'static str) -> Result<SocketAddr, Failure> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/ws", get(ws))
+        .fallback(hello)
+        .with_state(name);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+async fn hello(State(name): State<&'static str>, req: Request) -> Response {
+    axum::Json(serde_json::json!({
+        "deployment": name,
+        "path": req.uri().path(),
+        "message": format!("hello from {name}"),
+    }))
+    .into_response()
+}
+
+async fn ws(State(name): State<&'static str>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| echo(socket, name))
+}
+
+async fn echo(mut socket: WebSocket, name: &'static str) {
+    let _ = socket
+        .send(Message::Text(
+            format!("connected to {name}; type to echo").into(),
+        ))
+        .await;
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Text(t) => Message::Text(format!("{name}: {t}").into()),
+            Message::Binary(b) => Message::Binary(b),
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if socket.send(reply).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The `switchyard` command. Each subcommand is one file under `commands/`
+//! with its clap arguments (whose doc comments are the help text) and an
+//! async `run`. Exit codes: 0 success, 1 the operation failed, 2 bad usage
+//! or configuration.
+
+pub mod commands;
+pub mod context;
+pub mod demo;
+
+use clap::{Parser, Subcommand};
+
+pub use context::{Context, GlobalArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Ship new versions of a web app without breaking the people using the old one"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a router with two example deployments on this machine (no Redis, no Railway)
+    Demo(demo::DemoArgs),
+    /// Register a new deployment, check its health, and promote it
+    Deploy(commands::deploy::DeployArgs),
+    /// List deployments with state, age, drain age, leases and activity
+    #[command(alias = "status")]
+    List(commands::list::ListArgs),
+    /// Make a deployment active; every other one drains
+    Promote(commands::promote::PromoteArgs),
+    /// Promote the deployment that drained most recently
+    Rollback(commands::promote::RollbackArgs),
+    /// Stop a deployment serving now: pins become stale, its websockets close
+    Revoke(commands::revoke::RevokeArgs),
+    /// Delete one deployment by id (never the active one)
+    Delete(commands::delete::DeleteArgs),
+    /// Delete the deployment with a given name (never the active one)
+    Remove(commands::delete::RemoveArgs),
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+pub fn usage(msg: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 2,
+        error: anyhow::anyhow!("{msg}"),
+    }
+}
+
+pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        command => {
+            let ctx = Context::new(&cli.global, env)?;
+            match command {
+                Command::Deploy(a) => commands::deploy::run(&ctx, env, a).await,
+                Command::List(a) => commands::list::run(&ctx, a).await,
+                Command::Promote(a) => commands::promote::run(&ctx, env, a).await,
+                Command::Rollback(a) => commands::promote::rollback(&ctx, env, a).await,
+                Command::Revoke(a) => commands::revoke::run(&ctx, a).await,
+                Command::Delete(a) => commands::delete::run(&ctx, a).await,
+                Command::Remove(a) => commands::delete::remove(&ctx, a).await,
+                Command::Demo(_) => Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The real `switchyard` binary against a real Redis, real backends and,
+//! where a command checks through it, a real router (static platform).
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Output, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use switchyard_testkit::{Backend, RedisServer};
+
+struct Cli {
+    redis_url: String,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("REDIS_URL", &self.redis_url)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn list(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["list", "--json"])).unwrap()
+    }
+}
+
+fn state(list: &serde_json::Value, id: &str) -> String {
+    list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["deployment_id"] == id)
+        .map_or("absent".into(), |d| {
+            d["state"].as_str().unwrap().to_string()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_promote_rollback_rollout_and_delete_on_the_static_platform() {
+    let redis = RedisServer::start();
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    let (v1, v2, v3) = (
+        Backend::start("v1").await,
+        Backend::start("v2").await,
+        Backend::start("v3").await,
+    );
+
+    let out = cli.ok(&[
+        "deploy",
+        "--url",
+        &v1.url(),
+        "--deployment-id",
+        "v1",
+        "--health-path",
+        "/",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["deployment_id"], "v1");
+    assert_eq!(json["state"], "active");
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v2.url(),
+        "--deployment-id",
+        "v2",
+        "--health-path",
+        "/",
+    ]);
+    let l = cli.list();
+    assert_eq!(l["active"], "v2");
+    assert_eq!(state(&l, "v1"), "draining");
+
+    // Rollback is instant: v1 serves again, v2 drains.
+    assert!(cli.ok(&["rollback"]).contains("v1 is active"));
+    let l = cli.list();
+    assert_eq!(
+        (state(&l, "v1").as_str(), state(&l, "v2").as_str()),
+        ("active", "draining")
+    );
+
+    // A preview, then a 10% rollout of it, then rollback stops the rollout.
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v3.url(),
+        "--deployment-id",
+        "v3",
+        "--health-path",
+        "/",
+        "--no-promote",
+    ]);
+    assert_eq!(state(&cli.list(), "v3"), "pending");
+    cli.ok(&["promote", "v3", "--percent", "10"]);
+    let l = cli.list();
+    let v3_row = l["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["deployment_id"] == "v3")
+        .unwrap()
+        .clone();
+    assert_eq!(v3_row["rollout_percent"], 10);
+    assert!(cli.ok(&["rollback"]).contains("rollout of v3 stopped"));
+    assert!(
+        cli.list()["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["rollout_percent"].is_null())
+    );
+
+    // The active deployment can never be deleted.
+    let err = cli.fails(&["delete", "--deployment-id", "v1", "--yes"], 2);
+    assert!(err.contains("active deployment"), "{err}");
+    // Deleting needs confirmation off a terminal.
+    let err = cli.fails(&["delete", "--deployment-id", "v2"], 2);
+    assert!(err.contains("--yes"), "{err}");
+    cli.ok(&["delete", "--deployment-id", "v2", "--yes"]);
+    assert_eq!(state(&cli.list(), "v2"), "absent");
+
+    // Human listing marks the active deployment.
+    let text = cli.ok(&["status"]);
+    assert!(text.lines().any(|l| l.starts_with("* v1")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_health_check_leaves_the_active_deployment_serving() {
+    let redis = RedisServer::start();
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    let v1 = Backend::start("v1").await;
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v1.url(),
+        "--deployment-id",
+        "v1",
+        "--health-path",
+        "/",
+    ]);
+    let err = cli.fails(
+        &[
+            "deploy",
+            "--url",
+            &v1.url(),
+            "--deployment-id",
+            "broken",
+            "--health-path",
+            "/status/500",
+            "--timeout",
+            "1s",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("failed its health check") && err.contains("v1 keeps serving"),
+        "{err}"
+    );
+    let l = cli.list();
+    assert_eq!(l["active"], "v1");
+    assert_eq!(
+        state(&l, "broken"),
+        "absent",
+        "the half-made deployment is removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors() {
+    let redis = RedisServer::start();
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    let v1 = Backend::start("v1").await;
+    let err = cli.fails(&["promote", "Not_Valid"], 2);
+    assert!(
+        err.contains("must start with a lowercase letter or digit"),
+        "{err}"
+    );
+    let err = cli.fails(&["promote", "ghost"], 2);
+    assert!(err.contains("does not exist"), "{err}");
+    let err = cli.fails(&["deploy", "--url", "ftp://x", "--deployment-id", "a"], 2);
+    assert!(err.contains("http://"), "{err}");
+    let err = cli.fails(&["deploy", "--deployment-id", "a"], 2);
+    assert!(err.contains("--url"), "{err}");
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v1.url(),
+        "--deployment-id",
+        "v1",
+        "--health-path",
+        "/",
+    ]);
+    let err = cli.fails(
+        &[
+            "deploy",
+            "--url",
+            &v1.url(),
+            "--deployment-id",
+            "v1",
+            "--health-path",
+            "/",
+        ],
+        2,
+    );
+    assert!(err.contains("already exists"), "{err}");
+    let err = cli.fails(&["rollback"], 1);
+    assert!(err.contains("nothing to roll back to"), "{err}");
+    // Ambiguous names list the matches.
+    let v2 = Backend::start("v2").await;
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v2.url(),
+        "--deployment-name",
+        "web",
+        "--health-path",
+        "/",
+        "--no-promote",
+    ]);
+    let v3 = Backend::start("v3").await;
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v3.url(),
+        "--deployment-name",
+        "web",
+        "--health-path",
+        "/",
+        "--no-promote",
+    ]);
+    let err = cli.fails(&["remove", "--deployment-name", "web", "--yes"], 2);
+    assert!(
+        err.contains("2 deployments match") && err.contains("web-"),
+        "{err}"
+    );
+    // No store configured.
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .env_clear()
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_down_is_exit_one() {
+    let mut redis = RedisServer::start();
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    redis.stop();
+    let err = cli.fails(&["list"], 1);
+    assert!(err.contains("store unavailable"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_through_the_router_checks_pinned_then_unpinned() {
+    let redis = RedisServer::start();
+    let mut settings = switchyard_store::RedisSettings::new(redis.url(), "pulse:railway");
+    settings.timeout = Duration::from_millis(500);
+    let store: switchyard_store::SharedStore =
+        Arc::new(switchyard_store::RedisStore::new(&settings).unwrap());
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router_url = format!("http://{}", public.local_addr().unwrap());
+    let config = switchyard_router::RouterConfig {
+        replica_id: "r".into(),
+        ..Default::default()
+    };
+    let router = tokio::spawn(switchyard_router::run(
+        config,
+        store,
+        switchyard_router::Listeners {
+            public,
+            metrics: None,
+        },
+        std::future::pending(),
+    ));
+    let v1 = Backend::start("v1").await;
+    let url = v1.url();
+    let r = router_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let c = Cli {
+            redis_url: redis.url(),
+        };
+        let o = c.ok(&[
+            "deploy",
+            "--url",
+            &url,
+            "--deployment-id",
+            "v1",
+            "--health-path",
+            "/",
+            "--router-url",
+            &r,
+        ]);
+        drop(redis);
+        o
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.contains(&format!("router {router_url} serves v1")),
+        "{out}"
+    );
+    router.abort();
+}
+
+#[test]
+fn demo_runs_and_stops_cleanly_on_ctrl_c() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    // Read until the demo has deployed both versions.
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("Ctrl-C to stop") {
+            break;
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = reqwest_like(&base, "/hello").await;
+        assert!(c.contains("\"deployment\":\"v2\""), "{c}");
+        let pinned = reqwest_like(&base, "/hello?pulse_deployment=v1").await;
+        assert!(pinned.contains("\"deployment\":\"v1\""), "{pinned}");
+    });
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+async fn reqwest_like(base: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
