@@ -72,6 +72,9 @@ pub struct RouterArgs {
     pub ws_max_message_bytes: Option<String>,
     #[arg(long)]
     pub trust_forwarded: bool,
+    /// Probe a router on this machine (GET /healthz on the listen port) and exit 0 if healthy; for container health checks
+    #[arg(long)]
+    pub health_check: bool,
 }
 
 pub mod settings {

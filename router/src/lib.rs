@@ -203,6 +203,36 @@ pub async fn run(
     }
 }
 
+/// Asks a router on this machine for its health: the container image has no
+/// curl, so the binary checks itself.
+pub async fn probe_health(port: u16, path: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.map_err(|e| e.to_string())?;
+        if &head[9..12] == b"200" {
+            Ok(())
+        } else {
+            Err(format!(
+                "answered {}",
+                String::from_utf8_lossy(&head[9..12])
+            ))
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), probe)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 3s".into()))
+}
+
 /// Installs the tracing subscriber: text for people, JSON for Railway.
 pub fn init_logging(format: switchyard_core::config::LogFormat) {
     use tracing_subscriber::EnvFilter;

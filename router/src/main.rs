@@ -18,6 +18,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.health_check {
+        return match switchyard_router::probe_health(
+            config.listen.port(),
+            &config.names.health_path,
+        )
+        .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchyard-router: unhealthy: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     switchyard_router::init_logging(config.log_format);
     let Some(url) = config.redis_url.clone() else {
         let e = ConfigError::missing(common::REDIS_URL, "the router reads deployments from Redis");

@@ -76,6 +76,22 @@ async fn an_unreadable_record_is_skipped_not_fatal() {
 }
 
 #[tokio::test]
+async fn rediss_urls_connect_over_tls() {
+    let server = RedisServer::start_tls();
+    assert!(server.url().starts_with("rediss://"));
+    let store = store_on(&server, "tls");
+    store.register(new("v1")).await.unwrap();
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap().active, Some(id("v1")));
+    let mut sub = store.subscribe().await.unwrap();
+    assert_eq!(
+        sub.next().await,
+        Some(StoreEvent::Resync),
+        "pub/sub over TLS too"
+    );
+}
+
+#[tokio::test]
 async fn a_bad_url_is_a_clear_error() {
     let err = RedisStore::new(&RedisSettings::new("http://nope", "p")).unwrap_err();
     assert!(err.to_string().contains("Redis URL"), "{err}");

@@ -15,6 +15,7 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    tls: bool,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -22,12 +23,46 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 impl RedisServer {
     /// Starts a server, panicking with a hint when `redis-server` is absent.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A server that only speaks TLS, with a self-signed certificate made
+    /// by `openssl` for this run. Connect with [`RedisServer::url`].
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "switchyard-redis-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create redis temp dir");
+        if tls {
+            let status = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args([
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "cert.pem",
+                    "-subj",
+                    "/CN=localhost",
+                ])
+                .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl (apt-get install openssl)");
+            assert!(
+                status.success(),
+                "openssl could not make a test certificate"
+            );
+        }
         // The port is free when probed; another process could take it before
         // redis binds, so retry on a fresh port if startup fails.
         for _ in 0..5 {
@@ -36,6 +71,7 @@ impl RedisServer {
                 port,
                 dir: dir.clone(),
                 child: None,
+                tls,
             };
             if server.spawn().is_ok() {
                 return server;
@@ -48,8 +84,14 @@ impl RedisServer {
         self.port
     }
 
+    /// The URL to connect with; for a TLS server, `rediss://` with
+    /// certificate checks off (the certificate is self-signed).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        if self.tls {
+            format!("rediss://127.0.0.1:{}/#insecure", self.port)
+        } else {
+            format!("redis://127.0.0.1:{}/", self.port)
+        }
     }
 
     /// Kills the server (as a crash would) and waits until it is gone.
@@ -68,8 +110,16 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+        let mut cmd = Command::new("redis-server");
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"])
+                .args(["--tls-ca-cert-file", "cert.pem", "--tls-auth-clients", "no"])
+                .current_dir(&self.dir);
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        let child = cmd
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -83,7 +133,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if ping(self.port) {
+            if (self.tls && accepts(self.port)) || ping(self.port) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -123,6 +173,10 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind an ephemeral port")
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 fn ping(port: u16) -> bool {
