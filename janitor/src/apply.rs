@@ -57,28 +57,52 @@ impl Executor<'_> {
                 deployment_id,
                 reason,
                 ..
-            } => {
-                match self
-                    .reload(d, "deployment draining", self.config.reload_window)
-                    .await
-                {
-                    Ok(note) => Outcome::Reloaded {
-                        deployment_id,
-                        reason,
-                        backend: note,
-                    },
-                    Err(e) => Outcome::Failed {
-                        deployment_id,
-                        error: format!("reload broadcast: {e}"),
-                    },
-                }
-            }
+            } => self.reload_and_retire(d, deployment_id, reason).await,
             Action::Delete {
                 deployment_id,
                 why,
                 reason,
                 leases,
             } => self.delete(d, deployment_id, why, reason, leases).await,
+        }
+    }
+
+    /// Past the reload deadline: clients must leave for good. Routers close
+    /// the sockets (spread over the window), the backend is told, and the
+    /// deployment is revoked so reconnects find stale affinity and land on
+    /// the active deployment instead of coming back. The next run deletes it.
+    async fn reload_and_retire(&self, d: &Deployment, id: DeploymentId, reason: String) -> Outcome {
+        let backend = match self
+            .reload(d, "deployment retired", self.config.reload_window)
+            .await
+        {
+            Ok(note) => note,
+            Err(e) => {
+                return Outcome::Failed {
+                    deployment_id: id,
+                    error: format!("reload broadcast: {e}"),
+                };
+            }
+        };
+        match self
+            .store
+            .revoke(&id, None, switchyard_core::UnixTime::now())
+            .await
+        {
+            Ok(()) => Outcome::Reloaded {
+                deployment_id: id,
+                reason,
+                backend,
+            },
+            Err(StoreError::WrongState { .. }) => Outcome::Kept {
+                deployment_id: id,
+                reason: "became the active deployment during this run".into(),
+            },
+            Err(StoreError::NotFound(_)) => Outcome::Gone { deployment_id: id },
+            Err(e) => Outcome::Failed {
+                deployment_id: id,
+                error: format!("store: {e}"),
+            },
         }
     }
 

@@ -6,7 +6,9 @@
 //! - draining longer than the max drain age: delete (forced);
 //! - beyond the retention cap (`max_draining`): delete the oldest extras;
 //! - no live leases and no HTTP activity for the idle grace: delete;
-//! - leases still open past the reload deadline: reload (clients move on);
+//! - leases still open past the reload deadline: reload (its sockets close
+//!   with 1012 and it is revoked, so clients reconnect to the active
+//!   deployment; the next run deletes it);
 //! - otherwise keep, saying why.
 //!
 //! The active deployment and pending ones (previews, rollout candidates)

@@ -103,7 +103,8 @@ async fn each_decision_branch() {
     assert_eq!(state_of(&s, "v-idle").await, None);
     assert_eq!(
         state_of(&s, "v-sockets").await,
-        Some(DeploymentState::Draining)
+        Some(DeploymentState::Revoked),
+        "reloaded: revoked so reconnects go to the active one; the next run deletes it"
     );
     assert_eq!(state_of(&s, "live").await, Some(DeploymentState::Active));
     // The idle Pulse backend was told to reload first, with the token.
@@ -283,8 +284,9 @@ async fn reload_closes_router_websockets_with_1012() {
     let redis = RedisServer::start();
     let s = store(&redis);
     let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
     active_at(&s, "v1", &v1.url(), 2.0 * HOUR).await;
-    active_at(&s, "v2", "http://127.0.0.1:9", HOUR).await;
+    active_at(&s, "v2", &v2.url(), HOUR).await;
 
     let mut rc = switchyard_router::RouterConfig {
         replica_id: "r1".into(),
@@ -341,6 +343,21 @@ async fn reload_closes_router_websockets_with_1012() {
         }
     };
     assert_eq!(u16::from(close.code), 1012);
-    assert_eq!(close.reason.as_str(), "deployment draining");
+    assert_eq!(close.reason.as_str(), "deployment retired");
+    // Reconnecting with the old pin now finds stale affinity, and the
+    // fallback lands on the active deployment.
+    eventually(
+        Duration::from_secs(5),
+        "a reconnect pinned to v1 to land on v2",
+        || async move {
+            let (_ws, res) = tokio_tungstenite::connect_async(format!(
+                "ws://{addr}/ws?pulse_deployment=v1&pulse_reload_on_stale_affinity=1"
+            ))
+            .await
+            .ok()?;
+            (res.headers()["x-pulse-selected-deployment"] == "v2").then_some(())
+        },
+    )
+    .await;
     router.abort();
 }

@@ -125,6 +125,11 @@ fn install(shared: &Shared, table: Table) {
     }
     shared.table.store(Some(Arc::new(table)));
     for (id, reason) in gone {
+        // A staggered reload already scheduled these closes; closing them
+        // all now would undo the stagger.
+        if shared.sockets.has_order(&id) {
+            continue;
+        }
         let n = shared.sockets.order(
             &id,
             CloseOrder {

@@ -64,6 +64,13 @@ impl SocketRegistry {
             .subscribe()
     }
 
+    /// Whether a close order for `id` is already out (say, a staggered
+    /// reload the janitor broadcast just before revoking the deployment).
+    pub fn has_order(&self, id: &DeploymentId) -> bool {
+        let map = self.orders.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).is_some_and(|tx| tx.borrow().is_some())
+    }
+
     /// Tells this replica's sockets to `id` to close; returns how many.
     pub fn order(&self, id: &DeploymentId, order: CloseOrder) -> usize {
         let map = self.orders.lock().unwrap_or_else(|p| p.into_inner());

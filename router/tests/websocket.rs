@@ -320,3 +320,51 @@ async fn shutdown_closes_sockets_with_1001_and_finishes_requests() {
     assert_eq!(res.status, 200, "in-flight request finished");
     assert_eq!(String::from_utf8_lossy(&res.body), "slow from v1");
 }
+
+/// A staggered reload spreads closes over its window, and the revocation
+/// that follows it does not collapse them into one instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staggered_reload_spreads_closes_over_the_window() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1), ("v2", &v2)], &["v1", "v2"]).await;
+    let r = TestRouter::start(test_config(), store.clone()).await;
+    let mut sockets = Vec::new();
+    for _ in 0..12 {
+        let (mut ws, _) = open(&r, "/ws?pulse_deployment=v1", None).await;
+        next_text(&mut ws).await;
+        sockets.push(ws);
+    }
+    let broadcast_at = std::time::Instant::now();
+    store
+        .publish_reload(&ReloadNotice {
+            deployment_id: id("v1"),
+            reason: "deployment retired".into(),
+            window_ms: 1500,
+        })
+        .await
+        .unwrap();
+    store
+        .revoke(&id("v1"), None, UnixTime::now())
+        .await
+        .unwrap();
+    let closes = futures_util::future::join_all(sockets.into_iter().map(|mut ws| async move {
+        let (code, reason) = next_close(&mut ws).await;
+        (code, reason, broadcast_at.elapsed())
+    }))
+    .await;
+    let times: Vec<Duration> = closes.iter().map(|(_, _, t)| *t).collect();
+    for (code, reason, _) in &closes {
+        assert_eq!((*code, reason.as_str()), (1012, "deployment retired"));
+    }
+    let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(
+        *last <= Duration::from_millis(1500 + 1000),
+        "all closed within the window (+slack): {times:?}"
+    );
+    assert!(
+        *last - *first >= Duration::from_millis(300),
+        "closes are spread, not simultaneous: {times:?}"
+    );
+}
