@@ -117,3 +117,115 @@ fn bad_config_exits_two_naming_the_setting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_BACKEND_TIMEOUT"));
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// 1 GiB up and 1 GiB down through the real router: its memory stays flat
+/// because bodies stream with backpressure instead of being buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_each_way_with_flat_router_memory() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+    let redis = RedisServer::start();
+    let store: switchyard_store::SharedStore = std::sync::Arc::new(
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
+            redis.url(),
+            "pulse:railway",
+        ))
+        .unwrap(),
+    );
+    let v1 = Backend::start("v1").await;
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let port = free_port();
+    let child = router(&redis.url(), port);
+    let pid = child.id();
+    let _guard = KillOnDrop(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "router binary to serve",
+        || async move { (get(addr, "/", &[]).await.status == 200).then_some(()) },
+    )
+    .await;
+    let baseline = rss_kib(pid);
+
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    const CHUNK: usize = 256 * 1024;
+    const CHUNKS: usize = 4096; // 1 GiB
+    let chunk = Bytes::from(vec![0x5a; CHUNK]);
+    let body = StreamBody::new(futures_util::stream::iter(
+        (0..CHUNKS).map(move |_| Ok::<_, std::io::Error>(Frame::data(chunk.clone()))),
+    ));
+    let client: Client<_, StreamBody<_>> = Client::builder(TokioExecutor::new()).build_http();
+    let res = client
+        .request(
+            http::Request::post(format!("http://{addr}/upload"))
+                .body(body)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let received = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        (CHUNK * CHUNKS).to_string()
+    );
+
+    v1.state.release_download.notify_one();
+    let client: Client<_, http_body_util::Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let res = client
+        .request(
+            http::Request::get(format!("http://{addr}/download?chunks=16384"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = res.into_body().into_data_stream();
+    let mut total = 0usize;
+    while let Some(c) = body.next().await {
+        total += c.unwrap().len();
+    }
+    assert_eq!(total, 16384 * 64 * 1024);
+    sampling.abort();
+
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("router RSS: baseline {baseline} KiB, peak {peak} KiB over 2 GiB streamed");
+    assert!(
+        peak < baseline + 48 * 1024,
+        "router memory grew from {baseline} KiB to {peak} KiB"
+    );
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

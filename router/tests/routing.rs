@@ -339,3 +339,24 @@ async fn metrics_are_served_on_their_own_listener() {
     // And never on the public port.
     assert_ne!(get(r.addr, "/metrics", &[]).await.body, m.body);
 }
+
+#[tokio::test]
+async fn http2_clients_are_served() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    let (r, _v1, _v2, _s) = two_deployments().await;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let req = http::Request::post(r.url("/h2?pulse_deployment=v1"))
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(res.headers()["x-pulse-selected-deployment"], "v1");
+    let body: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["deployment"], "v1");
+    assert_eq!(body["body_bytes"], 5);
+    assert_eq!(body["path"], "/h2");
+}
