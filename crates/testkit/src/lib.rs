@@ -3,9 +3,11 @@
 //! fake) a Railway API server.
 
 pub mod backend;
+pub mod railway;
 pub mod redis;
 pub mod wait;
 
 pub use backend::Backend;
+pub use railway::FakeRailway;
 pub use redis::RedisServer;
 pub use wait::eventually;

@@ -1,0 +1,214 @@
+//! The one request path: POST `{query, variables, operationName}` with the
+//! right auth header, typed errors, and retries with backoff for transient
+//! failures of operations that are safe to repeat.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+use switchyard_core::config::EnvSource;
+
+use crate::{Operation, RailwayError};
+
+/// Railway's API host. The GraphQL endpoint is `{api}/graphql/v2`.
+pub const DEFAULT_API: &str = "https://backboard.railway.com";
+
+/// Which kind of token, which decides the header it travels in.
+#[derive(Clone)]
+pub enum Auth {
+    /// Account or workspace token (`RAILWAY_API_TOKEN`): `Authorization: Bearer`.
+    Account(String),
+    /// Project token (`RAILWAY_TOKEN`): `Project-Access-Token`.
+    Project(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a token.
+        f.write_str(match self {
+            Self::Account(_) => "Auth::Account(***)",
+            Self::Project(_) => "Auth::Project(***)",
+        })
+    }
+}
+
+impl Auth {
+    /// `RAILWAY_API_TOKEN` first, then `RAILWAY_TOKEN`.
+    pub fn from_env(env: &dyn EnvSource) -> Option<Self> {
+        let get = |k| env.var(k).filter(|v: &String| !v.trim().is_empty());
+        get("RAILWAY_API_TOKEN")
+            .map(Self::Account)
+            .or_else(|| get("RAILWAY_TOKEN").map(Self::Project))
+    }
+
+    fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Self::Account(t) => req.bearer_auth(t),
+            Self::Project(t) => req.header("Project-Access-Token", t),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// API host; `SWITCHYARD_RAILWAY_API` overrides it (tests point it at a fake).
+    pub api: String,
+    pub auth: Auth,
+    pub timeout: Duration,
+    /// Attempts for a transient failure of a repeatable operation.
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+impl ClientSettings {
+    pub fn new(auth: Auth) -> Self {
+        Self {
+            api: DEFAULT_API.into(),
+            auth,
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+
+    pub fn from_env(env: &dyn EnvSource) -> Option<Self> {
+        let mut s = Self::new(Auth::from_env(env)?);
+        if let Some(api) = env.var("SWITCHYARD_RAILWAY_API").filter(|v| !v.is_empty()) {
+            s.api = api.trim_end_matches('/').to_string();
+        }
+        Some(s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    settings: ClientSettings,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope<T> {
+    data: Option<T>,
+    #[serde(default)]
+    errors: Vec<GraphQlError>,
+}
+
+#[derive(serde::Deserialize)]
+struct GraphQlError {
+    message: String,
+}
+
+impl Client {
+    pub fn new(settings: ClientSettings) -> Result<Self, RailwayError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RailwayError::Transport(e.to_string()))?;
+        Ok(Self { http, settings })
+    }
+
+    pub fn api(&self) -> &str {
+        &self.settings.api
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.settings.auth
+    }
+
+    /// Sends one operation. Transient failures are retried with growing
+    /// backoff, but only for operations marked repeatable: a mutation that
+    /// may have been applied is never sent twice.
+    pub async fn request<V: Serialize, R: DeserializeOwned>(
+        &self,
+        op: &Operation,
+        variables: &V,
+    ) -> Result<R, RailwayError> {
+        let body = serde_json::json!({ "query": op.query, "variables": variables, "operationName": op.name });
+        let attempts = if op.repeatable {
+            self.settings.attempts.max(1)
+        } else {
+            1
+        };
+        let mut delay = self.settings.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.send_once(op, &body).await {
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    tracing::debug!(operation = op.name, attempt, error = %e, "retrying Railway request");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once<R: DeserializeOwned>(
+        &self,
+        op: &Operation,
+        body: &serde_json::Value,
+    ) -> Result<R, RailwayError> {
+        let url = format!("{}/graphql/v2", self.settings.api);
+        let req = self.settings.auth.apply(self.http.post(&url).json(body));
+        let res = req
+            .send()
+            .await
+            .map_err(|e| RailwayError::Transport(e.to_string()))?;
+        let status = res.status().as_u16();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| RailwayError::Transport(e.to_string()))?;
+        match status {
+            401 | 403 => {
+                return Err(RailwayError::Unauthorized(
+                    first_message(&text).unwrap_or_else(|| format!("HTTP {status}")),
+                ));
+            }
+            429 => return Err(RailwayError::RateLimited),
+            200..=299 => {}
+            _ => {
+                return Err(RailwayError::Http {
+                    status,
+                    body: first_message(&text).unwrap_or_else(|| truncate(&text)),
+                });
+            }
+        }
+        let envelope: Envelope<R> =
+            serde_json::from_str(&text).map_err(|e| RailwayError::Decode {
+                operation: op.name,
+                detail: e.to_string(),
+            })?;
+        if !envelope.errors.is_empty() {
+            let messages: Vec<String> = envelope.errors.into_iter().map(|e| e.message).collect();
+            if messages
+                .iter()
+                .any(|m| m.to_ascii_lowercase().contains("not authorized"))
+            {
+                return Err(RailwayError::Unauthorized(messages.join("; ")));
+            }
+            return Err(RailwayError::GraphQl {
+                operation: op.name,
+                messages,
+            });
+        }
+        envelope.data.ok_or_else(|| RailwayError::Decode {
+            operation: op.name,
+            detail: "no data and no errors".into(),
+        })
+    }
+}
+
+fn first_message(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    v["errors"][0]["message"].as_str().map(str::to_string)
+}
+
+fn truncate(text: &str) -> String {
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}

@@ -1,0 +1,14 @@
+//! Railway's public GraphQL API, as Switchyard uses it.
+//!
+//! Every operation is a `.graphql` file under `gql/` (validated against
+//! Railway's published schema by `tests/schema.rs`) listed in [`OPERATIONS`],
+//! and sent through [`Client::request`], the one place that owns auth,
+//! retries and errors.
+
+mod client;
+mod error;
+pub mod ops;
+
+pub use client::{Auth, Client, ClientSettings, DEFAULT_API};
+pub use error::RailwayError;
+pub use ops::{OPERATIONS, Operation};

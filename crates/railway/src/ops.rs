@@ -1,0 +1,323 @@
+//! The operations Switchyard sends, and typed calls for each.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{Client, RailwayError};
+
+/// One GraphQL operation, as sent.
+#[derive(Debug)]
+pub struct Operation {
+    pub name: &'static str,
+    pub query: &'static str,
+    /// Safe to send again after a transient failure: a read, or a change
+    /// whose repetition has the same effect.
+    pub repeatable: bool,
+}
+
+macro_rules! operations {
+    ($($ident:ident = ($name:literal, $file:literal, $repeatable:literal);)*) => {
+        $(pub static $ident: Operation = Operation { name: $name, query: include_str!(concat!("gql/", $file)), repeatable: $repeatable };)*
+        /// Every operation the client can send (the schema test checks each).
+        pub static OPERATIONS: &[&Operation] = &[$(&$ident),*];
+    };
+}
+
+operations! {
+    PROJECT = ("Project", "project.graphql", true);
+    DEPLOYMENT = ("Deployment", "deployment.graphql", true);
+    VARIABLES = ("Variables", "variables.graphql", true);
+    SERVICE_DELETE = ("ServiceDelete", "service_delete.graphql", true);
+    VARIABLE_COLLECTION_UPSERT = ("VariableCollectionUpsert", "variable_collection_upsert.graphql", true);
+    SERVICE_INSTANCE_UPDATE = ("ServiceInstanceUpdate", "service_instance_update.graphql", true);
+    SERVICE_CREATE = ("ServiceCreate", "service_create.graphql", false);
+    SERVICE_INSTANCE_DEPLOY = ("ServiceInstanceDeployV2", "service_instance_deploy.graphql", false);
+    SERVICE_DOMAIN_CREATE = ("ServiceDomainCreate", "service_domain_create.graphql", false);
+    PROJECT_CREATE = ("ProjectCreate", "project_create.graphql", false);
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Edges<T> {
+    edges: Vec<Edge<T>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Edge<T> {
+    node: T,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub environments: Vec<Named>,
+    pub services: Vec<Named>,
+}
+
+impl Project {
+    pub fn service(&self, name: &str) -> Option<&Named> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub static_url: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl Deployment {
+    /// Railway's terminal failure states.
+    pub fn failed(&self) -> bool {
+        matches!(self.status.as_str(), "FAILED" | "CRASHED" | "REMOVED")
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.status == "SUCCESS"
+    }
+}
+
+/// Where a new service's code comes from.
+#[derive(Debug, Clone, Serialize)]
+pub enum Source {
+    #[serde(rename = "image")]
+    Image(String),
+    #[serde(rename = "repo")]
+    Repo(String),
+}
+
+impl Client {
+    pub async fn project(&self, id: &str) -> Result<Project, RailwayError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            id: String,
+            name: String,
+            environments: Edges<Named>,
+            services: Edges<Named>,
+        }
+        #[derive(Deserialize)]
+        struct Data {
+            project: Raw,
+        }
+        let d: Data = self.request(&PROJECT, &json!({ "id": id })).await?;
+        Ok(Project {
+            id: d.project.id,
+            name: d.project.name,
+            environments: d
+                .project
+                .environments
+                .edges
+                .into_iter()
+                .map(|e| e.node)
+                .collect(),
+            services: d
+                .project
+                .services
+                .edges
+                .into_iter()
+                .map(|e| e.node)
+                .collect(),
+        })
+    }
+
+    pub async fn deployment(&self, id: &str) -> Result<Deployment, RailwayError> {
+        #[derive(Deserialize)]
+        struct Data {
+            deployment: Deployment,
+        }
+        Ok(self
+            .request::<_, Data>(&DEPLOYMENT, &json!({ "id": id }))
+            .await?
+            .deployment)
+    }
+
+    /// Rendered variables of a service (or of the shared scope when `service_id` is `None`).
+    pub async fn variables(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        service_id: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, RailwayError> {
+        #[derive(Deserialize)]
+        struct Data {
+            variables: BTreeMap<String, String>,
+        }
+        let vars = json!({ "projectId": project_id, "environmentId": environment_id, "serviceId": service_id });
+        Ok(self.request::<_, Data>(&VARIABLES, &vars).await?.variables)
+    }
+
+    /// Deletes a service; a service that is already gone counts as deleted.
+    pub async fn service_delete(
+        &self,
+        service_id: &str,
+        environment_id: Option<&str>,
+    ) -> Result<(), RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            #[allow(dead_code)]
+            service_delete: bool,
+        }
+        match self
+            .request::<_, Data>(
+                &SERVICE_DELETE,
+                &json!({ "id": service_id, "environmentId": environment_id }),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn service_create(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        name: &str,
+        source: Option<&Source>,
+    ) -> Result<Named, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            service_create: Named,
+        }
+        let mut input =
+            json!({ "projectId": project_id, "environmentId": environment_id, "name": name });
+        if let Some(source) = source {
+            input["source"] = serde_json::to_value(source).unwrap_or_default();
+        }
+        Ok(self
+            .request::<_, Data>(&SERVICE_CREATE, &json!({ "input": input }))
+            .await?
+            .service_create)
+    }
+
+    /// Sets variables on a service (or the shared scope), replacing nothing else.
+    pub async fn upsert_variables(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        service_id: Option<&str>,
+        variables: &BTreeMap<String, String>,
+        skip_deploys: bool,
+    ) -> Result<(), RailwayError> {
+        let input = json!({
+            "projectId": project_id,
+            "environmentId": environment_id,
+            "serviceId": service_id,
+            "variables": variables,
+            "skipDeploys": skip_deploys,
+        });
+        self.request::<_, serde_json::Value>(
+            &VARIABLE_COLLECTION_UPSERT,
+            &json!({ "input": input }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn service_instance_update(
+        &self,
+        service_id: &str,
+        environment_id: &str,
+        input: &serde_json::Value,
+    ) -> Result<(), RailwayError> {
+        let vars =
+            json!({ "serviceId": service_id, "environmentId": environment_id, "input": input });
+        self.request::<_, serde_json::Value>(&SERVICE_INSTANCE_UPDATE, &vars)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a deployment of the service; returns the Railway deployment id.
+    pub async fn deploy(
+        &self,
+        service_id: &str,
+        environment_id: &str,
+    ) -> Result<String, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            service_instance_deploy_v2: String,
+        }
+        let vars = json!({ "serviceId": service_id, "environmentId": environment_id });
+        Ok(self
+            .request::<_, Data>(&SERVICE_INSTANCE_DEPLOY, &vars)
+            .await?
+            .service_instance_deploy_v2)
+    }
+
+    pub async fn service_domain_create(
+        &self,
+        service_id: &str,
+        environment_id: &str,
+        target_port: u16,
+    ) -> Result<String, RailwayError> {
+        #[derive(Deserialize)]
+        struct Domain {
+            domain: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            service_domain_create: Domain,
+        }
+        let input = json!({ "serviceId": service_id, "environmentId": environment_id, "targetPort": target_port });
+        Ok(self
+            .request::<_, Data>(&SERVICE_DOMAIN_CREATE, &json!({ "input": input }))
+            .await?
+            .service_domain_create
+            .domain)
+    }
+
+    pub async fn project_create(
+        &self,
+        name: &str,
+        workspace_id: &str,
+    ) -> Result<Project, RailwayError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            id: String,
+            name: String,
+            environments: Edges<Named>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            project_create: Raw,
+        }
+        let d: Data = self
+            .request(
+                &PROJECT_CREATE,
+                &json!({ "input": { "name": name, "workspaceId": workspace_id } }),
+            )
+            .await?;
+        Ok(Project {
+            id: d.project_create.id,
+            name: d.project_create.name,
+            environments: d
+                .project_create
+                .environments
+                .edges
+                .into_iter()
+                .map(|e| e.node)
+                .collect(),
+            services: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Every operation the client can send, and every request it actually
+//! sends, checked against Railway's published schema
+//! (`../shared/railway/schema.json`).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use support::schema::Schema;
+use switchyard_railway::{Auth, Client, ClientSettings, OPERATIONS, ops::Source};
+use switchyard_testkit::FakeRailway;
+
+fn schema() -> Option<Schema> {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/railway/schema.json");
+    let schema = Schema::load(&path);
+    if schema.is_none() {
+        eprintln!(
+            "SKIPPED: {} is absent; cannot validate operations against Railway's schema",
+            path.display()
+        );
+    }
+    schema
+}
+
+#[test]
+fn every_operation_is_valid_against_the_schema() {
+    let Some(schema) = schema() else { return };
+    let mut failures = Vec::new();
+    for op in OPERATIONS {
+        let doc = graphql_parser::parse_query::<String>(op.query).unwrap();
+        let named = doc
+            .definitions
+            .iter()
+            .any(|d| format!("{d}").contains(&format!(" {}", op.name)));
+        assert!(
+            named,
+            "{}: the operation's name must match what the client sends",
+            op.name
+        );
+        if let Err(errors) = schema.check_operation(op.query) {
+            failures.push(format!("{}: {}", op.name, errors.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn the_validator_catches_mistakes() {
+    let Some(schema) = schema() else { return };
+    for bad in [
+        "query A($id: String!) { project(id: $id) { nope } }",
+        "query A($id: Int!) { project(id: $id) { id } }",
+        "query A { project { id } }",
+        "query A($id: String!) { project(id: $id) }",
+        "mutation A($id: String!) { serviceDelete(id: $id, bogus: $id) }",
+    ] {
+        assert!(schema.check_operation(bad).is_err(), "{bad}");
+    }
+    let mut errors = Vec::new();
+    schema.check_value(
+        "ServiceCreateInput!",
+        &serde_json::json!({ "projectId": "p", "sauce": 1 }),
+        "input",
+        &mut errors,
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("no field sauce")),
+        "{errors:?}"
+    );
+}
+
+/// Drives every client call against the fake and validates what went over
+/// the wire, variables included.
+#[tokio::test]
+async fn what_the_client_sends_matches_the_schema() {
+    let Some(schema) = schema() else { return };
+    let fake = FakeRailway::start().await;
+    let mut settings = ClientSettings::new(Auth::Account("tok".into()));
+    settings.api = fake.api();
+    let client = Client::new(settings).unwrap();
+    let (project, env) = {
+        let st = fake.state();
+        (st.project_id.clone(), st.environment_id.clone())
+    };
+
+    let p = client.project(&project).await.unwrap();
+    assert_eq!(p.environments[0].id, env);
+    let svc = client
+        .service_create(
+            &project,
+            &env,
+            "web-1",
+            Some(&Source::Image("ghcr.io/acme/web:1".into())),
+        )
+        .await
+        .unwrap();
+    let vars: BTreeMap<String, String> =
+        [("PULSE_DEPLOYMENT_ID".to_string(), "web-1".to_string())].into();
+    client
+        .upsert_variables(&project, &env, Some(&svc.id), &vars, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .variables(&project, &env, Some(&svc.id))
+            .await
+            .unwrap(),
+        vars
+    );
+    client.service_instance_update(&svc.id, &env, &serde_json::json!({ "healthcheckPath": "/_pulse/health", "restartPolicyType": "ON_FAILURE", "overlapSeconds": 35 })).await.unwrap();
+    let dep = client.deploy(&svc.id, &env).await.unwrap();
+    assert_eq!(client.deployment(&dep).await.unwrap().status, "BUILDING");
+    client
+        .service_domain_create(&svc.id, &env, 8000)
+        .await
+        .unwrap();
+    client.project_create("fresh", "ws-1").await.unwrap();
+    client.service_delete(&svc.id, Some(&env)).await.unwrap();
+
+    let sent = fake.state().sent.clone();
+    assert!(sent.len() >= 10);
+    let mut failures = Vec::new();
+    for s in &sent {
+        match schema.check_operation(&s.query) {
+            Ok(var_types) => {
+                let mut errors = Vec::new();
+                for (name, value) in s.variables.as_object().unwrap() {
+                    match var_types.get(name) {
+                        Some(ty) => schema.check_value(ty, value, &format!("${name}"), &mut errors),
+                        None => errors.push(format!("${name} is sent but not declared")),
+                    }
+                }
+                if !errors.is_empty() {
+                    failures.push(format!("{}: {}", s.operation, errors.join("; ")));
+                }
+            }
+            Err(errors) => failures.push(format!("{}: {}", s.operation, errors.join("; "))),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

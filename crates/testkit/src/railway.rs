@@ -1,0 +1,333 @@
+//! A fake Railway GraphQL API: the one fake the project allows, because the
+//! real API cannot be reached from here. It answers the operations the
+//! client sends, by `operationName`, from state kept in memory; it can be
+//! told to fail, and it records every request so tests can check what was
+//! sent (and validate it against Railway's schema).
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// How a request authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentAuth {
+    Bearer(String),
+    Project(String),
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub operation: String,
+    pub query: String,
+    pub variables: Value,
+    pub auth: SentAuth,
+}
+
+/// An injected failure for the next N requests of one operation.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    Http(u16),
+    GraphQl(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FakeService {
+    pub id: String,
+    pub name: String,
+    pub source: Value,
+    pub variables: BTreeMap<String, String>,
+    pub instance: Value,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub project_id: String,
+    pub project_name: String,
+    pub environment_id: String,
+    pub services: Vec<FakeService>,
+    pub shared_variables: BTreeMap<String, String>,
+    /// Railway deployment id → statuses still to report (the last repeats).
+    pub deployments: BTreeMap<String, (String, VecDeque<String>)>,
+    /// Statuses the next deployment will report, one per poll.
+    pub next_statuses: Vec<String>,
+    pub failures: BTreeMap<String, VecDeque<Failure>>,
+    pub sent: Vec<Sent>,
+    /// Accepted tokens; empty accepts any.
+    pub tokens: Vec<String>,
+    seq: u64,
+}
+
+impl FakeState {
+    fn id(&mut self, kind: &str) -> String {
+        self.seq += 1;
+        format!("{kind}-{:04}", self.seq)
+    }
+}
+
+pub struct FakeRailway {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<FakeState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeRailway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeRailway {
+    /// A project `proj-0001` with environment `env-0001` (production).
+    pub async fn start() -> Self {
+        let mut st = FakeState {
+            project_name: "demo".into(),
+            next_statuses: vec!["BUILDING".into(), "DEPLOYING".into(), "SUCCESS".into()],
+            ..Default::default()
+        };
+        st.project_id = st.id("proj");
+        st.environment_id = st.id("env");
+        let state = Arc::new(Mutex::new(st));
+        let app = Router::new()
+            .route("/graphql/v2", post(graphql))
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake railway");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, state, task }
+    }
+
+    /// Base URL to give the client as `SWITCHYARD_RAILWAY_API`.
+    pub fn api(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_service(&self, name: &str) -> String {
+        let mut st = self.state();
+        let id = st.id("svc");
+        st.services.push(FakeService {
+            id: id.clone(),
+            name: name.into(),
+            ..Default::default()
+        });
+        id
+    }
+
+    pub fn fail(&self, operation: &str, failure: Failure, times: usize) {
+        let mut st = self.state();
+        let q = st.failures.entry(operation.into()).or_default();
+        for _ in 0..times {
+            q.push_back(failure.clone());
+        }
+    }
+
+    pub fn sent(&self, operation: &str) -> Vec<Sent> {
+        self.state()
+            .sent
+            .iter()
+            .filter(|s| s.operation == operation)
+            .cloned()
+            .collect()
+    }
+
+    pub fn live_service(&self, name: &str) -> Option<FakeService> {
+        self.state()
+            .services
+            .iter()
+            .find(|s| s.name == name && !s.deleted)
+            .cloned()
+    }
+}
+
+fn gql_error(msg: &str) -> Response {
+    Json(json!({ "data": null, "errors": [{ "message": msg }] })).into_response()
+}
+
+async fn graphql(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let auth = match (header("authorization"), header("project-access-token")) {
+        (Some(b), _) => SentAuth::Bearer(b.trim_start_matches("Bearer ").to_string()),
+        (None, Some(p)) => SentAuth::Project(p),
+        _ => SentAuth::None,
+    };
+    let operation = body["operationName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let vars = body["variables"].clone();
+    st.sent.push(Sent {
+        operation: operation.clone(),
+        query: body["query"].as_str().unwrap_or_default().into(),
+        variables: vars.clone(),
+        auth: auth.clone(),
+    });
+
+    let token_ok = match &auth {
+        SentAuth::None => false,
+        SentAuth::Bearer(t) | SentAuth::Project(t) => st.tokens.is_empty() || st.tokens.contains(t),
+    };
+    if !token_ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "errors": [{ "message": "Not Authorized" }] })),
+        )
+            .into_response();
+    }
+    if let Some(f) = st
+        .failures
+        .get_mut(&operation)
+        .and_then(VecDeque::pop_front)
+    {
+        return match f {
+            Failure::Http(code) => (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "upstream trouble",
+            )
+                .into_response(),
+            Failure::GraphQl(msg) => gql_error(&msg),
+        };
+    }
+    let env = st.environment_id.clone();
+    let data = match operation.as_str() {
+        "Project" => {
+            if vars["id"] != st.project_id.as_str() {
+                return gql_error("Project not found");
+            }
+            let services: Vec<Value> = st
+                .services
+                .iter()
+                .filter(|s| !s.deleted)
+                .map(|s| json!({ "node": { "id": s.id, "name": s.name } }))
+                .collect();
+            json!({ "project": { "id": st.project_id, "name": st.project_name,
+                "environments": { "edges": [{ "node": { "id": env, "name": "production" } }] },
+                "services": { "edges": services } } })
+        }
+        "ServiceDelete" => {
+            let id = vars["id"].as_str().unwrap_or_default();
+            match st.services.iter_mut().find(|s| s.id == id && !s.deleted) {
+                Some(s) => {
+                    s.deleted = true;
+                    json!({ "serviceDelete": true })
+                }
+                None => return gql_error("Service not found"),
+            }
+        }
+        "ServiceCreate" => {
+            let input = &vars["input"];
+            let name = input["name"].as_str().unwrap_or_default().to_string();
+            if st.services.iter().any(|s| s.name == name && !s.deleted) {
+                return gql_error(&format!("A service named {name} already exists"));
+            }
+            let id = st.id("svc");
+            st.services.push(FakeService {
+                id: id.clone(),
+                name: name.clone(),
+                source: input["source"].clone(),
+                ..Default::default()
+            });
+            json!({ "serviceCreate": { "id": id, "name": name } })
+        }
+        "VariableCollectionUpsert" => {
+            let input = &vars["input"];
+            let values: BTreeMap<String, String> =
+                serde_json::from_value(input["variables"].clone()).unwrap_or_default();
+            match input["serviceId"].as_str() {
+                Some(id) => match st.services.iter_mut().find(|s| s.id == id) {
+                    Some(s) => s.variables.extend(values),
+                    None => return gql_error("Service not found"),
+                },
+                None => st.shared_variables.extend(values),
+            }
+            json!({ "variableCollectionUpsert": true })
+        }
+        "Variables" => {
+            let vars_out = match vars["serviceId"].as_str() {
+                Some(id) => st
+                    .services
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|s| s.variables.clone())
+                    .unwrap_or_default(),
+                None => st.shared_variables.clone(),
+            };
+            json!({ "variables": vars_out })
+        }
+        "ServiceInstanceUpdate" => {
+            let id = vars["serviceId"].as_str().unwrap_or_default();
+            match st.services.iter_mut().find(|s| s.id == id) {
+                Some(s) => {
+                    s.instance = vars["input"].clone();
+                    json!({ "serviceInstanceUpdate": true })
+                }
+                None => return gql_error("Service not found"),
+            }
+        }
+        "ServiceInstanceDeployV2" => {
+            let id = st.id("dep");
+            let statuses: VecDeque<String> = st.next_statuses.iter().cloned().collect();
+            st.deployments.insert(
+                id.clone(),
+                (
+                    vars["serviceId"].as_str().unwrap_or_default().into(),
+                    statuses,
+                ),
+            );
+            json!({ "serviceInstanceDeployV2": id })
+        }
+        "Deployment" => {
+            let id = vars["id"].as_str().unwrap_or_default().to_string();
+            let Some((_, statuses)) = st.deployments.get_mut(&id) else {
+                return gql_error("Deployment not found");
+            };
+            let status = if statuses.len() > 1 {
+                statuses.pop_front()
+            } else {
+                statuses.front().cloned()
+            }
+            .unwrap_or_else(|| "SUCCESS".into());
+            json!({ "deployment": { "id": id, "status": status, "createdAt": "2026-11-23T00:00:00Z", "staticUrl": null, "url": null } })
+        }
+        "ServiceDomainCreate" => {
+            let id = st.id("dom");
+            json!({ "serviceDomainCreate": { "id": id, "domain": format!("{}.up.railway.app", vars["input"]["serviceId"].as_str().unwrap_or("svc")) } })
+        }
+        "ProjectCreate" => {
+            let id = st.id("proj");
+            json!({ "projectCreate": { "id": id, "name": vars["input"]["name"], "environments": { "edges": [{ "node": { "id": env, "name": "production" } }] } } })
+        }
+        other => return gql_error(&format!("fake Railway does not know operation {other:?}")),
+    };
+    Json(json!({ "data": data })).into_response()
+}
