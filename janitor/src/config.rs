@@ -63,6 +63,12 @@ pub struct JanitorArgs {
     /// text or json logs
     #[arg(long)]
     pub log_format: Option<String>,
+    /// Railway project of the stack [env: RAILWAY_PROJECT_ID, set by Railway]
+    #[arg(long)]
+    pub project_id: Option<String>,
+    /// Railway environment of the stack [env: RAILWAY_ENVIRONMENT_ID, set by Railway]
+    #[arg(long)]
+    pub environment_id: Option<String>,
 }
 
 pub mod settings {
@@ -89,12 +95,24 @@ pub mod settings {
     pub const DRY_RUN: Setting = Setting::new("--dry-run", &["SWITCHYARD_DRY_RUN"]);
     /// Railway sets this in every service it runs.
     pub const RAILWAY_PROJECT: Setting = Setting::new("--platform", &["RAILWAY_PROJECT_ID"]);
+    pub const PROJECT_ID: Setting = Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]);
+    pub const ENVIRONMENT_ID: Setting =
+        Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]);
+    pub const TOKEN: Setting = Setting::new("(token)", &["RAILWAY_API_TOKEN", "RAILWAY_TOKEN"]);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlatformKind {
     Static,
     Railway,
+}
+
+/// Where the stack lives on Railway, and how to reach the API.
+#[derive(Debug, Clone)]
+pub struct RailwayTarget {
+    pub client: switchyard_railway::ClientSettings,
+    pub project_id: String,
+    pub environment_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +129,8 @@ pub struct JanitorConfig {
     pub json: bool,
     pub dry_run: bool,
     pub log_format: LogFormat,
+    /// Set when the platform is Railway.
+    pub railway: Option<RailwayTarget>,
 }
 
 impl JanitorConfig {
@@ -135,7 +155,18 @@ impl JanitorConfig {
             Ok(n) => Ok(n),
             Err(e) => Err(e.to_string()),
         };
+        let railway = match platform {
+            PlatformKind::Static => None,
+            PlatformKind::Railway => Some(RailwayTarget {
+                client: switchyard_railway::ClientSettings::from_env(env).ok_or_else(|| {
+                    ConfigError::missing(TOKEN, "the railway platform deletes services through Railway's API; set a project token (RAILWAY_TOKEN) or an account token (RAILWAY_API_TOKEN), or pass --platform static")
+                })?,
+                project_id: r.required(PROJECT_ID, args.project_id.as_deref(), "Railway sets it in every service; elsewhere pass --project-id")?,
+                environment_id: r.required(ENVIRONMENT_ID, args.environment_id.as_deref(), "Railway sets it in every service; elsewhere pass --environment-id")?,
+            }),
+        };
         Ok(Self {
+            railway,
             redis_url: r.required(
                 common::REDIS_URL,
                 args.redis_url.as_deref(),
@@ -227,13 +258,33 @@ mod tests {
         assert_eq!(c.platform, PlatformKind::Static);
         let on_railway = parse(
             &[],
-            &[("REDIS_URL", "redis://r"), ("RAILWAY_PROJECT_ID", "p1")],
+            &[
+                ("REDIS_URL", "redis://r"),
+                ("RAILWAY_PROJECT_ID", "p1"),
+                ("RAILWAY_ENVIRONMENT_ID", "e1"),
+                ("RAILWAY_TOKEN", "t"),
+            ],
         )
         .unwrap();
         assert_eq!(
             on_railway.platform,
             PlatformKind::Railway,
             "on Railway, deleting means deleting the service"
+        );
+        let target = on_railway.railway.unwrap();
+        assert_eq!(
+            (target.project_id.as_str(), target.environment_id.as_str()),
+            ("p1", "e1")
+        );
+        let no_token = parse(
+            &[],
+            &[("REDIS_URL", "redis://r"), ("RAILWAY_PROJECT_ID", "p1")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            no_token.contains("RAILWAY_TOKEN") && no_token.contains("--platform static"),
+            "{no_token}"
         );
     }
 

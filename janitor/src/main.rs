@@ -6,8 +6,8 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use switchyard_core::config::ProcessEnv;
-use switchyard_janitor::{JanitorArgs, JanitorConfig, PlatformKind};
-use switchyard_platform::{SharedPlatform, StaticPlatform};
+use switchyard_janitor::{JanitorArgs, JanitorConfig};
+use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 #[tokio::main]
@@ -31,14 +31,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let platform: SharedPlatform = match config.platform {
-        PlatformKind::Static => Arc::new(StaticPlatform),
-        PlatformKind::Railway => {
-            eprintln!(
-                "switchyard-janitor: the railway platform is not available in this build yet; run with --platform static to clean up records only (Railway services are then left for you to delete)"
-            );
-            return ExitCode::from(2);
-        }
+    let platform: SharedPlatform = match &config.railway {
+        Some(target) => match switchyard_railway::Client::new(target.client.clone()) {
+            Ok(client) => Arc::new(RailwayPlatform::new(
+                client,
+                &target.project_id,
+                &target.environment_id,
+            )),
+            Err(e) => {
+                eprintln!("switchyard-janitor: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => Arc::new(StaticPlatform),
     };
     match switchyard_janitor::run(&config, &store, &platform).await {
         Ok(report) => {

@@ -54,3 +54,42 @@ fn bad_config_exits_two_naming_the_setting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-drain-age"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_railway_it_reads_its_settings_from_railways_variables() {
+    let fake = switchyard_testkit::FakeRailway::start().await;
+    let (project, env) = {
+        let st = fake.state();
+        (st.project_id.clone(), st.environment_id.clone())
+    };
+    let redis = RedisServer::start();
+    let base = |c: &mut Command| {
+        c.env("REDIS_URL", redis.url())
+            .env("RAILWAY_PROJECT_ID", &project)
+            .env("RAILWAY_ENVIRONMENT_ID", &env)
+            .env("SWITCHYARD_RAILWAY_API", fake.api());
+    };
+    let mut no_token = janitor();
+    base(&mut no_token);
+    let out = tokio::task::spawn_blocking(move || no_token.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RAILWAY_TOKEN"));
+
+    let mut with_token = janitor();
+    base(&mut with_token);
+    with_token
+        .env("RAILWAY_TOKEN", "project-token")
+        .arg("--json");
+    let out = tokio::task::spawn_blocking(move || with_token.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["platform"], "railway");
+}

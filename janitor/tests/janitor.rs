@@ -29,6 +29,7 @@ fn config(redis: &RedisServer) -> JanitorConfig {
         json: false,
         dry_run: false,
         log_format: Default::default(),
+        railway: None,
     }
 }
 
@@ -360,4 +361,83 @@ async fn reload_closes_router_websockets_with_1012() {
     )
     .await;
     router.abort();
+}
+
+/// Deletion on Railway removes the service; a Railway failure keeps the
+/// record (revoked) and the next run finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn railway_services_are_deleted_and_failures_retried_next_run() {
+    use switchyard_platform::RailwayPlatform;
+    use switchyard_railway::{Auth, Client, ClientSettings};
+    use switchyard_testkit::{FakeRailway, railway::Failure};
+
+    let fake = FakeRailway::start().await;
+    let (project, env) = {
+        let st = fake.state();
+        (st.project_id.clone(), st.environment_id.clone())
+    };
+    let old_id = fake.add_service("old");
+    fake.add_service("live");
+    let mut settings = ClientSettings::new(Auth::Project("proj-token".into()));
+    settings.api = fake.api();
+    settings.backoff = Duration::from_millis(5);
+    let platform: SharedPlatform = Arc::new(RailwayPlatform::new(
+        Client::new(settings).unwrap(),
+        project,
+        env,
+    ));
+
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let then = UnixTime(UnixTime::now().0 - 4.0 * HOUR);
+    s.register(NewDeployment {
+        id: id("old"),
+        service_name: "old".into(),
+        backend_url: "http://127.0.0.1:9".into(),
+        service_id: Some(old_id.clone()),
+        now: then,
+    })
+    .await
+    .unwrap();
+    s.promote(&id("old"), then).await.unwrap();
+    active_at(&s, "live", "http://127.0.0.1:9", 3.0 * HOUR).await;
+
+    fake.fail(
+        "ServiceDelete",
+        Failure::GraphQl("Problem processing request".into()),
+        1,
+    );
+    let first = switchyard_janitor::run(&config(&redis), &s, &platform)
+        .await
+        .unwrap_err();
+    assert!(
+        first.to_string().contains("platform"),
+        "every deletion failed: {first}"
+    );
+    assert_eq!(
+        state_of(&s, "old").await,
+        Some(DeploymentState::Revoked),
+        "state kept for the next run"
+    );
+    assert!(fake.live_service("old").is_some());
+
+    let second = switchyard_janitor::run(&config(&redis), &s, &platform)
+        .await
+        .unwrap();
+    assert_eq!(second.force_deleted, vec![id("old")], "{}", second.human());
+    assert!(
+        fake.live_service("old").is_none(),
+        "the Railway service is gone"
+    );
+    assert!(
+        fake.live_service("live").is_some(),
+        "the active deployment's service is untouched"
+    );
+    assert_eq!(state_of(&s, "old").await, None);
+    let deletes = fake.sent("ServiceDelete");
+    assert_eq!(deletes.last().unwrap().variables["id"], old_id.as_str());
+    assert_eq!(
+        deletes.last().unwrap().auth,
+        switchyard_testkit::railway::SentAuth::Project("proj-token".into())
+    );
 }

@@ -3,6 +3,7 @@
 //! service; the static platform (backends given by URL, run by someone
 //! else) has nothing to remove, so forgetting the record is the whole job.
 
+mod railway;
 mod retire;
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use switchyard_core::Deployment;
 
+pub use railway::RailwayPlatform;
 pub use retire::{RetireError, Retired, retire};
 
 #[derive(Debug, thiserror::Error)]
