@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use clap::Args;
+use switchyard_core::config::ConfigError;
 use switchyard_core::{
     config::{EnvSource, Resolver, Setting, common},
     names::DEFAULT_PREFIX,
 };
-use switchyard_platform::{SharedPlatform, StaticPlatform};
+use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
+use switchyard_railway::{Client, ClientSettings};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 use crate::{Failure, usage};
@@ -21,9 +23,18 @@ pub struct GlobalArgs {
     /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX, default: pulse:railway]
     #[arg(long, global = true)]
     pub redis_prefix: Option<String>,
-    /// Where backends run: static (given by URL) [env: SWITCHYARD_PLATFORM, default: static]
+    /// Where backends run: static (given by URL) or railway [env: SWITCHYARD_PLATFORM, default: static]
     #[arg(long, global = true)]
     pub platform: Option<String>,
+    /// Railway project of the stack [env: RAILWAY_PROJECT_ID]
+    #[arg(long, global = true)]
+    pub project_id: Option<String>,
+    /// Railway environment [env: RAILWAY_ENVIRONMENT_ID, default: the project's production environment]
+    #[arg(long, global = true)]
+    pub environment_id: Option<String>,
+    /// Redis service whose REDIS_PUBLIC_URL is the store when no --redis-url is given [env: SWITCHYARD_REDIS_SERVICE, default: pulse-redis]
+    #[arg(long, global = true)]
+    pub redis_service: Option<String>,
     /// Print one JSON object instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -33,38 +44,44 @@ pub struct GlobalArgs {
 }
 
 const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"]);
+const PROJECT_ID: Setting = Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]);
+const ENVIRONMENT_ID: Setting = Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]);
+const REDIS_SERVICE: Setting = Setting::new("--redis-service", &["SWITCHYARD_REDIS_SERVICE"]);
 
 pub struct Context {
     pub store: SharedStore,
     pub platform: SharedPlatform,
+    /// Set on the railway platform, for the operations only Railway has.
+    pub railway: Option<RailwayPlatform>,
     pub json: bool,
     pub yes: bool,
 }
 
 impl Context {
-    pub fn new(args: &GlobalArgs, env: &dyn EnvSource) -> Result<Self, Failure> {
+    pub async fn new(args: &GlobalArgs, env: &dyn EnvSource) -> Result<Self, Failure> {
         let r = Resolver::new(env);
-        let platform: SharedPlatform = match r.raw(PLATFORM, args.platform.as_deref()) {
-            None => Arc::new(StaticPlatform),
-            Some((p, _)) if p == "static" => Arc::new(StaticPlatform),
-            Some((p, from)) if p == "railway" => {
-                return Err(usage(format!(
-                    "the railway platform is not available in this build yet ({from}); use --platform static"
-                )));
-            }
+        let railway = match r.raw(PLATFORM, args.platform.as_deref()) {
+            None => None,
+            Some((p, _)) if p == "static" => None,
+            Some((p, _)) if p == "railway" => Some(railway_platform(args, env).await?),
             Some((p, from)) => {
                 return Err(usage(format!(
-                    "invalid value {p:?} for {PLATFORM} (from {from}): expected static"
+                    "invalid value {p:?} for {PLATFORM} (from {from}): expected static or railway"
                 )));
             }
         };
-        let url: String = r
-            .required(
-                common::REDIS_URL,
-                args.redis_url.as_deref(),
-                "set --redis-url or REDIS_URL to the stack's Redis",
-            )
-            .map_err(usage)?;
+        let url = match r.raw(common::REDIS_URL, args.redis_url.as_deref()) {
+            Some((url, _)) => url,
+            None => match &railway {
+                Some(rp) => redis_public_url(rp, args, env).await?,
+                None => {
+                    return Err(usage(ConfigError::missing(
+                        common::REDIS_URL,
+                        "set --redis-url or REDIS_URL to the stack's Redis",
+                    )));
+                }
+            },
+        };
         let prefix: String = r
             .value(
                 common::REDIS_PREFIX,
@@ -73,14 +90,18 @@ impl Context {
             )
             .map_err(usage)?;
         let store = RedisStore::new(&RedisSettings::new(url, prefix)).map_err(usage)?;
+        let platform: SharedPlatform = match &railway {
+            Some(rp) => Arc::new(rp.clone()),
+            None => Arc::new(StaticPlatform),
+        };
         Ok(Self {
             store: Arc::new(store),
             platform,
+            railway,
             json: args.json,
             yes: args.yes,
         })
     }
-
     /// Prints a JSON value with --json, else the text.
     pub fn say(&self, text: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
         if self.json {
@@ -117,4 +138,67 @@ impl Context {
             })
         }
     }
+}
+
+async fn railway_platform(
+    args: &GlobalArgs,
+    env: &dyn EnvSource,
+) -> Result<RailwayPlatform, Failure> {
+    let r = Resolver::new(env);
+    let settings = ClientSettings::from_env(env).ok_or_else(|| {
+        usage("the railway platform needs a token: RAILWAY_API_TOKEN (account or workspace token) or RAILWAY_TOKEN (project token)")
+    })?;
+    let client = Client::new(settings)?;
+    let project_id: String = r
+        .required(
+            PROJECT_ID,
+            args.project_id.as_deref(),
+            "the Railway project of the stack (its id is in the project's settings)",
+        )
+        .map_err(usage)?;
+    let environment_id = match r.raw(ENVIRONMENT_ID, args.environment_id.as_deref()) {
+        Some((id, _)) => id,
+        None => {
+            let project = client.project(&project_id).await?;
+            let pick = project
+                .environments
+                .iter()
+                .find(|e| e.name == "production")
+                .or(project.environments.first());
+            pick.map(|e| e.id.clone()).ok_or_else(|| {
+                usage(format!(
+                    "project {project_id} has no environment; pass --environment-id"
+                ))
+            })?
+        }
+    };
+    Ok(RailwayPlatform::new(client, project_id, environment_id))
+}
+
+/// The Redis service's public URL (Railway's TCP proxy): the only way a
+/// laptop or CI reaches the stack's Redis.
+async fn redis_public_url(
+    rp: &RailwayPlatform,
+    args: &GlobalArgs,
+    env: &dyn EnvSource,
+) -> Result<String, Failure> {
+    let service_name = Resolver::new(env)
+        .raw(REDIS_SERVICE, args.redis_service.as_deref())
+        .map_or_else(|| "pulse-redis".to_string(), |(v, _)| v);
+    let project = rp.client().project(rp.project_id()).await?;
+    let Some(service) = project.service(&service_name) else {
+        return Err(usage(format!(
+            "project {} has no service named {service_name}; pass --redis-url (or --redis-service)",
+            rp.project_id()
+        )));
+    };
+    let vars = rp
+        .client()
+        .variables(rp.project_id(), rp.environment_id(), Some(&service.id))
+        .await?;
+    vars.get("REDIS_PUBLIC_URL").cloned().ok_or_else(|| {
+        usage(format!(
+            "service {service_name} has no REDIS_PUBLIC_URL: enable its TCP proxy in Railway (service settings, Networking, TCP Proxy) or pass --redis-url"
+        ))
+    })
 }

@@ -29,7 +29,7 @@ pub enum Command {
     /// Run a router with two example deployments on this machine (no Redis, no Railway)
     Demo(demo::DemoArgs),
     /// Register a new deployment, check its health, and promote it
-    Deploy(commands::deploy::DeployArgs),
+    Deploy(Box<commands::deploy::DeployArgs>),
     /// List deployments with state, age, drain age, leases and activity
     #[command(alias = "status")]
     List(commands::list::ListArgs),
@@ -72,9 +72,9 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
         command => {
-            let ctx = Context::new(&cli.global, env)?;
+            let ctx = Context::new(&cli.global, env).await?;
             match command {
-                Command::Deploy(a) => commands::deploy::run(&ctx, env, a).await,
+                Command::Deploy(a) => commands::deploy::run(&ctx, env, *a).await,
                 Command::List(a) => commands::list::run(&ctx, a).await,
                 Command::Promote(a) => commands::promote::run(&ctx, env, a).await,
                 Command::Rollback(a) => commands::promote::rollback(&ctx, env, a).await,

@@ -184,12 +184,14 @@ impl Client {
         }
     }
 
+    /// Creates a service from an image or a repository (and its branch).
     pub async fn service_create(
         &self,
         project_id: &str,
         environment_id: &str,
         name: &str,
         source: Option<&Source>,
+        branch: Option<&str>,
     ) -> Result<Named, RailwayError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -200,6 +202,9 @@ impl Client {
             json!({ "projectId": project_id, "environmentId": environment_id, "name": name });
         if let Some(source) = source {
             input["source"] = serde_json::to_value(source).unwrap_or_default();
+        }
+        if let Some(branch) = branch {
+            input["branch"] = json!(branch);
         }
         Ok(self
             .request::<_, Data>(&SERVICE_CREATE, &json!({ "input": input }))

@@ -110,7 +110,7 @@ async fn mutations_that_are_not_safe_to_repeat_are_sent_once() {
     let c = client(&fake, Auth::Account("t".into())).await;
     fake.fail("ServiceCreate", Failure::Http(500), 1);
     let err = c
-        .service_create(&project, &env, "web", None)
+        .service_create(&project, &env, "web", None, None)
         .await
         .unwrap_err();
     assert!(err.is_transient());

@@ -94,6 +94,18 @@ async fn what_the_client_sends_matches_the_schema() {
             &env,
             "web-1",
             Some(&Source::Image("ghcr.io/acme/web:1".into())),
+            None,
+        )
+        .await
+        .unwrap();
+    // A repository source with its branch, as `deploy --repo --branch` sends.
+    client
+        .service_create(
+            &project,
+            &env,
+            "web-2",
+            Some(&Source::Repo("acme/web".into())),
+            Some("main"),
         )
         .await
         .unwrap();

@@ -1,4 +1,6 @@
-//! `switchyard deploy`: register, check health, promote.
+//! `switchyard deploy`: make the backend exist (a URL on the static
+//! platform; a new service on Railway), register it pending, check its
+//! health, promote it, and wait until the router serves it.
 
 use std::time::Duration;
 
@@ -7,9 +9,14 @@ use switchyard_core::{
     DeploymentId, UnixTime,
     config::{EnvSource, Resolver, Setting, parse_duration},
 };
+use switchyard_railway::ops::Source;
 use switchyard_store::{NewDeployment, StoreError};
 
-use super::{parse_id, wait_until_serving};
+use super::{
+    parse_id,
+    provision::{self, RailwaySpec},
+    wait_until_serving,
+};
 use crate::{Context, Failure, usage};
 
 #[derive(Debug, Args)]
@@ -17,6 +24,15 @@ pub struct DeployArgs {
     /// Backend base URL on the static platform, e.g. http://10.0.0.5:8000
     #[arg(long)]
     pub url: Option<String>,
+    /// Railway: deploy this container image
+    #[arg(long, conflicts_with_all = ["url", "repo"])]
+    pub image: Option<String>,
+    /// Railway: build this GitHub repository (owner/name)
+    #[arg(long, conflicts_with = "url")]
+    pub repo: Option<String>,
+    /// Railway: the branch of --repo to build
+    #[arg(long, requires = "repo")]
+    pub branch: Option<String>,
     /// Deployment name; the id becomes NAME-<6 hex> [env: PULSE_RAILWAY_DEPLOYMENT_NAME, default: prod]
     #[arg(long)]
     pub deployment_name: Option<String>,
@@ -35,10 +51,33 @@ pub struct DeployArgs {
     /// How long to wait for the health check and for the router [default: 60s]
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Railway: port the backend listens on (PORT is set to it) [default: 8000]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Railway: prefix of backend service names [env: PULSE_RAILWAY_SERVICE_PREFIX, default: none]
+    #[arg(long)]
+    pub service_prefix: Option<String>,
+    /// Railway: service holding user variables every backend references [default: pulse-env]
+    #[arg(long)]
+    pub env_service: Option<String>,
+    /// Token the janitor uses on the backend's internal endpoints [env: PULSE_RAILWAY_INTERNAL_TOKEN]
+    #[arg(long)]
+    pub internal_token: Option<String>,
+    /// Railway: how long the build and deploy may take [default: 15m]
+    #[arg(long)]
+    pub build_timeout: Option<String>,
 }
 
 const NAME: Setting = Setting::new("--deployment-name", &["PULSE_RAILWAY_DEPLOYMENT_NAME"]);
 const ROUTER_URL: Setting = Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
+const SERVICE_PREFIX: Setting = Setting::new("--service-prefix", &["PULSE_RAILWAY_SERVICE_PREFIX"]);
+const INTERNAL_TOKEN: Setting = Setting::new("--internal-token", &["PULSE_RAILWAY_INTERNAL_TOKEN"]);
+/// How the router reaches a Railway service (override for other private networks).
+const BACKEND_URL: Setting = Setting::new(
+    "(backend url template)",
+    &["SWITCHYARD_RAILWAY_BACKEND_URL"],
+);
+const POLL: Setting = Setting::new("(poll interval)", &["SWITCHYARD_RAILWAY_POLL_INTERVAL"]);
 
 pub fn new_id(name: &str) -> Result<DeploymentId, Failure> {
     use rand::Rng;
@@ -47,31 +86,26 @@ pub fn new_id(name: &str) -> Result<DeploymentId, Failure> {
         .map_err(|e| usage(format!("deployment name {name:?} cannot form an id: {e}")))
 }
 
+fn duration(flag: &str, raw: Option<&str>, default: Duration) -> Result<Duration, Failure> {
+    raw.map_or(Ok(default), |t| {
+        parse_duration(t).map_err(|e| usage(format!("{flag}: {e}")))
+    })
+}
+
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result<(), Failure> {
     let r = Resolver::new(env);
-    let Some(url) = args.url.clone() else {
-        return Err(usage(
-            "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000)",
-        ));
-    };
-    if !url.starts_with("http://") || reqwest::Url::parse(&url).is_err() {
-        return Err(usage(format!(
-            "--url {url:?} must be an http:// URL of the backend"
-        )));
-    }
     let id = match &args.deployment_id {
         Some(raw) => parse_id(raw)?,
-        None => {
-            let name = r
-                .raw(NAME, args.deployment_name.as_deref())
-                .map_or_else(|| "prod".to_string(), |(v, _)| v);
-            new_id(&name)?
-        }
+        None => new_id(
+            &r.raw(NAME, args.deployment_name.as_deref())
+                .map_or_else(|| "prod".to_string(), |(v, _)| v),
+        )?,
     };
-    let timeout = match &args.timeout {
-        Some(t) => parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))?,
-        None => Duration::from_secs(60),
-    };
+    let timeout = duration(
+        "--timeout",
+        args.timeout.as_deref(),
+        Duration::from_secs(60),
+    )?;
     let router = r
         .raw(ROUTER_URL, args.router_url.as_deref())
         .map(|(v, _)| v);
@@ -80,22 +114,92 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         .clone()
         .unwrap_or_else(|| "/_pulse/meta".into());
     let before = super::snapshot(ctx).await?;
+    if before.deployments.contains_key(&id) {
+        return Err(usage(StoreError::AlreadyExists(id)));
+    }
+    let progress = |line: &str| step(ctx, line);
+
+    let backend = match &ctx.railway {
+        None => {
+            let Some(url) = args.url.clone() else {
+                return Err(usage(
+                    "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway with --image or --repo",
+                ));
+            };
+            if !url.starts_with("http://") || reqwest::Url::parse(&url).is_err() {
+                return Err(usage(format!(
+                    "--url {url:?} must be an http:// URL of the backend"
+                )));
+            }
+            provision::Backend {
+                url,
+                service_name: id.to_string(),
+                service_id: None,
+            }
+        }
+        Some(rp) => {
+            let source = match (&args.image, &args.repo) {
+                (Some(image), _) => Source::Image(image.clone()),
+                (None, Some(repo)) => Source::Repo(repo.clone()),
+                (None, None) => {
+                    return Err(usage(
+                        "on Railway, deploy needs --image IMAGE or --repo OWNER/NAME",
+                    ));
+                }
+            };
+            if router.is_none() {
+                return Err(usage(
+                    "on Railway the health check goes through the router: pass --router-url or set SWITCHYARD_ROUTER_URL",
+                ));
+            }
+            let spec = RailwaySpec {
+                source,
+                branch: args.branch.clone(),
+                port: args.port.unwrap_or(8000),
+                service_prefix: r
+                    .raw(SERVICE_PREFIX, args.service_prefix.as_deref())
+                    .map_or_else(String::new, |(v, _)| v),
+                env_service: args
+                    .env_service
+                    .clone()
+                    .unwrap_or_else(|| "pulse-env".into()),
+                redis_service: "pulse-redis".into(),
+                internal_token: r
+                    .raw(INTERNAL_TOKEN, args.internal_token.as_deref())
+                    .map(|(v, _)| v),
+                backend_url_template: r
+                    .raw(BACKEND_URL, None)
+                    .map_or_else(|| provision::DEFAULT_BACKEND_URL.to_string(), |(v, _)| v),
+                build_timeout: duration(
+                    "--build-timeout",
+                    args.build_timeout.as_deref(),
+                    Duration::from_secs(900),
+                )?,
+                poll_interval: duration(
+                    "SWITCHYARD_RAILWAY_POLL_INTERVAL",
+                    r.raw(POLL, None).map(|(v, _)| v).as_deref(),
+                    Duration::from_secs(3),
+                )?,
+            };
+            provision::railway(rp, &id, &spec, &progress).await?
+        }
+    };
 
     let new = NewDeployment {
         id: id.clone(),
-        service_name: id.to_string(),
-        backend_url: url.clone(),
-        service_id: None,
+        service_name: backend.service_name.clone(),
+        backend_url: backend.url.clone(),
+        service_id: backend.service_id.clone(),
         now: UnixTime::now(),
     };
-    match ctx.store.register(new).await {
-        Ok(()) => {}
-        Err(e @ (StoreError::AlreadyExists(_) | StoreError::ServiceTaken { .. })) => {
-            return Err(usage(e));
-        }
-        Err(e) => return Err(e.into()),
+    if let Err(e) = ctx.store.register(new).await {
+        undo(ctx, &id, &backend).await;
+        return Err(match e {
+            StoreError::AlreadyExists(_) | StoreError::ServiceTaken { .. } => usage(e),
+            e => e.into(),
+        });
     }
-    step(ctx, &format!("registered {id} (pending) -> {url}"));
+    progress(&format!("registered {id} (pending) -> {}", backend.url));
 
     // Health: through the router with the pin when we know it, else direct.
     let check_url = match &router {
@@ -103,11 +207,10 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
             "{}{health_path}?pulse_deployment={id}",
             r.trim_end_matches('/')
         ),
-        None => format!("{}{health_path}", url.trim_end_matches('/')),
+        None => format!("{}{health_path}", backend.url.trim_end_matches('/')),
     };
     if let Err(why) = wait_healthy(&check_url, timeout).await {
-        // Leave nothing half made: the pending record goes, the active stays.
-        let _ = ctx.store.delete_unless_active(&id).await;
+        undo(ctx, &id, &backend).await;
         let serving = before
             .active
             .as_ref()
@@ -117,44 +220,57 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         )
         .into());
     }
-    step(ctx, &format!("health check passed: {check_url}"));
+    progress(&format!("health check passed: {check_url}"));
 
     let mut previous = None;
-    if !args.no_promote {
+    if args.no_promote {
+        progress(&format!(
+            "left pending: reach it with ?pulse_deployment={id}; promote with `switchyard promote {id}`"
+        ));
+    } else {
         let p = ctx.store.promote(&id, UnixTime::now()).await?;
         previous = p.previous;
-        step(
-            ctx,
-            &format!(
-                "promoted {id}{}",
-                previous
-                    .as_ref()
-                    .map_or(String::new(), |p| format!("; {p} is draining"))
-            ),
-        );
+        progress(&format!(
+            "promoted {id}{}",
+            previous
+                .as_ref()
+                .map_or(String::new(), |p| format!("; {p} is draining"))
+        ));
         if let Some(r) = &router {
             wait_until_serving(r, &id, timeout).await?;
-            step(ctx, &format!("router {r} serves {id}"));
+            progress(&format!("router {r} serves {id}"));
         }
-    } else {
-        step(
-            ctx,
-            &format!(
-                "left pending: reach it with ?pulse_deployment={id}; promote with `switchyard promote {id}`"
-            ),
-        );
     }
     if ctx.json {
         ctx.say(String::new, || {
             serde_json::json!({
                 "deployment_id": id,
-                "backend_url": url,
+                "backend_url": backend.url,
+                "service_name": backend.service_name,
+                "service_id": backend.service_id,
                 "state": if args.no_promote { "pending" } else { "active" },
                 "previous": previous,
             })
         });
     }
     Ok(())
+}
+
+/// Removes what a failed deploy made: the pending record and, on Railway,
+/// the service. The active deployment is never touched.
+async fn undo(ctx: &Context, id: &DeploymentId, backend: &provision::Backend) {
+    let _ = ctx.store.delete_unless_active(id).await;
+    if let (Some(rp), Some(service_id)) = (&ctx.railway, &backend.service_id)
+        && let Err(e) = rp
+            .client()
+            .service_delete(service_id, Some(rp.environment_id()))
+            .await
+    {
+        eprintln!(
+            "switchyard: could not delete the half-made Railway service {}: {e}; delete it in Railway",
+            backend.service_name
+        );
+    }
 }
 
 fn step(ctx: &Context, line: &str) {

@@ -4,6 +4,7 @@ pub mod delete;
 pub mod deploy;
 pub mod list;
 pub mod promote;
+pub mod provision;
 pub mod revoke;
 
 use std::time::Duration;

@@ -1,0 +1,277 @@
+//! The `switchyard` binary on the railway platform, against the fake
+//! Railway API, a real Redis, a real router and real backends.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    process::{Command, Output, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use switchyard_testkit::{Backend, FakeRailway, RedisServer};
+
+struct Stack {
+    fake: FakeRailway,
+    redis: RedisServer,
+    router_url: String,
+    router: tokio::task::JoinHandle<switchyard_router::Exit>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.router.abort();
+    }
+}
+
+async fn stack() -> Stack {
+    let fake = FakeRailway::start().await;
+    let redis = RedisServer::start();
+    let redis_id = fake.add_service("pulse-redis");
+    let env_id = fake.add_service("pulse-env");
+    {
+        let mut st = fake.state();
+        st.next_statuses = vec!["BUILDING".into(), "DEPLOYING".into(), "SUCCESS".into()];
+        for s in st.services.iter_mut() {
+            if s.id == redis_id {
+                s.variables.insert("REDIS_PUBLIC_URL".into(), redis.url());
+                s.variables.insert(
+                    "REDIS_URL".into(),
+                    "redis://pulse-redis.railway.internal:6379".into(),
+                );
+            }
+            if s.id == env_id {
+                s.variables.insert("SECRET_KEY".into(), "s3cret".into());
+            }
+        }
+    }
+    let store: switchyard_store::SharedStore = Arc::new(
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
+            redis.url(),
+            "pulse:railway",
+        ))
+        .unwrap(),
+    );
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router_url = format!("http://{}", public.local_addr().unwrap());
+    let config = switchyard_router::RouterConfig {
+        replica_id: "r".into(),
+        ..Default::default()
+    };
+    let router = tokio::spawn(switchyard_router::run(
+        config,
+        store,
+        switchyard_router::Listeners {
+            public,
+            metrics: None,
+        },
+        std::future::pending(),
+    ));
+    Stack {
+        fake,
+        redis,
+        router_url,
+        router,
+    }
+}
+
+impl Stack {
+    async fn cli(&self, args: &[&str]) -> Output {
+        let project = self.fake.state().project_id.clone();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        c.env_clear()
+            .env("RAILWAY_TOKEN", "project-token")
+            .env("RAILWAY_PROJECT_ID", project)
+            .env("SWITCHYARD_RAILWAY_API", self.fake.api())
+            .env("SWITCHYARD_RAILWAY_POLL_INTERVAL", "10ms")
+            .env("SWITCHYARD_RAILWAY_BACKEND_URL", "http://127.0.0.1:{port}")
+            .env("SWITCHYARD_ROUTER_URL", &self.router_url)
+            .arg("--platform")
+            .arg("railway")
+            .args(args)
+            .stdin(Stdio::null());
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn list(&self) -> serde_json::Value {
+        let out = self.cli(&["list", "--json"]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_an_image_then_a_failed_build_leaves_the_active_serving() {
+    let s = stack().await;
+    let web = Backend::start("web-1").await;
+    let port = web.addr.port().to_string();
+
+    let out = s
+        .cli(&[
+            "deploy",
+            "--image",
+            "ghcr.io/acme/web:1",
+            "--deployment-id",
+            "web-1",
+            "--port",
+            &port,
+            "--health-path",
+            "/",
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let progress = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "created Railway service web-1",
+        "BUILDING",
+        "SUCCESS",
+        "health check passed",
+        "serves web-1",
+    ] {
+        assert!(progress.contains(line), "progress shows {line}: {progress}");
+    }
+    let service = s.fake.live_service("web-1").expect("service created");
+    assert_eq!(service.source["image"], "ghcr.io/acme/web:1");
+    assert_eq!(service.variables["PULSE_DEPLOYMENT_ID"], "web-1");
+    assert_eq!(service.variables["PORT"], port);
+    assert_eq!(
+        service.variables["SECRET_KEY"], "${{pulse-env.SECRET_KEY}}",
+        "user variables are references"
+    );
+    assert_eq!(
+        service.variables["PULSE_RAILWAY_REDIS_URL"],
+        "${{pulse-redis.REDIS_URL}}"
+    );
+    let list = s.list().await;
+    assert_eq!(list["active"], "web-1");
+    assert_eq!(list["deployments"][0]["service_name"], "web-1");
+
+    // The next build fails mid-deploy: the half-made service goes, web-1 keeps serving.
+    s.fake.state().next_statuses = vec!["BUILDING".into(), "FAILED".into()];
+    let out = s
+        .cli(&[
+            "deploy",
+            "--image",
+            "ghcr.io/acme/web:2",
+            "--deployment-id",
+            "web-2",
+            "--port",
+            &port,
+            "--health-path",
+            "/",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains("ended FAILED") && msg.contains("half-made service web-2 was deleted"),
+        "{msg}"
+    );
+    assert!(s.fake.live_service("web-2").is_none());
+    let list = s.list().await;
+    assert_eq!(list["active"], "web-1");
+    assert_eq!(list["deployments"].as_array().unwrap().len(), 1);
+    let router = s.router_url.trim_start_matches("http://").to_string();
+    let r = reqwest_get(&router).await;
+    assert!(r.contains("x-pulse-selected-deployment: web-1"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_removes_the_railway_service_and_never_the_active() {
+    let s = stack().await;
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    for (id, be) in [("app-a", &a), ("app-b", &b)] {
+        let port = be.addr.port().to_string();
+        let out = s
+            .cli(&[
+                "deploy",
+                "--image",
+                "img",
+                "--deployment-id",
+                id,
+                "--port",
+                &port,
+                "--health-path",
+                "/",
+            ])
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = s
+        .cli(&["delete", "--deployment-id", "app-b", "--yes"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(s.fake.live_service("app-b").is_some());
+    let out = s
+        .cli(&["delete", "--deployment-id", "app-a", "--yes"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        s.fake.live_service("app-a").is_none(),
+        "serviceDelete was sent"
+    );
+    let sent = s.fake.sent("ServiceDelete");
+    assert_eq!(sent.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_token_or_redis_proxy_say_what_to_do() {
+    let s = stack().await;
+    let project = s.fake.state().project_id.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .env_clear()
+            .env("RAILWAY_PROJECT_ID", project)
+            .args(["--platform", "railway", "list"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("RAILWAY_TOKEN"), "{}", text(&out));
+
+    for svc in s.fake.state().services.iter_mut() {
+        svc.variables.remove("REDIS_PUBLIC_URL");
+    }
+    let out = s.cli(&["list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("TCP Proxy") && text(&out).contains("--redis-url"),
+        "{}",
+        text(&out)
+    );
+    // An explicit --redis-url needs no proxy.
+    let url = s.redis.url();
+    let out = s.cli(&["--redis-url", &url, "list"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+async fn reqwest_get(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
