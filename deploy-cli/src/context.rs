@@ -38,6 +38,9 @@ pub struct GlobalArgs {
     /// Print one JSON object instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Settings file [default: ./switchyard.toml when present]
+    #[arg(long, global = true)]
+    pub config: Option<String>,
     /// Answer yes to confirmations (required when not on a terminal)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
@@ -140,7 +143,7 @@ impl Context {
     }
 }
 
-async fn railway_platform(
+pub(crate) async fn railway_platform(
     args: &GlobalArgs,
     env: &dyn EnvSource,
 ) -> Result<RailwayPlatform, Failure> {

@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod context;
 pub mod demo;
+pub mod file;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a router with two example deployments on this machine (no Redis, no Railway)
     Demo(demo::DemoArgs),
+    /// Bootstrap router, Redis, env and janitor services into a Railway project
+    Init(Box<commands::init::InitArgs>),
     /// Register a new deployment, check its health, and promote it
     Deploy(Box<commands::deploy::DeployArgs>),
     /// List deployments with state, age, drain age, leases and activity
@@ -69,8 +72,16 @@ pub fn usage(msg: impl std::fmt::Display) -> Failure {
 }
 
 pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {
+    let config_path = cli
+        .global
+        .config
+        .clone()
+        .unwrap_or_else(|| "switchyard.toml".into());
+    let layered = file::layered(env, std::path::Path::new(&config_path)).map_err(usage)?;
+    let env: &dyn switchyard_core::config::EnvSource = &layered;
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
+        Command::Init(args) => commands::init::run(&cli.global, env, *args).await,
         command => {
             let ctx = Context::new(&cli.global, env).await?;
             match command {
@@ -81,7 +92,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
                 Command::Revoke(a) => commands::revoke::run(&ctx, a).await,
                 Command::Delete(a) => commands::delete::run(&ctx, a).await,
                 Command::Remove(a) => commands::delete::remove(&ctx, a).await,
-                Command::Demo(_) => Ok(()),
+                Command::Demo(_) | Command::Init(_) => Ok(()),
             }
         }
     }

@@ -275,3 +275,150 @@ async fn reqwest_get(addr: &str) -> String {
         .unwrap();
     out
 }
+
+async fn init(fake: &FakeRailway, extra: &[&str]) -> Output {
+    let project = fake.state().project_id.clone();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.env_clear()
+        .env("RAILWAY_API_TOKEN", "account-token")
+        .env("RAILWAY_PROJECT_ID", project)
+        .env("SWITCHYARD_RAILWAY_API", fake.api())
+        .args([
+            "--platform",
+            "railway",
+            "init",
+            "--router-image",
+            "ghcr.io/acme/switchyard-router:1",
+            "--janitor-image",
+            "ghcr.io/acme/switchyard-janitor:1",
+        ])
+        .args(extra)
+        .stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_bootstraps_the_stack_once() {
+    let fake = FakeRailway::start().await;
+    let out = init(&fake, &["--json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        summary["router_domain"]
+            .as_str()
+            .unwrap()
+            .ends_with(".up.railway.app")
+    );
+
+    let router = fake.live_service("pulse-router").unwrap();
+    assert_eq!(router.source["image"], "ghcr.io/acme/switchyard-router:1");
+    assert_eq!(router.instance["healthcheckPath"], "/healthz");
+    assert_eq!(router.instance["overlapSeconds"], 35);
+    assert_eq!(router.instance["drainingSeconds"], 35);
+    assert_eq!(router.variables["REDIS_URL"], "${{pulse-redis.REDIS_URL}}");
+
+    let redis = fake.live_service("pulse-redis").unwrap();
+    assert_eq!(redis.instance["volumeMountPath"], "/data");
+    assert!(
+        redis.variables["REDIS_PUBLIC_URL"].ends_with("@shuttle.proxy.rlwy.net:41234"),
+        "{:?}",
+        redis.variables
+    );
+    assert_eq!(redis.variables["REDIS_PASSWORD"].len(), 32);
+
+    let janitor = fake.live_service("pulse-janitor").unwrap();
+    assert_eq!(janitor.instance["cronSchedule"], "*/5 * * * *");
+    assert_eq!(janitor.instance["restartPolicyType"], "NEVER");
+    let minted = fake.state().tokens_minted.clone();
+    assert_eq!(
+        janitor.variables["RAILWAY_TOKEN"], minted[0],
+        "the janitor gets a project token of its own"
+    );
+    assert_eq!(
+        janitor.variables["PULSE_RAILWAY_INTERNAL_TOKEN"],
+        "${{pulse-env.PULSE_RAILWAY_INTERNAL_TOKEN}}"
+    );
+    assert!(
+        fake.live_service("pulse-env")
+            .unwrap()
+            .variables
+            .contains_key("PULSE_RAILWAY_INTERNAL_TOKEN")
+    );
+
+    // A second init refuses and names what is there.
+    let again = init(&fake, &[]).await;
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    let msg = text(&again);
+    for name in ["pulse-router", "pulse-redis", "pulse-janitor", "pulse-env"] {
+        assert!(msg.contains(name), "{msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_with_an_external_redis_creates_no_redis_service() {
+    let fake = FakeRailway::start().await;
+    let out = init(&fake, &["--redis-url", "rediss://cache.example:6380"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(fake.live_service("pulse-redis").is_none());
+    assert_eq!(
+        fake.live_service("pulse-router").unwrap().variables["REDIS_URL"],
+        "rediss://cache.example:6380"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_that_fails_midway_lists_what_it_made() {
+    let fake = FakeRailway::start().await;
+    fake.fail(
+        "ServiceDomainCreate",
+        switchyard_testkit::railway::Failure::GraphQl("domain limit reached".into()),
+        1,
+    );
+    let out = init(&fake, &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let msg = text(&out);
+    assert!(
+        msg.contains("domain limit reached")
+            && msg.contains("Created so far: pulse-redis, pulse-env, pulse-router"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_skips_deployments_whose_service_is_gone() {
+    let s = stack().await;
+    let backends = [
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    ];
+    for (id, be) in ["app-a", "app-b", "app-c"].iter().zip(&backends) {
+        let port = be.addr.port().to_string();
+        let out = s
+            .cli(&[
+                "deploy",
+                "--image",
+                "img",
+                "--deployment-id",
+                id,
+                "--port",
+                &port,
+                "--health-path",
+                "/",
+            ])
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // app-b drained most recently, but someone deleted its service in Railway.
+    for svc in s.fake.state().services.iter_mut() {
+        if svc.name == "app-b" {
+            svc.deleted = true;
+        }
+    }
+    let out = s.cli(&["rollback"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("app-a is active"), "{}", text(&out));
+    assert_eq!(s.list().await["active"], "app-a");
+}

@@ -36,6 +36,9 @@ operations! {
     SERVICE_INSTANCE_DEPLOY = ("ServiceInstanceDeployV2", "service_instance_deploy.graphql", false);
     SERVICE_DOMAIN_CREATE = ("ServiceDomainCreate", "service_domain_create.graphql", false);
     PROJECT_CREATE = ("ProjectCreate", "project_create.graphql", false);
+    VOLUME_CREATE = ("VolumeCreate", "volume_create.graphql", false);
+    TCP_PROXY_CREATE = ("TcpProxyCreate", "tcp_proxy_create.graphql", false);
+    PROJECT_TOKEN_CREATE = ("ProjectTokenCreate", "project_token_create.graphql", false);
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -324,5 +327,72 @@ impl Client {
                 .collect(),
             services: Vec::new(),
         })
+    }
+
+    /// Attaches a volume to a service at `mount_path`.
+    pub async fn volume_create(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        service_id: &str,
+        mount_path: &str,
+    ) -> Result<String, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            volume_create: Named,
+        }
+        let input = json!({ "projectId": project_id, "environmentId": environment_id, "serviceId": service_id, "mountPath": mount_path });
+        Ok(self
+            .request::<_, Data>(&VOLUME_CREATE, &json!({ "input": input }))
+            .await?
+            .volume_create
+            .id)
+    }
+
+    /// Exposes a service's TCP port publicly; returns `host:port`.
+    pub async fn tcp_proxy_create(
+        &self,
+        environment_id: &str,
+        service_id: &str,
+        application_port: u16,
+    ) -> Result<String, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Proxy {
+            domain: String,
+            proxy_port: u16,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            tcp_proxy_create: Proxy,
+        }
+        let input = json!({ "environmentId": environment_id, "serviceId": service_id, "applicationPort": application_port });
+        let p = self
+            .request::<_, Data>(&TCP_PROXY_CREATE, &json!({ "input": input }))
+            .await?
+            .tcp_proxy_create;
+        Ok(format!("{}:{}", p.domain, p.proxy_port))
+    }
+
+    /// Mints a project token (sent as `Project-Access-Token`).
+    pub async fn project_token_create(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        name: &str,
+    ) -> Result<String, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            project_token_create: String,
+        }
+        let input =
+            json!({ "projectId": project_id, "environmentId": environment_id, "name": name });
+        Ok(self
+            .request::<_, Data>(&PROJECT_TOKEN_CREATE, &json!({ "input": input }))
+            .await?
+            .project_token_create)
     }
 }

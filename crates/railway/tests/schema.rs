@@ -130,6 +130,18 @@ async fn what_the_client_sends_matches_the_schema() {
         .await
         .unwrap();
     client.project_create("fresh", "ws-1").await.unwrap();
+    client
+        .volume_create(&project, &env, &svc.id, "/data")
+        .await
+        .unwrap();
+    assert_eq!(
+        client.tcp_proxy_create(&env, &svc.id, 6379).await.unwrap(),
+        "shuttle.proxy.rlwy.net:41234"
+    );
+    client
+        .project_token_create(&project, &env, "switchyard-janitor")
+        .await
+        .unwrap();
     client.service_delete(&svc.id, Some(&env)).await.unwrap();
 
     let sent = fake.state().sent.clone();

@@ -68,6 +68,8 @@ pub struct FakeState {
     pub sent: Vec<Sent>,
     /// Accepted tokens; empty accepts any.
     pub tokens: Vec<String>,
+    /// Project tokens handed out by `projectTokenCreate`.
+    pub tokens_minted: Vec<String>,
     seq: u64,
 }
 
@@ -288,7 +290,17 @@ async fn graphql(
             let id = vars["serviceId"].as_str().unwrap_or_default();
             match st.services.iter_mut().find(|s| s.id == id) {
                 Some(s) => {
-                    s.instance = vars["input"].clone();
+                    // A partial update: only the given settings change.
+                    if !s.instance.is_object() {
+                        s.instance = json!({});
+                    }
+                    if let (Some(current), Some(given)) =
+                        (s.instance.as_object_mut(), vars["input"].as_object())
+                    {
+                        for (k, v) in given {
+                            current.insert(k.clone(), v.clone());
+                        }
+                    }
                     json!({ "serviceInstanceUpdate": true })
                 }
                 None => return gql_error("Service not found"),
@@ -326,6 +338,29 @@ async fn graphql(
         "ProjectCreate" => {
             let id = st.id("proj");
             json!({ "projectCreate": { "id": id, "name": vars["input"]["name"], "environments": { "edges": [{ "node": { "id": env, "name": "production" } }] } } })
+        }
+        "VolumeCreate" => {
+            let id = st.id("vol");
+            let service = vars["input"]["serviceId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(s) = st.services.iter_mut().find(|s| s.id == service) {
+                if !s.instance.is_object() {
+                    s.instance = json!({});
+                }
+                s.instance["volumeMountPath"] = vars["input"]["mountPath"].clone();
+            }
+            json!({ "volumeCreate": { "id": id, "name": format!("{service}-volume") } })
+        }
+        "TcpProxyCreate" => {
+            let id = st.id("tcp");
+            json!({ "tcpProxyCreate": { "id": id, "domain": "shuttle.proxy.rlwy.net", "proxyPort": 41234 } })
+        }
+        "ProjectTokenCreate" => {
+            let token = st.id("ptok");
+            st.tokens_minted.push(token.clone());
+            json!({ "projectTokenCreate": token })
         }
         other => return gql_error(&format!("fake Railway does not know operation {other:?}")),
     };

@@ -76,8 +76,28 @@ pub async fn rollback(
         );
         return Ok(());
     }
-    let Some(target) = snap.rollback_target() else {
-        return Err(anyhow::anyhow!("nothing to roll back to: no draining deployment is left (the janitor deletes drained ones)").into());
+    // Most recently drained first; on Railway, only one whose service
+    // still exists can serve again.
+    let mut draining: Vec<_> = snap
+        .in_state(switchyard_core::DeploymentState::Draining)
+        .collect();
+    draining.sort_by(|a, b| {
+        let key = |d: &switchyard_core::Deployment| d.drain_started_at.map_or(0.0, UnixTime::secs);
+        key(b).total_cmp(&key(a))
+    });
+    let live_services = match &ctx.railway {
+        Some(rp) => Some(rp.client().project(rp.project_id()).await?.services),
+        None => None,
+    };
+    let target = draining.into_iter().find(|d| {
+        live_services.as_ref().is_none_or(|services| {
+            services
+                .iter()
+                .any(|s| Some(&s.id) == d.service_id.as_ref() || s.name == d.service_name)
+        })
+    });
+    let Some(target) = target else {
+        return Err(anyhow::anyhow!("nothing to roll back to: no draining deployment with a live service is left (the janitor deletes drained ones)").into());
     };
     let id = target.deployment_id.clone();
     promote(ctx, env, &id, args.router_url.as_deref()).await
