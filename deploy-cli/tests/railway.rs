@@ -422,3 +422,87 @@ async fn rollback_skips_deployments_whose_service_is_gone() {
     assert!(text(&out).contains("app-a is active"), "{}", text(&out));
     assert_eq!(s.list().await["active"], "app-a");
 }
+
+/// The README's walk-through: an empty project, `init`, then two deploys;
+/// the second ends up active and the first draining.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_an_empty_project_to_a_promoted_second_deployment() {
+    let fake = FakeRailway::start().await;
+    let out = init(&fake, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Railway renders REDIS_PUBLIC_URL from the proxy; here the proxy is a local Redis.
+    let redis = RedisServer::start();
+    for svc in fake.state().services.iter_mut() {
+        if svc.name == "pulse-redis" {
+            svc.variables.insert("REDIS_PUBLIC_URL".into(), redis.url());
+        }
+    }
+    let store: switchyard_store::SharedStore = Arc::new(
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
+            redis.url(),
+            "pulse:railway",
+        ))
+        .unwrap(),
+    );
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router_url = format!("http://{}", public.local_addr().unwrap());
+    let router = tokio::spawn(switchyard_router::run(
+        switchyard_router::RouterConfig {
+            replica_id: "r".into(),
+            ..Default::default()
+        },
+        store,
+        switchyard_router::Listeners {
+            public,
+            metrics: None,
+        },
+        std::future::pending(),
+    ));
+    let s = Stack {
+        fake,
+        redis,
+        router_url,
+        router,
+    };
+    let (v1, v2) = (Backend::start("web-1").await, Backend::start("web-2").await);
+    for (id, be) in [("web-1", &v1), ("web-2", &v2)] {
+        let port = be.addr.port().to_string();
+        let out = s
+            .cli(&[
+                "deploy",
+                "--image",
+                "ghcr.io/you/app:1",
+                "--deployment-id",
+                id,
+                "--port",
+                &port,
+                "--health-path",
+                "/",
+            ])
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let list = s.list().await;
+    assert_eq!(list["active"], "web-2");
+    let states: Vec<(String, String)> = list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["deployment_id"].as_str().unwrap().to_string(),
+                d["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("web-1".into(), "draining".into())),
+        "{states:?}"
+    );
+    // Both backends reference the user variables and the internal token on pulse-env.
+    let web2 = s.fake.live_service("web-2").unwrap();
+    assert_eq!(
+        web2.variables["PULSE_RAILWAY_INTERNAL_TOKEN"],
+        "${{pulse-env.PULSE_RAILWAY_INTERNAL_TOKEN}}"
+    );
+}
