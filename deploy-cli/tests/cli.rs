@@ -3,10 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Output, Stdio},
-    sync::Arc,
     time::Duration,
 };
 
@@ -295,25 +296,7 @@ async fn store_down_is_exit_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_through_the_router_checks_pinned_then_unpinned() {
     let redis = RedisServer::start();
-    let mut settings = switchyard_store::RedisSettings::new(redis.url(), "pulse:railway");
-    settings.timeout = Duration::from_millis(500);
-    let store: switchyard_store::SharedStore =
-        Arc::new(switchyard_store::RedisStore::new(&settings).unwrap());
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let router_url = format!("http://{}", public.local_addr().unwrap());
-    let config = switchyard_router::RouterConfig {
-        replica_id: "r".into(),
-        ..Default::default()
-    };
-    let router = tokio::spawn(switchyard_router::run(
-        config,
-        store,
-        switchyard_router::Listeners {
-            public,
-            metrics: None,
-        },
-        std::future::pending(),
-    ));
+    let (router_url, router) = support::spawn_router(&redis.url()).await;
     let v1 = Backend::start("v1").await;
     let url = v1.url();
     let r = router_url.clone();

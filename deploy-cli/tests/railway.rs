@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::{
     process::{Command, Output, Stdio},
-    sync::Arc,
     time::Duration,
 };
 
@@ -45,28 +46,7 @@ async fn stack() -> Stack {
             }
         }
     }
-    let store: switchyard_store::SharedStore = Arc::new(
-        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
-            redis.url(),
-            "pulse:railway",
-        ))
-        .unwrap(),
-    );
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let router_url = format!("http://{}", public.local_addr().unwrap());
-    let config = switchyard_router::RouterConfig {
-        replica_id: "r".into(),
-        ..Default::default()
-    };
-    let router = tokio::spawn(switchyard_router::run(
-        config,
-        store,
-        switchyard_router::Listeners {
-            public,
-            metrics: None,
-        },
-        std::future::pending(),
-    ));
+    let (router_url, router) = support::spawn_router(&redis.url()).await;
     Stack {
         fake,
         redis,
@@ -437,27 +417,7 @@ async fn from_an_empty_project_to_a_promoted_second_deployment() {
             svc.variables.insert("REDIS_PUBLIC_URL".into(), redis.url());
         }
     }
-    let store: switchyard_store::SharedStore = Arc::new(
-        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
-            redis.url(),
-            "pulse:railway",
-        ))
-        .unwrap(),
-    );
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let router_url = format!("http://{}", public.local_addr().unwrap());
-    let router = tokio::spawn(switchyard_router::run(
-        switchyard_router::RouterConfig {
-            replica_id: "r".into(),
-            ..Default::default()
-        },
-        store,
-        switchyard_router::Listeners {
-            public,
-            metrics: None,
-        },
-        std::future::pending(),
-    ));
+    let (router_url, router) = support::spawn_router(&redis.url()).await;
     let s = Stack {
         fake,
         redis,

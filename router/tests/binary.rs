@@ -12,14 +12,7 @@ use std::{
 
 use futures_util::StreamExt;
 use support::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use switchyard_testkit::free_port;
 
 fn router(redis_url: &str, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchyard-router"))

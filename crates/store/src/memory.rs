@@ -115,6 +115,18 @@ impl State {
         Ok(self.snap.active.replace(id.clone()).filter(|p| p != id))
     }
 
+    /// A deployment that stops serving ends any rollout it was the candidate of.
+    fn end_rollout_of(&mut self, id: &DeploymentId) {
+        if self
+            .snap
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.deployment_id == *id)
+        {
+            self.snap.rollout = None;
+        }
+    }
+
     fn expire_replicas(&mut self) {
         let now = Instant::now();
         self.replicas.retain(|_, r| r.expires > now);
@@ -209,14 +221,7 @@ impl Store for MemoryStore {
             d.state = DeploymentState::Revoked;
             d.revoked_at = Some(now);
         }
-        if st
-            .snap
-            .rollout
-            .as_ref()
-            .is_some_and(|r| r.deployment_id == *id)
-        {
-            st.snap.rollout = None;
-        }
+        st.end_rollout_of(id);
         self.bump(&mut st);
         Ok(())
     }
@@ -327,14 +332,7 @@ impl Store for MemoryStore {
         if st.services.get(&d.service_name) == Some(id) {
             st.services.remove(&d.service_name);
         }
-        if st
-            .snap
-            .rollout
-            .as_ref()
-            .is_some_and(|r| r.deployment_id == *id)
-        {
-            st.snap.rollout = None;
-        }
+        st.end_rollout_of(id);
         self.bump(&mut st);
         Ok(DeleteOutcome::Deleted)
     }

@@ -9,5 +9,5 @@ pub mod wait;
 
 pub use backend::Backend;
 pub use railway::FakeRailway;
-pub use redis::RedisServer;
+pub use redis::{RedisServer, free_port};
 pub use wait::eventually;

@@ -15,7 +15,7 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use switchyard_testkit::{RedisServer, eventually};
+use switchyard_testkit::{RedisServer, eventually, free_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -59,14 +59,6 @@ fn backend(name: &str) -> (Killed, String) {
         .unwrap()
         .to_string();
     (Killed(child), url)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn cli(redis: &str, args: &[&str]) -> Output {
