@@ -379,3 +379,48 @@ async fn reqwest_like(base: &str, path: &str) -> String {
         .unwrap();
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_what_the_janitor_retires_next() {
+    let redis = RedisServer::start();
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    let backends = [
+        Backend::start("v1").await,
+        Backend::start("v2").await,
+        Backend::start("v3").await,
+    ];
+    for (id, b) in ["v1", "v2", "v3"].iter().zip(&backends) {
+        cli.ok(&[
+            "deploy",
+            "--url",
+            &b.url(),
+            "--deployment-id",
+            id,
+            "--health-path",
+            "/",
+        ]);
+    }
+    assert!(
+        cli.ok(&["status"])
+            .contains("unknown until the janitor has run once")
+    );
+
+    // As the janitor publishes it: keep at most one draining deployment.
+    redis.command(r#"SET pulse:railway:meta:janitor-policy '{"idle_grace":600,"reload_after":1800,"max_drain_age":86400,"max_draining":1}'"#);
+    let text = cli.ok(&["status"]);
+    assert!(text.contains("next to retire: v1, on the janitor's next run (delete: oldest of 2 draining deployments; the cap is 1)"), "{text}");
+    let json = cli.list();
+    assert_eq!(json["next_retirement"]["deployment_id"], "v1");
+    assert_eq!(json["next_retirement"]["due"], true);
+    assert_eq!(json["janitor_policy"]["max_draining"], 1);
+
+    // Without a cap, nothing is due yet: the oldest draining one is next.
+    redis.command(r#"SET pulse:railway:meta:janitor-policy '{"idle_grace":600,"reload_after":1800,"max_drain_age":86400,"max_draining":null}'"#);
+    let text = cli.ok(&["status"]);
+    assert!(
+        text.contains("next to retire: v1, the oldest draining; not yet"),
+        "{text}"
+    );
+}

@@ -49,6 +49,7 @@ impl Executor<'_> {
             Action::Keep {
                 deployment_id,
                 reason,
+                ..
             } => Outcome::Kept {
                 deployment_id,
                 reason,
@@ -63,6 +64,7 @@ impl Executor<'_> {
                 why,
                 reason,
                 leases,
+                ..
             } => self.delete(d, deployment_id, why, reason, leases).await,
         }
     }

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod config;
 pub mod plan;
+pub mod probe;
 pub mod report;
 
 use std::time::Duration;
@@ -20,6 +21,9 @@ pub use report::Report;
 /// pulse-railway's lock lifetime: shorter than the 5-minute cron period, so
 /// a crashed run never blocks the next one.
 pub const LOCK_TTL: Duration = Duration::from_secs(55);
+
+/// Where the janitor publishes its policy (`<prefix>:meta:janitor-policy`).
+pub const POLICY_META: &str = "janitor-policy";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JanitorError {
@@ -69,17 +73,40 @@ async fn plan_and_apply(
 ) -> Result<(), JanitorError> {
     let snap = store.snapshot().await?;
     let leases = store.live_leases().await?;
-    let actions = plan::plan(&snap, &leases, UnixTime::now(), &config.policy);
+    let http = reqwest::Client::builder()
+        .timeout(config.probe_timeout)
+        .build()
+        .map_err(|e| JanitorError::Platform(e.to_string()))?;
+    // Only draining deployments can still be kept by their sessions.
+    let probed: Vec<_> = snap
+        .deployments
+        .values()
+        .filter(|d| {
+            d.state == switchyard_core::DeploymentState::Draining
+                && snap.active.as_ref() != Some(&d.deployment_id)
+        })
+        .collect();
+    let sessions = probe::probe_all(
+        &http,
+        &probed,
+        config.internal_token.as_deref(),
+        config.probe_timeout,
+        config.concurrency,
+    )
+    .await;
+    let actions = plan::plan(&snap, &leases, &sessions, UnixTime::now(), &config.policy);
     report.active = snap.active.clone();
     report.scanned = actions.len();
     report.decisions = actions.clone();
     if config.dry_run {
         return Ok(());
     }
-    let http = reqwest::Client::builder()
-        .timeout(config.probe_timeout)
-        .build()
-        .map_err(|e| JanitorError::Platform(e.to_string()))?;
+    // `switchyard status` predicts the next retirement from this policy.
+    if let Ok(policy) = serde_json::to_string(&config.policy)
+        && let Err(e) = store.put_meta(POLICY_META, &policy).await
+    {
+        tracing::warn!(error = %e, "could not publish the janitor policy");
+    }
     let exec = apply::Executor {
         config,
         store,

@@ -16,15 +16,19 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use crate::probe::SessionProbe;
 use serde::Serialize;
 use switchyard_core::{
     Deployment, DeploymentId, DeploymentState, Snapshot, UnixTime, time::human_duration,
 };
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Policy {
+    #[serde(with = "secs")]
     pub idle_grace: Duration,
+    #[serde(with = "secs")]
     pub reload_after: Duration,
+    #[serde(with = "secs")]
     pub max_drain_age: Duration,
     /// Keep at most this many draining deployments; `None` for no cap.
     pub max_draining: Option<usize>,
@@ -39,6 +43,34 @@ impl Default for Policy {
             max_draining: None,
         }
     }
+}
+
+/// Durations as whole seconds in JSON.
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+/// What a decision was based on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signals {
+    /// Open WebSockets over all router replicas.
+    pub leases: u64,
+    /// Seconds since the last HTTP activity (or the drain start).
+    pub idle_secs: u64,
+    /// The backend's own count, when it reported one.
+    pub sessions: Option<u64>,
+    /// `reported`, `not_implemented`, `failed: …` or `not_probed`.
+    pub session_probe: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,17 +88,20 @@ pub enum Action {
     Keep {
         deployment_id: DeploymentId,
         reason: String,
+        signals: Signals,
     },
     Reload {
         deployment_id: DeploymentId,
         reason: String,
         leases: u64,
+        signals: Signals,
     },
     Delete {
         deployment_id: DeploymentId,
         why: DeleteReason,
         reason: String,
         leases: u64,
+        signals: Signals,
     },
 }
 
@@ -92,6 +127,7 @@ fn drain_start(d: &Deployment, now: UnixTime) -> UnixTime {
 pub fn plan(
     snap: &Snapshot,
     leases: &BTreeMap<DeploymentId, u64>,
+    sessions: &BTreeMap<DeploymentId, SessionProbe>,
     now: UnixTime,
     policy: &Policy,
 ) -> Vec<Action> {
@@ -122,12 +158,27 @@ pub fn plan(
         .map(|d| {
             let id = d.deployment_id.clone();
             let open = leases.get(&id).copied().unwrap_or(0);
-            let age = now.since(drain_start(d, now));
+            let start = drain_start(d, now);
+            let age = now.since(start);
+            let last_activity = match d.last_seen_at {
+                Some(seen) if seen.0 > start.0 => seen,
+                _ => start,
+            };
+            let idle = now.since(last_activity);
+            let (held, probe) = match sessions.get(&id) {
+                Some(SessionProbe::Reported { sessions }) => (Some(*sessions), "reported".to_string()),
+                Some(SessionProbe::NotImplemented) => (None, "not_implemented".to_string()),
+                Some(SessionProbe::Failed { reason }) => (None, format!("failed: {reason}")),
+                None => (None, "not_probed".to_string()),
+            };
+            let signals = Signals { leases: open, idle_secs: idle.as_secs(), sessions: held, session_probe: probe };
+            let backend_sessions = held.unwrap_or(0);
             let delete = |why, reason: String| Action::Delete {
                 deployment_id: id.clone(),
                 why,
                 reason,
                 leases: open,
+                signals: signals.clone(),
             };
             if d.state == DeploymentState::Revoked {
                 return delete(DeleteReason::Revoked, "revoked".into());
@@ -136,66 +187,43 @@ pub fn plan(
                 over_cap = over_cap.saturating_sub(1);
                 return delete(
                     DeleteReason::MaxDrainAge,
-                    format!(
-                        "draining for {}, past the max drain age of {}",
-                        human_duration(age),
-                        human_duration(policy.max_drain_age)
-                    ),
+                    format!("draining for {}, past the max drain age of {}", human_duration(age), human_duration(policy.max_drain_age)),
                 );
             }
             if over_cap > 0 {
                 over_cap -= 1;
                 return delete(
                     DeleteReason::RetentionCap,
-                    format!(
-                        "oldest of {draining_total} draining deployments; the cap is {}",
-                        policy.max_draining.unwrap_or_default()
-                    ),
+                    format!("oldest of {draining_total} draining deployments; the cap is {}", policy.max_draining.unwrap_or_default()),
                 );
             }
-            let last_activity = d.last_seen_at.map_or(drain_start(d, now), |seen| {
-                if seen.0 > drain_start(d, now).0 {
-                    seen
-                } else {
-                    drain_start(d, now)
-                }
-            });
-            let idle = now.since(last_activity);
-            if open == 0 && idle >= policy.idle_grace {
-                return delete(
-                    DeleteReason::Idle,
-                    format!(
-                        "no websockets and no HTTP traffic for {}",
-                        human_duration(idle)
-                    ),
-                );
+            if open == 0 && backend_sessions == 0 && idle >= policy.idle_grace {
+                let reason = match held {
+                    Some(_) => format!("no websockets, no backend sessions and no HTTP traffic for {}", human_duration(idle)),
+                    None => format!("no websockets and no HTTP traffic for {}", human_duration(idle)),
+                };
+                return delete(DeleteReason::Idle, reason);
             }
-            if open > 0 && age >= policy.reload_after {
+            if (open > 0 || backend_sessions > 0) && age >= policy.reload_after {
                 return Action::Reload {
-                    deployment_id: id,
+                    deployment_id: id.clone(),
                     reason: format!(
-                        "{open} websockets still open after {} draining",
+                        "{open} websockets and {backend_sessions} backend sessions still open after {} draining",
                         human_duration(age)
                     ),
                     leases: open,
+                    signals,
                 };
             }
-            let reason = if open > 0 {
+            let reason = if open > 0 || backend_sessions > 0 {
                 format!(
-                    "{open} websockets open; reload in {}",
+                    "{open} websockets and {backend_sessions} backend sessions open; reload in {}",
                     human_duration(policy.reload_after.saturating_sub(age))
                 )
             } else {
-                format!(
-                    "HTTP traffic {} ago; idle grace is {}",
-                    human_duration(idle),
-                    human_duration(policy.idle_grace)
-                )
+                format!("HTTP traffic {} ago; idle grace is {}", human_duration(idle), human_duration(policy.idle_grace))
             };
-            Action::Keep {
-                deployment_id: id,
-                reason,
-            }
+            Action::Keep { deployment_id: id, reason, signals }
         })
         .collect()
 }
@@ -277,25 +305,72 @@ mod tests {
     fn decision_table() {
         use DeploymentState::*;
         let policy = Policy::default();
-        // (deployment, drained seconds ago, last HTTP seconds ago, leases, expected)
-        let rows: &[(&str, f64, Option<f64>, u64, &str)] = &[
-            ("fresh", 60.0, None, 0, "keep"), // inside the idle grace
-            ("idle", 900.0, Some(700.0), 0, "delete:idle"), // quiet for 11+ minutes
-            ("busy-http", 900.0, Some(30.0), 0, "keep"), // recent HTTP activity
-            ("ws-young", 900.0, None, 3, "keep"), // sockets, before reload deadline
-            ("ws-old", 2000.0, None, 3, "reload"), // sockets, past the deadline
-            ("ancient", 90_000.0, Some(1.0), 9, "delete:max-age"), // forced, leases or not
+        let reported = |n| Some(SessionProbe::Reported { sessions: n });
+        // (deployment, drained seconds ago, last HTTP seconds ago, leases, session probe, expected)
+        type Row = (
+            &'static str,
+            f64,
+            Option<f64>,
+            u64,
+            Option<SessionProbe>,
+            &'static str,
+        );
+        let rows: Vec<Row> = vec![
+            ("fresh", 60.0, None, 0, None, "keep"), // inside the idle grace
+            ("idle", 900.0, Some(700.0), 0, None, "delete:idle"), // quiet for 11+ minutes
+            ("busy-http", 900.0, Some(30.0), 0, None, "keep"), // recent HTTP activity
+            ("ws-young", 900.0, None, 3, None, "keep"), // sockets, before the reload deadline
+            ("ws-old", 2000.0, None, 3, None, "reload"), // sockets, past the deadline
+            (
+                "ancient",
+                90_000.0,
+                Some(1.0),
+                9,
+                reported(4),
+                "delete:max-age",
+            ), // forced, whatever it holds
+            ("sessions", 900.0, None, 0, reported(2), "keep"), // the backend still has sessions
+            ("sessions-old", 2000.0, None, 0, reported(2), "reload"), // ...past the deadline
+            (
+                "no-endpoint",
+                900.0,
+                None,
+                0,
+                Some(SessionProbe::NotImplemented),
+                "delete:idle",
+            ),
+            (
+                "slow-probe",
+                900.0,
+                None,
+                0,
+                Some(SessionProbe::Failed {
+                    reason: "timeout".into(),
+                }),
+                "delete:idle",
+            ),
+            ("zero-sessions", 900.0, None, 0, reported(0), "delete:idle"),
         ];
         let mut deps: Vec<Deployment> = rows
             .iter()
-            .map(|(id, drained, seen, _, _)| dep(id, Draining, *drained, *seen))
+            .map(|(id, drained, seen, ..)| dep(id, Draining, *drained, *seen))
             .collect();
         deps.push(dep("live", Active, 0.0, Some(0.0)));
         deps.push(dep("preview", Pending, 99_999.0, None));
-        let l: Vec<(&str, u64)> = rows.iter().map(|(id, _, _, n, _)| (*id, *n)).collect();
-        let actions = plan(&snapshot(deps, "live"), &leases(&l), UnixTime(NOW), &policy);
+        let l: Vec<(&str, u64)> = rows.iter().map(|(id, _, _, n, ..)| (*id, *n)).collect();
+        let sessions: BTreeMap<DeploymentId, SessionProbe> = rows
+            .iter()
+            .filter_map(|(id, _, _, _, p, _)| Some((DeploymentId::new(id).unwrap(), p.clone()?)))
+            .collect();
+        let actions = plan(
+            &snapshot(deps, "live"),
+            &leases(&l),
+            &sessions,
+            UnixTime(NOW),
+            &policy,
+        );
         let got = verdicts(&actions);
-        for (id, _, _, _, expected) in rows {
+        for (id, .., expected) in &rows {
             let found = got
                 .iter()
                 .find(|(g, _)| g == id)
@@ -308,6 +383,21 @@ mod tests {
         );
         // Oldest drain first.
         assert_eq!(got.first().unwrap().0, "ancient");
+        // Each decision says which signals it used.
+        let signals = |id: &str| match actions
+            .iter()
+            .find(|a| a.deployment_id().as_str() == id)
+            .unwrap()
+        {
+            Action::Keep { signals, .. }
+            | Action::Reload { signals, .. }
+            | Action::Delete { signals, .. } => signals.clone(),
+        };
+        assert_eq!(signals("sessions").sessions, Some(2));
+        assert_eq!(signals("no-endpoint").session_probe, "not_implemented");
+        assert_eq!(signals("slow-probe").session_probe, "failed: timeout");
+        assert_eq!(signals("idle").session_probe, "not_probed");
+        assert_eq!(signals("ws-old").leases, 3);
     }
 
     #[test]
@@ -320,6 +410,7 @@ mod tests {
                 "live",
             ),
             &leases(&[("bad", 5)]),
+            &BTreeMap::new(),
             UnixTime(NOW),
             &Policy::default(),
         );
@@ -345,6 +436,7 @@ mod tests {
         let actions = plan(
             &snapshot(deps, "live"),
             &leases(&[("d1", 4)]),
+            &BTreeMap::new(),
             UnixTime(NOW),
             &policy,
         );
@@ -369,6 +461,7 @@ mod tests {
         assert!(
             plan(
                 &snapshot(deps, "live"),
+                &BTreeMap::new(),
                 &BTreeMap::new(),
                 UnixTime(NOW),
                 &Policy::default()

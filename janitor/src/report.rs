@@ -130,23 +130,34 @@ impl Report {
         );
         if self.dry_run {
             for a in &self.decisions {
-                let (verb, id, reason) = match a {
+                let (verb, id, reason, signals) = match a {
                     Action::Keep {
                         deployment_id,
                         reason,
-                    } => ("keep", deployment_id, reason),
+                        signals,
+                    } => ("keep", deployment_id, reason, signals),
                     Action::Reload {
                         deployment_id,
                         reason,
+                        signals,
                         ..
-                    } => ("reload", deployment_id, reason),
+                    } => ("reload", deployment_id, reason, signals),
                     Action::Delete {
                         deployment_id,
                         reason,
+                        signals,
                         ..
-                    } => ("delete", deployment_id, reason),
+                    } => ("delete", deployment_id, reason, signals),
                 };
-                let _ = writeln!(out, "  would {verb:<7} {id:<24} {reason}");
+                let sessions = signals.sessions.map_or_else(
+                    || signals.session_probe.clone(),
+                    |n| format!("{n} reported"),
+                );
+                let _ = writeln!(
+                    out,
+                    "  would {verb:<7} {id:<24} {reason} [websockets {}, idle {}s, backend sessions: {sessions}]",
+                    signals.leases, signals.idle_secs
+                );
             }
             return out;
         }

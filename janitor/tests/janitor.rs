@@ -115,6 +115,14 @@ async fn each_decision_branch() {
             .load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+    // The run published its policy for `switchyard status`.
+    let published = s
+        .get_meta(switchyard_janitor::POLICY_META)
+        .await
+        .unwrap()
+        .unwrap();
+    let policy: Policy = serde_json::from_str(&published).unwrap();
+    assert_eq!(policy, config(&redis).policy);
     let summary = report.human();
     assert!(
         summary.contains("force-deleted") && summary.contains("old"),
@@ -439,5 +447,205 @@ async fn railway_services_are_deleted_and_failures_retried_next_run() {
     assert_eq!(
         deletes.last().unwrap().auth,
         switchyard_testkit::railway::SentAuth::Project("proj-token".into())
+    );
+}
+
+/// Registers `name` drained `drained_ago` seconds ago, with HTTP activity
+/// `seen_ago` seconds ago, by promoting it and then its successor.
+async fn draining(s: &SharedStore, name: &str, url: &str, drained_ago: f64, seen_ago: Option<f64>) {
+    let now = UnixTime::now().0;
+    s.register(NewDeployment {
+        id: id(name),
+        service_name: name.into(),
+        backend_url: url.into(),
+        service_id: None,
+        now: UnixTime(now - drained_ago - 60.0),
+    })
+    .await
+    .unwrap();
+    s.promote(&id(name), UnixTime(now - drained_ago - 30.0))
+        .await
+        .unwrap();
+    let successor = format!("{name}-next");
+    s.register(NewDeployment {
+        id: id(&successor),
+        service_name: successor.clone(),
+        backend_url: "http://127.0.0.1:9".into(),
+        service_id: None,
+        now: UnixTime(now - drained_ago),
+    })
+    .await
+    .unwrap();
+    s.promote(&id(&successor), UnixTime(now - drained_ago))
+        .await
+        .unwrap();
+    if let Some(ago) = seen_ago {
+        s.heartbeat(&switchyard_store::Heartbeat {
+            replica: "r-activity".into(),
+            ttl: Duration::from_secs(60),
+            leases: vec![],
+            activity: vec![(id(name), UnixTime(now - ago))],
+            stats: vec![],
+            now: UnixTime::now(),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_cap_retires_the_oldest_and_keeps_the_newest() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    // A chain of releases one minute apart: old01 drained 12 minutes ago,
+    // old12 one minute ago, live active since. All still see HTTP traffic,
+    // so only the cap can retire them.
+    let names: Vec<String> = (1..=12).map(|i| format!("old{i:02}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        active_at(&s, n, "http://127.0.0.1:9", (13 - i) as f64 * 60.0).await;
+    }
+    active_at(&s, "live", "http://127.0.0.1:9", 60.0).await;
+    s.heartbeat(&switchyard_store::Heartbeat {
+        replica: "r-activity".into(),
+        ttl: Duration::from_secs(60),
+        leases: vec![(id("old01"), 4)],
+        activity: names
+            .iter()
+            .map(|n| (id(n), UnixTime(UnixTime::now().0 - 5.0)))
+            .collect(),
+        stats: vec![],
+        now: UnixTime::now(),
+    })
+    .await
+    .unwrap();
+
+    let mut c = config(&redis);
+    c.policy.max_draining = Some(3);
+    let mut dry = c.clone();
+    dry.dry_run = true;
+    let plan = switchyard_janitor::run(&dry, &s, &platform())
+        .await
+        .unwrap();
+    assert!(plan.human().contains("the cap is 3"), "{}", plan.human());
+    assert_eq!(
+        s.snapshot()
+            .await
+            .unwrap()
+            .in_state(DeploymentState::Draining)
+            .count(),
+        12,
+        "a dry run changes nothing"
+    );
+
+    let report = switchyard_janitor::run(&c, &s, &platform()).await.unwrap();
+    let retired: Vec<DeploymentId> = names[..9].iter().map(|n| id(n)).collect();
+    assert_eq!(
+        report.force_deleted,
+        retired,
+        "the nine oldest, even old01 with open websockets\n{}",
+        report.human()
+    );
+    let snap = s.snapshot().await.unwrap();
+    let mut left: Vec<&str> = snap
+        .in_state(DeploymentState::Draining)
+        .map(|d| d.deployment_id.as_str())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["old10", "old11", "old12"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_sessions_keep_a_deployment_and_a_backend_without_them_is_judged_by_leases() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let with = Backend::start("with").await;
+    with.state
+        .sessions
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let without = Backend::start("without").await; // answers 404
+    // Both drained 15 minutes ago, no websockets, no HTTP since: idle by leases and activity.
+    draining(&s, "with", &with.url(), 900.0, None).await;
+    draining(&s, "without", &without.url(), 900.0, None).await;
+
+    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    assert!(
+        report.deleted.contains(&id("without")),
+        "{}",
+        report.human()
+    );
+    assert!(
+        report
+            .kept
+            .iter()
+            .any(|k| k.deployment_id == id("with") && k.reason.contains("2 backend sessions")),
+        "{}",
+        report.human()
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    let decision = |name: &str| {
+        json["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["deployment_id"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(decision("with")["signals"]["sessions"], 2);
+    assert_eq!(decision("with")["signals"]["session_probe"], "reported");
+    assert_eq!(
+        decision("without")["signals"]["session_probe"],
+        "not_implemented"
+    );
+    assert_eq!(decision("without")["signals"]["leases"], 0);
+    // The token went along.
+    assert_eq!(state_of(&s, "with").await, Some(DeploymentState::Draining));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_probe_does_not_stall_the_run() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let slow = Backend::start("slow").await;
+    slow.state
+        .sessions
+        .store(5, std::sync::atomic::Ordering::SeqCst);
+    slow.state
+        .sessions_delay_ms
+        .store(30_000, std::sync::atomic::Ordering::SeqCst);
+    let quick = Backend::start("quick").await;
+    draining(&s, "slow", &slow.url(), 900.0, None).await;
+    draining(&s, "quick", &quick.url(), 900.0, None).await;
+    let mut c = config(&redis);
+    c.probe_timeout = Duration::from_millis(300);
+    let report = tokio::time::timeout(
+        Duration::from_secs(15),
+        switchyard_janitor::run(&c, &s, &platform()),
+    )
+    .await
+    .expect("the run finishes long before the slow backend would answer")
+    .unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    let slow_decision = json["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["deployment_id"] == "slow")
+        .unwrap()
+        .clone();
+    assert!(
+        slow_decision["signals"]["session_probe"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: no answer within"),
+        "{slow_decision}"
+    );
+    // Judged by leases and activity alone: idle, so deleted, like the quick one.
+    assert!(
+        report.deleted.contains(&id("slow")) && report.deleted.contains(&id("quick")),
+        "{}",
+        report.human()
     );
 }

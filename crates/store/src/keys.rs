@@ -14,6 +14,7 @@
 //! | `<p>:lock:<name>`                | string | lock token; TTL'd (`janitor` lock is          |
 //! |                                  |        | `<p>:janitor:lock` for pulse-railway compat) |
 //! | `<p>:events`                     | pubsub | change and reload notifications (JSON)       |
+//! | `<p>:meta:<name>`                | string | a document one program publishes (JSON)      |
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -41,6 +42,10 @@ impl Keys {
 
     pub fn events(&self) -> String {
         format!("{}:events", self.prefix)
+    }
+
+    pub fn meta(&self, name: &str) -> String {
+        format!("{}:meta:{name}", self.prefix)
     }
 
     pub fn lock(&self, name: &str) -> String {

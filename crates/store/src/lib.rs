@@ -99,4 +99,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Releases the lock only if `token` still holds it.
     async fn release_lock(&self, token: &LockToken) -> Result<bool>;
+
+    /// Stores a small document one program publishes for the others (the
+    /// janitor's policy, read by `switchyard status`).
+    async fn put_meta(&self, name: &str, value: &str) -> Result<()>;
+
+    async fn get_meta(&self, name: &str) -> Result<Option<String>>;
 }

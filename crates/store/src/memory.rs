@@ -44,6 +44,7 @@ struct State {
     replicas: HashMap<String, Replica>,
     stats: HashMap<(DeploymentId, StatsWindow), RequestStats>,
     locks: HashMap<String, (String, Instant)>,
+    meta: HashMap<String, String>,
 }
 
 struct Replica {
@@ -359,5 +360,14 @@ impl Store for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn put_meta(&self, name: &str, value: &str) -> Result<()> {
+        self.lock().meta.insert(name.to_string(), value.to_string());
+        Ok(())
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.lock().meta.get(name).cloned())
     }
 }

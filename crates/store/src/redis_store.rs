@@ -387,6 +387,20 @@ impl Store for RedisStore {
         let n: i64 = self.run(inv).await?;
         Ok(n == 1)
     }
+
+    async fn put_meta(&self, name: &str, value: &str) -> Result<()> {
+        let key = self.inner.keys.meta(name);
+        let (key, value) = (&key, value);
+        self.call(|mut c| async move { c.set::<_, _, ()>(key, value).await })
+            .await
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<String>> {
+        let key = self.inner.keys.meta(name);
+        let key = &key;
+        self.call(|mut c| async move { c.get::<_, Option<String>>(key).await })
+            .await
+    }
 }
 
 pub(crate) fn rollout_status(

@@ -13,6 +13,7 @@
 //! |                    | calls `release_download`                                    |
 //! | `/upload`          | counts the body; signals `first_upload_chunk` on the first  |
 //! | `/_pulse/internal/railway/reload` | counts calls (POST), answers `reloaded_socket_count` |
+//! | `/_pulse/internal/railway/sessions` | `render_session_count` as set by the test; 404 by default |
 
 use std::{
     collections::BTreeMap,
@@ -50,6 +51,11 @@ pub struct BackendState {
     /// Close codes received from clients, in order.
     pub ws_closes: std::sync::Mutex<Vec<(u16, String)>>,
     pub ws_open: AtomicU64,
+    /// What `/_pulse/internal/railway/sessions` reports; negative answers 404
+    /// (a backend without the endpoint).
+    pub sessions: std::sync::atomic::AtomicI64,
+    /// Delay before the sessions endpoint answers, to test slow probes.
+    pub sessions_delay_ms: AtomicU64,
 }
 
 pub struct Backend {
@@ -76,6 +82,8 @@ impl Backend {
             reload_calls: AtomicU64::new(0),
             ws_closes: Default::default(),
             ws_open: AtomicU64::new(0),
+            sessions: std::sync::atomic::AtomicI64::new(-1),
+            sessions_delay_ms: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/ws", get(ws))
@@ -84,6 +92,7 @@ impl Backend {
             .route("/download", get(download))
             .route("/upload", post(upload))
             .route("/_pulse/internal/railway/reload", post(reload))
+            .route("/_pulse/internal/railway/sessions", get(sessions))
             .fallback(echo)
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -214,6 +223,17 @@ async fn reload(State(s): State<Arc<BackendState>>, headers: HeaderMap) -> Respo
         serde_json::json!({ "reloaded_socket_count": s.ws_open.load(SeqCst), "token": token }),
     )
     .into_response()
+}
+
+async fn sessions(State(s): State<Arc<BackendState>>) -> Response {
+    let delay = s.sessions_delay_ms.load(SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    match s.sessions.load(SeqCst) {
+        n if n < 0 => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
+        n => axum::Json(serde_json::json!({ "render_session_count": n })).into_response(),
+    }
 }
 
 async fn ws(State(s): State<Arc<BackendState>>, upgrade: WebSocketUpgrade) -> Response {

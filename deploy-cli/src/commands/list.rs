@@ -15,6 +15,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
     let leases = ctx.store.live_leases().await?;
     let stats = ctx.store.request_stats(UnixTime::now(), 5).await?;
     let now = UnixTime::now();
+    let next = next_retirement(ctx, &snap, &leases, now).await?;
     let mut rows: Vec<_> = snap.deployments.values().collect();
     rows.sort_by(|a, b| {
         let key = |d: &switchyard_core::Deployment| d.created_at.map_or(0.0, UnixTime::secs);
@@ -48,6 +49,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
             if rows.is_empty() {
                 out.push_str("  (no deployments)\n");
             }
+            let _ = writeln!(out, "{}", next.line);
             out
         },
         || {
@@ -71,8 +73,99 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                     })
                 })
                 .collect();
-            serde_json::json!({ "active": snap.active, "version": snap.version, "deployments": list })
+            serde_json::json!({
+                "active": snap.active,
+                "version": snap.version,
+                "deployments": list,
+                "next_retirement": next.json,
+                "janitor_policy": next.policy,
+            })
         },
     );
     Ok(())
+}
+
+struct NextRetirement {
+    line: String,
+    json: serde_json::Value,
+    policy: serde_json::Value,
+}
+
+/// What the janitor will retire next, by the policy it last published.
+/// Backend session counts are only known to the janitor, so this uses
+/// leases and activity.
+async fn next_retirement(
+    ctx: &Context,
+    snap: &switchyard_core::Snapshot,
+    leases: &std::collections::BTreeMap<switchyard_core::DeploymentId, u64>,
+    now: UnixTime,
+) -> Result<NextRetirement, Failure> {
+    use switchyard_janitor::plan::{Action, Policy, plan};
+    let policy: Option<Policy> = ctx
+        .store
+        .get_meta(switchyard_janitor::POLICY_META)
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok());
+    let Some(policy) = policy else {
+        return Ok(NextRetirement {
+            line:
+                "next to retire: unknown until the janitor has run once (it publishes its policy)"
+                    .into(),
+            json: serde_json::Value::Null,
+            policy: serde_json::Value::Null,
+        });
+    };
+    let actions = plan(
+        snap,
+        leases,
+        &std::collections::BTreeMap::new(),
+        now,
+        &policy,
+    );
+    let due = actions.iter().find(|a| !matches!(a, Action::Keep { .. }));
+    let (line, json) = match (due, actions.first()) {
+        (Some(a), _) => {
+            let (verb, id, reason) = match a {
+                Action::Reload {
+                    deployment_id,
+                    reason,
+                    ..
+                } => ("reload and retire", deployment_id, reason),
+                Action::Delete {
+                    deployment_id,
+                    reason,
+                    ..
+                } => ("delete", deployment_id, reason),
+                Action::Keep {
+                    deployment_id,
+                    reason,
+                    ..
+                } => ("keep", deployment_id, reason),
+            };
+            (
+                format!("next to retire: {id}, on the janitor's next run ({verb}: {reason})"),
+                serde_json::json!({ "deployment_id": id, "due": true, "action": verb, "reason": reason }),
+            )
+        }
+        (
+            None,
+            Some(Action::Keep {
+                deployment_id,
+                reason,
+                ..
+            }),
+        ) => (
+            format!("next to retire: {deployment_id}, the oldest draining; not yet ({reason})"),
+            serde_json::json!({ "deployment_id": deployment_id, "due": false, "reason": reason }),
+        ),
+        _ => (
+            "next to retire: nothing is draining".into(),
+            serde_json::Value::Null,
+        ),
+    };
+    Ok(NextRetirement {
+        line,
+        json,
+        policy: serde_json::to_value(&policy).unwrap_or_default(),
+    })
 }

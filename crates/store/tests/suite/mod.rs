@@ -48,7 +48,7 @@ macro_rules! store_suite {
             leases_are_per_replica_and_replaced, leases_expire_when_heartbeats_stop, activity_keeps_the_latest,
             request_stats_sum_over_windows, lock_is_exclusive_and_released_only_by_holder,
             concurrent_lock_acquire_has_one_winner, lock_expires, subscribers_see_changes_and_reloads,
-            rollout_rules, revoke_rules);
+            rollout_rules, revoke_rules, meta_documents_round_trip);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -493,4 +493,20 @@ pub async fn revoke_rules(store: SharedStore) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+pub async fn meta_documents_round_trip(store: SharedStore) {
+    assert_eq!(store.get_meta("janitor-policy").await.unwrap(), None);
+    store
+        .put_meta("janitor-policy", "{\"max_draining\":3}")
+        .await
+        .unwrap();
+    store
+        .put_meta("janitor-policy", "{\"max_draining\":2}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_meta("janitor-policy").await.unwrap().as_deref(),
+        Some("{\"max_draining\":2}")
+    );
 }
