@@ -150,7 +150,12 @@ async fn a_gibibyte_each_way_with_flat_router_memory() {
     eventually(
         Duration::from_secs(10),
         "router binary to serve",
-        || async move { (get(addr, "/", &[]).await.status == 200).then_some(()) },
+        || async move {
+            try_get(addr, "/")
+                .await
+                .filter(|r| r.status == 200)
+                .map(|_| ())
+        },
     )
     .await;
     let baseline = rss_kib(pid);

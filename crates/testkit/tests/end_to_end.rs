@@ -229,7 +229,7 @@ async fn rollout_drain_reload_and_cleanup_with_real_programs() {
         report["kept"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("websockets open"),
+            .contains("1 websockets"),
         "{report}"
     );
 

@@ -172,6 +172,21 @@ pub async fn request(
     }
 }
 
+/// A GET that reports "no answer" instead of panicking, for readiness polls.
+pub async fn try_get(addr: SocketAddr, path: &str) -> Option<Reply> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = http::Request::get(format!("http://{addr}{path}"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let res = client.request(req).await.ok()?;
+    let (parts, body) = res.into_parts();
+    Some(Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.collect().await.ok()?.to_bytes(),
+    })
+}
+
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     request(addr, "GET", path, headers, Bytes::new()).await
 }
