@@ -56,6 +56,8 @@ pub struct BackendState {
     pub sessions: std::sync::atomic::AtomicI64,
     /// Delay before the sessions endpoint answers, to test slow probes.
     pub sessions_delay_ms: AtomicU64,
+    /// When non-zero, every echo answer has this status (a broken release).
+    pub fail_status: std::sync::atomic::AtomicU16,
 }
 
 pub struct Backend {
@@ -84,6 +86,7 @@ impl Backend {
             ws_open: AtomicU64::new(0),
             sessions: std::sync::atomic::AtomicI64::new(-1),
             sessions_delay_ms: AtomicU64::new(0),
+            fail_status: std::sync::atomic::AtomicU16::new(0),
         });
         let app = Router::new()
             .route("/ws", get(ws))
@@ -139,7 +142,12 @@ impl Drop for Backend {
     }
 }
 
-async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> impl IntoResponse {
+async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
+    let failing = s.fail_status.load(SeqCst);
+    if failing != 0 {
+        let code = StatusCode::from_u16(failing).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (code, format!("{} is broken", s.deployment)).into_response();
+    }
     let (parts, body) = req.into_parts();
     let mut bytes = 0u64;
     let mut stream = body.into_data_stream();
@@ -161,6 +169,7 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> impl IntoResp
         "headers": headers,
         "body_bytes": bytes,
     }))
+    .into_response()
 }
 
 async fn status(Path(code): Path<u16>) -> Response {

@@ -15,7 +15,7 @@ use switchyard_store::{NewDeployment, StoreError};
 use super::{
     parse_id,
     provision::{self, RailwaySpec},
-    wait_until_serving,
+    wait_healthy, wait_until_serving,
 };
 use crate::{Context, Failure, usage};
 
@@ -278,24 +278,5 @@ fn step(ctx: &Context, line: &str) {
         eprintln!("{line}");
     } else {
         println!("{line}");
-    }
-}
-
-async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let last = match client.get(url).send().await {
-            Ok(res) if res.status().is_success() => return Ok(()),
-            Ok(res) => format!("answered {}", res.status()),
-            Err(e) => format!("unreachable ({e})"),
-        };
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("{last} after {timeout:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -72,3 +72,40 @@ pub async fn snapshot(ctx: &Context) -> Result<Snapshot, Failure> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}; check --redis-url / REDIS_URL").into())
 }
+
+/// Polls `url` until it answers 2xx, up to `timeout`.
+pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match client.get(url).send().await {
+            Ok(res) if res.status().is_success() => return Ok(()),
+            Ok(res) => format!("answered {}", res.status()),
+            Err(e) => format!("unreachable ({e})"),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("{last} after {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The pinned health check through the public router that precedes every
+/// promotion.
+pub async fn check_pinned(
+    router: &str,
+    id: &DeploymentId,
+    health_path: &str,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let url = format!(
+        "{}{health_path}?pulse_deployment={id}",
+        router.trim_end_matches('/')
+    );
+    wait_healthy(&url, timeout).await.map_err(|why| {
+        anyhow::anyhow!("{id} failed its health check at {url}: {why}; nothing was promoted").into()
+    })
+}

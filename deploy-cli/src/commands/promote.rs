@@ -6,10 +6,11 @@ use std::time::Duration;
 use clap::Args;
 use switchyard_core::{
     DeploymentId, UnixTime,
-    config::{EnvSource, Resolver, Setting},
+    config::{EnvSource, Resolver, Setting, parse_duration},
 };
+use switchyard_store::{RequestStats, StatsWindow};
 
-use super::{parse_id, wait_until_serving};
+use super::{check_pinned, parse_id, wait_until_serving};
 use crate::{Context, Failure, usage};
 
 const ROUTER_URL: Setting = Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
@@ -24,6 +25,27 @@ pub struct PromoteArgs {
     /// Public router URL; after promotion, wait until it serves the deployment [env: SWITCHYARD_ROUTER_URL]
     #[arg(long)]
     pub router_url: Option<String>,
+    /// How long to wait for the router to serve it [default: 60s]
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Checked through the router with the pin before promoting (2xx) [default: /_pulse/meta]
+    #[arg(long)]
+    pub health_path: Option<String>,
+    /// Raise the share step by step, watching the 5xx ratio, and roll back by itself when it is too high
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: roll back when the deployment's 5xx ratio exceeds this (0.0-1.0) [default: 0.05]
+    #[arg(long)]
+    pub max_5xx_ratio: Option<f64>,
+    /// With --watch: the shares to go through, in percent [default: 10,25,50,100]
+    #[arg(long, value_delimiter = ',')]
+    pub steps: Option<Vec<u8>>,
+    /// With --watch: how long each step runs before the next [default: 60s]
+    #[arg(long)]
+    pub step_interval: Option<String>,
+    /// With --watch: fewer requests than this in a step are not enough to judge [default: 20]
+    #[arg(long)]
+    pub min_requests: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -31,10 +53,25 @@ pub struct RollbackArgs {
     /// Public router URL; wait until it serves the restored deployment [env: SWITCHYARD_ROUTER_URL]
     #[arg(long)]
     pub router_url: Option<String>,
+    /// How long to wait for the router to serve it [default: 60s]
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Checked through the router with the pin before promoting (2xx) [default: /_pulse/meta]
+    #[arg(long)]
+    pub health_path: Option<String>,
+}
+
+fn wait_limit(raw: Option<&str>) -> Result<Duration, Failure> {
+    raw.map_or(Ok(Duration::from_secs(60)), |t| {
+        parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))
+    })
 }
 
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Result<(), Failure> {
     let id = parse_id(&args.deployment_id)?;
+    if args.watch {
+        return watch(ctx, env, &id, &args).await;
+    }
     match args.percent {
         Some(0) | Some(101..) => return Err(usage("--percent must be 1 to 100")),
         Some(p @ 1..=99) => {
@@ -50,7 +87,115 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         _ => {}
     }
-    promote(ctx, env, &id, args.router_url.as_deref()).await
+    promote(
+        ctx,
+        env,
+        &id,
+        args.router_url.as_deref(),
+        args.health_path.as_deref(),
+        wait_limit(args.timeout.as_deref())?,
+    )
+    .await
+}
+
+/// A gradual rollout that watches itself: each step raises the share, runs
+/// for the step interval, and is judged by the 5xx ratio the routers
+/// report for the candidate. Too many errors (with enough requests to
+/// judge) return all unpinned traffic to the active deployment at once.
+async fn watch(
+    ctx: &Context,
+    env: &dyn EnvSource,
+    id: &DeploymentId,
+    args: &PromoteArgs,
+) -> Result<(), Failure> {
+    let max_ratio = args.max_5xx_ratio.unwrap_or(0.05);
+    if !(0.0..=1.0).contains(&max_ratio) {
+        return Err(usage("--max-5xx-ratio must be between 0 and 1"));
+    }
+    let first = args.percent.unwrap_or(0);
+    let mut steps: Vec<u8> = args.steps.clone().unwrap_or_else(|| vec![10, 25, 50, 100]);
+    if steps.iter().any(|p| *p == 0 || *p > 100) {
+        return Err(usage("--steps are percentages from 1 to 100"));
+    }
+    steps.retain(|p| *p >= first);
+    if first > 0 && steps.first() != Some(&first) {
+        steps.insert(0, first);
+    }
+    if steps.last() != Some(&100) {
+        steps.push(100);
+    }
+    let interval = match &args.step_interval {
+        Some(raw) => parse_duration(raw).map_err(|e| usage(format!("--step-interval: {e}")))?,
+        None => Duration::from_secs(60),
+    };
+    let min_requests = args.min_requests.unwrap_or(20);
+    let router = Resolver::new(env)
+        .raw(ROUTER_URL, args.router_url.as_deref())
+        .map(|(v, _)| v);
+    if let Some(r) = &router {
+        let path = args.health_path.as_deref().unwrap_or("/_pulse/meta");
+        check_pinned(r, id, path, wait_limit(args.timeout.as_deref())?).await?;
+    }
+    for step in steps {
+        if step == 100 {
+            break;
+        }
+        ctx.store
+            .set_rollout(Some((id, step)))
+            .await
+            .map_err(usage_if_caller)?;
+        let started = UnixTime::now();
+        eprintln!("{id}: {step}% of unpinned traffic; watching for {interval:?}");
+        let deadline = tokio::time::Instant::now() + interval;
+        loop {
+            let stats = step_stats(ctx, id, started).await?;
+            if stats.requests >= min_requests && stats.error_ratio() > max_ratio {
+                ctx.store.set_rollout(None).await?;
+                return Err(anyhow::anyhow!(
+                    "rolled back: {id} answered {} of {} requests with 5xx ({:.1}%, over the {:.1}% limit) at {step}%; all unpinned traffic is back on the active deployment",
+                    stats.errors_5xx,
+                    stats.requests,
+                    stats.error_ratio() * 100.0,
+                    max_ratio * 100.0
+                )
+                .into());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                eprintln!(
+                    "  {step}% held: {} requests, {} 5xx",
+                    stats.requests, stats.errors_5xx
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500).min(interval)).await;
+        }
+    }
+    promote(
+        ctx,
+        env,
+        id,
+        args.router_url.as_deref(),
+        args.health_path.as_deref(),
+        wait_limit(args.timeout.as_deref())?,
+    )
+    .await
+}
+
+/// The candidate's requests since `since` (whole statistics windows).
+async fn step_stats(
+    ctx: &Context,
+    id: &DeploymentId,
+    since: UnixTime,
+) -> Result<RequestStats, Failure> {
+    let now = UnixTime::now();
+    let windows = (StatsWindow::at(now).0 - StatsWindow::at(since).0 + 1) as u32;
+    Ok(ctx
+        .store
+        .request_stats(now, windows)
+        .await?
+        .get(id)
+        .copied()
+        .unwrap_or_default())
 }
 
 pub async fn rollback(
@@ -100,7 +245,15 @@ pub async fn rollback(
         return Err(anyhow::anyhow!("nothing to roll back to: no draining deployment with a live service is left (the janitor deletes drained ones)").into());
     };
     let id = target.deployment_id.clone();
-    promote(ctx, env, &id, args.router_url.as_deref()).await
+    promote(
+        ctx,
+        env,
+        &id,
+        args.router_url.as_deref(),
+        args.health_path.as_deref(),
+        wait_limit(args.timeout.as_deref())?,
+    )
+    .await
 }
 
 async fn promote(
@@ -108,17 +261,22 @@ async fn promote(
     env: &dyn EnvSource,
     id: &DeploymentId,
     router_flag: Option<&str>,
+    health_path: Option<&str>,
+    wait: Duration,
 ) -> Result<(), Failure> {
+    let router = Resolver::new(env)
+        .raw(ROUTER_URL, router_flag)
+        .map(|(v, _)| v);
+    if let Some(r) = &router {
+        check_pinned(r, id, health_path.unwrap_or("/_pulse/meta"), wait).await?;
+    }
     let p = ctx
         .store
         .promote(id, UnixTime::now())
         .await
         .map_err(usage_if_caller)?;
-    let router = Resolver::new(env)
-        .raw(ROUTER_URL, router_flag)
-        .map(|(v, _)| v);
     if let Some(r) = &router {
-        wait_until_serving(r, id, Duration::from_secs(60)).await?;
+        wait_until_serving(r, id, wait).await?;
     }
     ctx.say(
         || match &p.previous {

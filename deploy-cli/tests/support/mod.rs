@@ -4,30 +4,35 @@
 
 use std::sync::Arc;
 
+type RouterTask = tokio::task::JoinHandle<switchyard_router::Exit>;
+
 /// Starts a router on a free loopback port; returns its URL and task.
-pub async fn spawn_router(
-    redis_url: &str,
-) -> (String, tokio::task::JoinHandle<switchyard_router::Exit>) {
-    let store: switchyard_store::SharedStore = Arc::new(
-        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
-            redis_url,
-            "pulse:railway",
-        ))
-        .unwrap(),
-    );
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", public.local_addr().unwrap());
+pub async fn spawn_router(redis_url: &str) -> (String, RouterTask) {
     let config = switchyard_router::RouterConfig {
         replica_id: "cli-test".into(),
         ..Default::default()
     };
+    spawn_router_with(redis_url, config).await
+}
+
+/// The same with a given configuration (replica id, rollout key, heartbeat).
+pub async fn spawn_router_with(
+    redis_url: &str,
+    config: switchyard_router::RouterConfig,
+) -> (String, RouterTask) {
+    let settings = switchyard_store::RedisSettings::new(redis_url, "pulse:railway");
+    let store: switchyard_store::SharedStore =
+        Arc::new(switchyard_store::RedisStore::new(&settings).unwrap());
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", public.local_addr().unwrap());
+    let listeners = switchyard_router::Listeners {
+        public,
+        metrics: None,
+    };
     let task = tokio::spawn(switchyard_router::run(
         config,
         store,
-        switchyard_router::Listeners {
-            public,
-            metrics: None,
-        },
+        listeners,
         std::future::pending(),
     ));
     (url, task)
