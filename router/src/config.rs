@@ -158,6 +158,9 @@ impl Default for Limits {
 pub struct RouterConfig {
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
+    /// The metrics address was configured, not defaulted: failing to bind it
+    /// is fatal. A defaulted one that is taken only costs the metrics.
+    pub metrics_explicit: bool,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub replica_id: String,
@@ -178,6 +181,7 @@ impl Default for RouterConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
             metrics_listen: None,
+            metrics_explicit: false,
             redis_url: None,
             redis_prefix: DEFAULT_PREFIX.into(),
             replica_id: default_replica_id(),
@@ -235,6 +239,9 @@ impl RouterConfig {
             Some(a) => a,
             None => SocketAddr::from(([0, 0, 0, 0], r.value(PORT, None, 8000u16)?)),
         };
+        let metrics_explicit = r
+            .raw(METRICS_LISTEN, args.metrics_listen.as_deref())
+            .is_some();
         let metrics_listen = r
             .optional_with(METRICS_LISTEN, args.metrics_listen.as_deref(), |s| {
                 if s.eq_ignore_ascii_case("off") {
@@ -299,6 +306,7 @@ impl RouterConfig {
         Ok(Self {
             listen,
             metrics_listen,
+            metrics_explicit,
             redis_url: r.optional(common::REDIS_URL, args.redis_url.as_deref())?,
             redis_prefix: r.value(
                 common::REDIS_PREFIX,

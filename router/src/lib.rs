@@ -98,9 +98,19 @@ impl Listeners {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
         let metrics = match config.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
-            })?),
+            Some(addr) => match TcpListener::bind(addr).await {
+                Ok(l) => Some(l),
+                Err(e) if config.metrics_explicit => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot serve metrics on {addr}: {e}"),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "default metrics address unavailable; serving without metrics (set SWITCHYARD_METRICS_LISTEN)");
+                    None
+                }
+            },
             None => None,
         };
         Ok(Self { public, metrics })

@@ -227,3 +227,42 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_default_metrics_port_does_not_stop_routing() {
+    let redis = RedisServer::start();
+    // Hold the default metrics port, as another replica on this host would.
+    let _held = std::net::TcpListener::bind("0.0.0.0:9091");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .env_clear()
+        .env("REDIS_URL", redis.url())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "router to answer /healthz",
+        || async move {
+            try_get(addr, "/healthz")
+                .await
+                .filter(|r| r.status == 200)
+                .map(|_| ())
+        },
+    )
+    .await;
+    // An explicitly configured address that cannot be bound is fatal.
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .env_clear()
+        .env("REDIS_URL", redis.url())
+        .env("SWITCHYARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHYARD_METRICS_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot serve metrics"));
+}
