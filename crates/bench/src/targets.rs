@@ -1,0 +1,218 @@
+//! The things being measured, each a separate process: the backend, the
+//! router (release binary, real Redis, heartbeat on), nginx.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use switchyard_core::{DeploymentId, UnixTime};
+use switchyard_store::{NewDeployment, RedisSettings, RedisStore, Store};
+use switchyard_testkit::{RedisServer, free_port};
+
+pub struct Target {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    child: Child,
+    redis: Option<RedisServer>,
+    _dir: Option<PathBuf>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe
+        .parent()
+        .map(|d| d.join(name))
+        .ok_or_else(|| anyhow::anyhow!("no executable directory"))?;
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is missing: cargo build --release -p switchyard-router -p switchyard-bench",
+        path.display()
+    );
+    Ok(path)
+}
+
+async fn wait_ready(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = s
+                .write_all(b"GET /small HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+                .await;
+            let mut head = [0u8; 12];
+            if s.read_exact(&mut head).await.is_ok() && &head[9..12] == b"200" {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{what} at {addr} did not answer /small")
+}
+
+impl Target {
+    pub async fn backend() -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["backend", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("backend stdout"))?;
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr: SocketAddr = line.trim().trim_start_matches("listening on ").parse()?;
+        wait_ready(addr, "backend").await?;
+        Ok(Self {
+            name: "direct",
+            addr,
+            child,
+            redis: None,
+            _dir: None,
+        })
+    }
+
+    pub async fn router(backend: SocketAddr) -> anyhow::Result<Self> {
+        let redis = RedisServer::start();
+        let store = Arc::new(RedisStore::new(&RedisSettings::new(
+            redis.url(),
+            "pulse:railway",
+        ))?);
+        let id = DeploymentId::new("bench")?;
+        store
+            .register(NewDeployment {
+                id: id.clone(),
+                service_name: "bench".into(),
+                backend_url: format!("http://{backend}"),
+                service_id: None,
+                now: UnixTime::now(),
+            })
+            .await?;
+        store.promote(&id, UnixTime::now()).await?;
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let child = Command::new(sibling("switchyard-router")?)
+            .env("REDIS_URL", redis.url())
+            .env("SWITCHYARD_LISTEN", addr.to_string())
+            .env("SWITCHYARD_METRICS_LISTEN", "off")
+            .env("SWITCHYARD_MAX_CONNECTIONS", "60000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        wait_ready(addr, "router").await?;
+        Ok(Self {
+            name: "router",
+            addr,
+            child,
+            redis: Some(redis),
+            _dir: None,
+        })
+    }
+
+    /// nginx as an equivalent proxy: one worker, upstream keepalive,
+    /// WebSocket upgrade, streaming (no response buffering).
+    pub async fn nginx(backend: SocketAddr) -> anyhow::Result<Option<Self>> {
+        let Ok(nginx) = which("nginx") else {
+            return Ok(None);
+        };
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-bench-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("logs"))?;
+        let port = free_port();
+        let conf = format!(
+            r#"worker_processes 1;
+master_process off;
+daemon off;
+worker_rlimit_nofile 70000;
+error_log {dir}/logs/error.log crit;
+pid {dir}/nginx.pid;
+events {{ worker_connections 60000; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+  upstream backend {{ server {backend}; keepalive 512; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_buffering off;
+      proxy_read_timeout 3600s;
+    }}
+  }}
+}}
+"#,
+            dir = dir.display()
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let child = Command::new(nginx)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .spawn()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        wait_ready(addr, "nginx").await?;
+        Ok(Some(Self {
+            name: "nginx",
+            addr,
+            child,
+            redis: None,
+            _dir: Some(dir),
+        }))
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("VmRSS:")
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    /// Total Redis commands served so far (router target only).
+    pub fn redis_commands(&self) -> Option<u64> {
+        let info = self.redis.as_ref()?.command("INFO commandstats");
+        Some(
+            info.lines()
+                .filter_map(|l| l.split("calls=").nth(1))
+                .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+                .sum(),
+        )
+    }
+}
+
+fn which(name: &str) -> anyhow::Result<PathBuf> {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
+        let p = PathBuf::from(dir).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!("{name} not found")
+}
