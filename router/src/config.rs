@@ -72,6 +72,9 @@ pub struct RouterArgs {
     pub ws_max_message_bytes: Option<String>,
     #[arg(long)]
     pub trust_forwarded: bool,
+    /// Threads serving traffic [default: one per core]
+    #[arg(long)]
+    pub worker_threads: Option<String>,
     /// Probe a router on this machine (GET /healthz on the listen port) and exit 0 if healthy; for container health checks
     #[arg(long)]
     pub health_check: bool,
@@ -123,6 +126,8 @@ pub mod settings {
         "--ws-max-message-bytes",
         &["SWITCHYARD_WS_MAX_MESSAGE_BYTES"],
     );
+    pub const WORKER_THREADS: Setting =
+        Setting::new("--worker-threads", &["SWITCHYARD_WORKER_THREADS"]);
     pub const TRUST_FORWARDED: Setting =
         Setting::new("--trust-forwarded", &["SWITCHYARD_TRUST_FORWARDED"]);
 }
@@ -174,6 +179,8 @@ pub struct RouterConfig {
     pub heartbeat_interval: Duration,
     pub lease_ttl: Duration,
     pub reload_interval: Duration,
+    /// Runtime worker threads; `None` means one per core.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for RouterConfig {
@@ -193,6 +200,7 @@ impl Default for RouterConfig {
             heartbeat_interval: Duration::from_secs(15),
             lease_ttl: Duration::from_secs(45),
             reload_interval: Duration::from_secs(10),
+            worker_threads: None,
         }
     }
 }
@@ -372,6 +380,11 @@ impl RouterConfig {
                 RELOAD_INTERVAL,
                 args.reload_interval.as_deref(),
                 d.reload_interval,
+            )?,
+            worker_threads: r.optional_with(
+                WORKER_THREADS,
+                args.worker_threads.as_deref(),
+                positive,
             )?,
         })
     }

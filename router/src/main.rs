@@ -8,8 +8,7 @@ use switchyard_core::config::{ConfigError, ProcessEnv, common};
 use switchyard_router::{Exit, Listeners, RouterArgs, RouterConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = RouterArgs::parse();
     let config = match RouterConfig::from_args(&args, &ProcessEnv) {
         Ok(c) => c,
@@ -18,6 +17,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(n);
+    }
+    match runtime.build() {
+        Ok(rt) => rt.block_on(serve(args, config)),
+        Err(e) => {
+            eprintln!("switchyard-router: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
     if args.health_check {
         return match switchyard_router::probe_health(
             config.listen.port(),

@@ -78,16 +78,30 @@ pub async fn http(
 
 async fn http_conn(addr: SocketAddr, path: &'static str, deadline: Instant) -> Sample {
     let mut s = Sample::default();
+    // A closed connection is reopened, as a browser would.
+    while Instant::now() < deadline {
+        if !http_keepalive(addr, path, deadline, &mut s).await {
+            s.errors += 1;
+        }
+    }
+    s
+}
+
+/// Requests on one connection until the deadline; false if it failed.
+async fn http_keepalive(
+    addr: SocketAddr,
+    path: &'static str,
+    deadline: Instant,
+    s: &mut Sample,
+) -> bool {
     let Ok(stream) = TcpStream::connect(addr).await else {
-        s.errors += 1;
-        return s;
+        return false;
     };
     let _ = stream.set_nodelay(true);
     let Ok((mut sender, conn)) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await
     else {
-        s.errors += 1;
-        return s;
+        return false;
     };
     tokio::spawn(conn);
     while Instant::now() < deadline {
@@ -95,36 +109,28 @@ async fn http_conn(addr: SocketAddr, path: &'static str, deadline: Instant) -> S
             .header(header::HOST, "bench.local")
             .body(Empty::new())
         else {
-            break;
+            return false;
         };
         let t = Instant::now();
-        let res = match sender.send_request(req).await {
-            Ok(r) => r,
-            Err(_) => {
-                s.errors += 1;
-                break;
-            }
+        let Ok(res) = sender.send_request(req).await else {
+            return false;
         };
         let ok = res.status().is_success();
         let mut body = res.into_body();
         while let Some(frame) = body.frame().await {
             match frame {
                 Ok(f) => s.bytes += f.data_ref().map_or(0, |d| d.len() as u64),
-                Err(_) => {
-                    s.errors += 1;
-                    break;
-                }
+                Err(_) => return false,
             }
         }
-        if ok {
-            s.ops += 1;
-            s.latencies
-                .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-        } else {
-            s.errors += 1;
+        if !ok {
+            return false;
         }
+        s.ops += 1;
+        s.latencies
+            .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
     }
-    s
+    true
 }
 
 /// `conns` WebSockets each echoing `size`-byte messages for `duration`.
@@ -183,15 +189,19 @@ pub async fn open_idle(addr: SocketAddr, n: usize) -> (Vec<impl Send>, Duration,
         let attempts: Vec<_> = (0..batch)
             .map(|_| {
                 tokio::spawn(async move {
-                    tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-                        .await
-                        .map(|(ws, _)| ws)
+                    // A proxy out of file descriptors never accepts: count
+                    // that as a failure instead of hanging.
+                    let handshake = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"));
+                    match tokio::time::timeout(Duration::from_secs(5), handshake).await {
+                        Ok(Ok((ws, _))) => Some(ws),
+                        _ => None,
+                    }
                 })
             })
             .collect();
         for a in attempts {
             match a.await {
-                Ok(Ok(ws)) => open.push(ws),
+                Ok(Some(ws)) => open.push(ws),
                 _ => failed += 1,
             }
         }

@@ -60,6 +60,8 @@ async fn main() -> anyhow::Result<()> {
         return backend::serve(listen).await;
     }
     let wanted = 70_000;
+    // As root the hard limit can be raised too; elsewhere raise the soft one.
+    let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, wanted);
     match rlimit::increase_nofile_limit(wanted) {
         Ok(n) if n < 25_000 => {
             eprintln!("note: open-file limit is {n}; idle-socket counts are capped to fit")
@@ -105,6 +107,10 @@ async fn run(target: &Target, duration: Duration, idle: usize) -> Results {
     let rss_after = target.rss_kib();
     let opened = sockets.len().max(1);
     drop(sockets);
+    eprintln!(
+        "  errors: small/50 {}, small/500 {}, large {}, ws echo {}, idle opens failed {}",
+        small_50.errors, small_500.errors, large.errors, ws.errors, idle_failed
+    );
     let http_requests = (small_50.ops + small_500.ops + large.ops).max(1);
     Results {
         small_50,

@@ -107,6 +107,10 @@ impl Target {
             .env("SWITCHYARD_LISTEN", addr.to_string())
             .env("SWITCHYARD_METRICS_LISTEN", "off")
             .env("SWITCHYARD_MAX_CONNECTIONS", "60000")
+            // One worker, like the nginx it is compared with: on two cores
+            // shared with the load generator and backend, more threads only
+            // add contention.
+            .env("SWITCHYARD_WORKER_THREADS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;
@@ -146,6 +150,7 @@ http {{
   upstream backend {{ server {backend}; keepalive 512; }}
   server {{
     listen 127.0.0.1:{port};
+    keepalive_requests 10000000;
     location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;
