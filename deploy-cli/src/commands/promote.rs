@@ -22,15 +22,8 @@ pub struct PromoteArgs {
     /// Send only this share (1-99) of unpinned traffic to it; 100 completes the rollout
     #[arg(long)]
     pub percent: Option<u8>,
-    /// Public router URL; after promotion, wait until it serves the deployment [env: SWITCHYARD_ROUTER_URL]
-    #[arg(long)]
-    pub router_url: Option<String>,
-    /// How long to wait for the router to serve it [default: 60s]
-    #[arg(long)]
-    pub timeout: Option<String>,
-    /// Checked through the router with the pin before promoting (2xx) [default: /_pulse/meta]
-    #[arg(long)]
-    pub health_path: Option<String>,
+    #[command(flatten)]
+    pub verify: Verify,
     /// Raise the share step by step, watching the 5xx ratio, and roll back by itself when it is too high
     #[arg(long)]
     pub watch: bool,
@@ -50,21 +43,61 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    /// Public router URL; wait until it serves the restored deployment [env: SWITCHYARD_ROUTER_URL]
-    #[arg(long)]
-    pub router_url: Option<String>,
-    /// How long to wait for the router to serve it [default: 60s]
-    #[arg(long)]
-    pub timeout: Option<String>,
-    /// Checked through the router with the pin before promoting (2xx) [default: /_pulse/meta]
-    #[arg(long)]
-    pub health_path: Option<String>,
+    #[command(flatten)]
+    pub verify: Verify,
 }
 
-fn wait_limit(raw: Option<&str>) -> Result<Duration, Failure> {
-    raw.map_or(Ok(Duration::from_secs(60)), |t| {
-        parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))
-    })
+/// How a promotion is verified through the public router: the pinned
+/// health check before, the unpinned check after.
+#[derive(Debug, Args)]
+pub struct Verify {
+    /// Public router URL; checks go through it [env: SWITCHYARD_ROUTER_URL]
+    #[arg(long)]
+    pub router_url: Option<String>,
+    /// Must answer 2xx through the router with the pin before promoting [default: /_pulse/meta]
+    #[arg(long)]
+    pub health_path: Option<String>,
+    /// How long each check may take [default: 60s]
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+impl Verify {
+    fn router(&self, env: &dyn EnvSource) -> Option<String> {
+        Resolver::new(env)
+            .raw(ROUTER_URL, self.router_url.as_deref())
+            .map(|(v, _)| v)
+    }
+
+    fn timeout(&self) -> Result<Duration, Failure> {
+        self.timeout
+            .as_deref()
+            .map_or(Ok(Duration::from_secs(60)), |t| {
+                parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))
+            })
+    }
+
+    /// The pinned check; nothing to do without a router URL.
+    async fn before(&self, env: &dyn EnvSource, id: &DeploymentId) -> Result<(), Failure> {
+        if let Some(r) = self.router(env) {
+            check_pinned(
+                &r,
+                id,
+                self.health_path.as_deref().unwrap_or("/_pulse/meta"),
+                self.timeout()?,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The unpinned check: every replica serves `id`.
+    async fn after(&self, env: &dyn EnvSource, id: &DeploymentId) -> Result<(), Failure> {
+        if let Some(r) = self.router(env) {
+            wait_until_serving(&r, id, self.timeout()?).await?;
+        }
+        Ok(())
+    }
 }
 
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Result<(), Failure> {
@@ -75,6 +108,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
     match args.percent {
         Some(0) | Some(101..) => return Err(usage("--percent must be 1 to 100")),
         Some(p @ 1..=99) => {
+            args.verify.before(env, &id).await?;
             ctx.store
                 .set_rollout(Some((&id, p)))
                 .await
@@ -87,15 +121,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         _ => {}
     }
-    promote(
-        ctx,
-        env,
-        &id,
-        args.router_url.as_deref(),
-        args.health_path.as_deref(),
-        wait_limit(args.timeout.as_deref())?,
-    )
-    .await
+    promote(ctx, env, &id, &args.verify).await
 }
 
 /// A gradual rollout that watches itself: each step raises the share, runs
@@ -129,13 +155,7 @@ async fn watch(
         None => Duration::from_secs(60),
     };
     let min_requests = args.min_requests.unwrap_or(20);
-    let router = Resolver::new(env)
-        .raw(ROUTER_URL, args.router_url.as_deref())
-        .map(|(v, _)| v);
-    if let Some(r) = &router {
-        let path = args.health_path.as_deref().unwrap_or("/_pulse/meta");
-        check_pinned(r, id, path, wait_limit(args.timeout.as_deref())?).await?;
-    }
+    args.verify.before(env, id).await?;
     for step in steps {
         if step == 100 {
             break;
@@ -170,15 +190,7 @@ async fn watch(
             tokio::time::sleep(Duration::from_millis(500).min(interval)).await;
         }
     }
-    promote(
-        ctx,
-        env,
-        id,
-        args.router_url.as_deref(),
-        args.health_path.as_deref(),
-        wait_limit(args.timeout.as_deref())?,
-    )
-    .await
+    promote(ctx, env, id, &args.verify).await
 }
 
 /// The candidate's requests since `since` (whole statistics windows).
@@ -245,39 +257,22 @@ pub async fn rollback(
         return Err(anyhow::anyhow!("nothing to roll back to: no draining deployment with a live service is left (the janitor deletes drained ones)").into());
     };
     let id = target.deployment_id.clone();
-    promote(
-        ctx,
-        env,
-        &id,
-        args.router_url.as_deref(),
-        args.health_path.as_deref(),
-        wait_limit(args.timeout.as_deref())?,
-    )
-    .await
+    promote(ctx, env, &id, &args.verify).await
 }
 
 async fn promote(
     ctx: &Context,
     env: &dyn EnvSource,
     id: &DeploymentId,
-    router_flag: Option<&str>,
-    health_path: Option<&str>,
-    wait: Duration,
+    verify: &Verify,
 ) -> Result<(), Failure> {
-    let router = Resolver::new(env)
-        .raw(ROUTER_URL, router_flag)
-        .map(|(v, _)| v);
-    if let Some(r) = &router {
-        check_pinned(r, id, health_path.unwrap_or("/_pulse/meta"), wait).await?;
-    }
+    verify.before(env, id).await?;
     let p = ctx
         .store
         .promote(id, UnixTime::now())
         .await
         .map_err(usage_if_caller)?;
-    if let Some(r) = &router {
-        wait_until_serving(r, id, wait).await?;
-    }
+    verify.after(env, id).await?;
     ctx.say(
         || match &p.previous {
             Some(prev) => format!("{id} is active; {prev} is draining\n"),
