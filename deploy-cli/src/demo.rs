@@ -55,7 +55,12 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
 
     let v1 = spawn_backend("v1").await?;
     deploy(&store, "v1", v1).await?;
-    wait_for(&base, "v1").await?;
+    crate::commands::wait_until_serving(
+        &base,
+        &DeploymentId::new("v1").map_err(usage)?,
+        Duration::from_secs(5),
+    )
+    .await?;
     println!(
         "1. Deployed v1 ({}) and promoted it. Every request goes to v1:",
         v1
@@ -64,7 +69,12 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
 
     let v2 = spawn_backend("v2").await?;
     deploy(&store, "v2", v2).await?;
-    wait_for(&base, "v2").await?;
+    crate::commands::wait_until_serving(
+        &base,
+        &DeploymentId::new("v2").map_err(usage)?,
+        Duration::from_secs(5),
+    )
+    .await?;
     println!(
         "2. Deployed v2 ({}) and promoted it. v1 is now draining:",
         v2
@@ -109,23 +119,6 @@ async fn deploy(store: &SharedStore, name: &str, addr: SocketAddr) -> Result<(),
         .await?;
     store.promote(&id, UnixTime::now()).await?;
     Ok(())
-}
-
-/// Waits until the router answers unpinned requests from `id`.
-async fn wait_for(base: &str, id: &str) -> Result<(), Failure> {
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if let Ok(res) = client.get(format!("{base}/")).send().await
-            && res
-                .headers()
-                .get("x-pulse-selected-deployment")
-                .is_some_and(|v| v.as_bytes() == id.as_bytes())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(anyhow::anyhow!("the demo router did not start serving {id}").into())
 }
 
 async fn spawn_backend(name: &'static str) -> Result<SocketAddr, Failure> {

@@ -75,6 +75,24 @@ impl Stack {
             .unwrap()
     }
 
+    /// Deploys `image` as `id`, served by `backend`, and expects success.
+    async fn deploy(&self, id: &str, image: &str, backend: &Backend) {
+        let port = backend.addr.port().to_string();
+        let args = [
+            "deploy",
+            "--image",
+            image,
+            "--deployment-id",
+            id,
+            "--port",
+            &port,
+            "--health-path",
+            "/",
+        ];
+        let out = self.cli(&args).await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
     async fn list(&self) -> serde_json::Value {
         let out = self.cli(&["list", "--json"]).await;
         assert!(
@@ -176,21 +194,7 @@ async fn delete_removes_the_railway_service_and_never_the_active() {
     let s = stack().await;
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
     for (id, be) in [("app-a", &a), ("app-b", &b)] {
-        let port = be.addr.port().to_string();
-        let out = s
-            .cli(&[
-                "deploy",
-                "--image",
-                "img",
-                "--deployment-id",
-                id,
-                "--port",
-                &port,
-                "--health-path",
-                "/",
-            ])
-            .await;
-        assert!(out.status.success(), "{}", text(&out));
+        s.deploy(id, "img", be).await;
     }
     let out = s
         .cli(&["delete", "--deployment-id", "app-b", "--yes"])
@@ -375,21 +379,7 @@ async fn rollback_skips_deployments_whose_service_is_gone() {
         Backend::start("c").await,
     ];
     for (id, be) in ["app-a", "app-b", "app-c"].iter().zip(&backends) {
-        let port = be.addr.port().to_string();
-        let out = s
-            .cli(&[
-                "deploy",
-                "--image",
-                "img",
-                "--deployment-id",
-                id,
-                "--port",
-                &port,
-                "--health-path",
-                "/",
-            ])
-            .await;
-        assert!(out.status.success(), "{}", text(&out));
+        s.deploy(id, "img", be).await;
     }
     // app-b drained most recently, but someone deleted its service in Railway.
     for svc in s.fake.state().services.iter_mut() {
@@ -426,21 +416,7 @@ async fn from_an_empty_project_to_a_promoted_second_deployment() {
     };
     let (v1, v2) = (Backend::start("web-1").await, Backend::start("web-2").await);
     for (id, be) in [("web-1", &v1), ("web-2", &v2)] {
-        let port = be.addr.port().to_string();
-        let out = s
-            .cli(&[
-                "deploy",
-                "--image",
-                "ghcr.io/you/app:1",
-                "--deployment-id",
-                id,
-                "--port",
-                &port,
-                "--health-path",
-                "/",
-            ])
-            .await;
-        assert!(out.status.success(), "{}", text(&out));
+        s.deploy(id, "ghcr.io/you/app:1", be).await;
     }
     let list = s.list().await;
     assert_eq!(list["active"], "web-2");

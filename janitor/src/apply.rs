@@ -11,7 +11,7 @@ use switchyard_core::{
     Deployment, DeploymentId, Snapshot,
     names::{backend_paths, headers},
 };
-use switchyard_platform::{Retired, SharedPlatform};
+use switchyard_platform::{Retired, Revoked, SharedPlatform};
 use switchyard_store::{ReloadNotice, SharedStore, StoreError};
 
 use crate::{
@@ -86,21 +86,14 @@ impl Executor<'_> {
                 };
             }
         };
-        match self
-            .store
-            .revoke(&id, None, switchyard_core::UnixTime::now())
-            .await
-        {
-            Ok(()) => Outcome::Reloaded {
+        match switchyard_platform::revoke_unless_active(self.store, &id).await {
+            Ok(Revoked::Revoked) => Outcome::Reloaded {
                 deployment_id: id,
                 reason,
                 backend,
             },
-            Err(StoreError::WrongState { .. }) => Outcome::Kept {
-                deployment_id: id,
-                reason: "became the active deployment during this run".into(),
-            },
-            Err(StoreError::NotFound(_)) => Outcome::Gone { deployment_id: id },
+            Ok(Revoked::Active) => became_active(id),
+            Ok(Revoked::Gone) => Outcome::Gone { deployment_id: id },
             Err(e) => Outcome::Failed {
                 deployment_id: id,
                 error: format!("store: {e}"),
@@ -133,10 +126,6 @@ impl Executor<'_> {
         if leases > 0 || reloaded_sockets > 0 {
             tokio::time::sleep(self.config.reload_grace).await;
         }
-        let kept = |deployment_id| Outcome::Kept {
-            deployment_id,
-            reason: "became the active deployment during this run".into(),
-        };
         match switchyard_platform::retire(self.store, self.platform, d).await {
             Ok(Retired::Deleted) => Outcome::Deleted {
                 deployment_id: id,
@@ -146,7 +135,7 @@ impl Executor<'_> {
                 backend,
             },
             Ok(Retired::AlreadyGone) => Outcome::Gone { deployment_id: id },
-            Ok(Retired::Active) => kept(id),
+            Ok(Retired::Active) => became_active(id),
             Err(e) => Outcome::Failed {
                 deployment_id: id,
                 error: e.to_string(),
@@ -223,4 +212,12 @@ pub struct BackendReload {
     pub reloaded_socket_count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// A deployment promoted while the run was deciding about it is kept.
+fn became_active(deployment_id: DeploymentId) -> Outcome {
+    Outcome::Kept {
+        deployment_id,
+        reason: "became the active deployment during this run".into(),
+    }
 }

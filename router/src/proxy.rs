@@ -219,7 +219,8 @@ async fn forward(
     Ok(Response::from_parts(parts, Either::Left(body)))
 }
 
-fn backend_failure(target: &Target, err: RouterError, started: Instant) -> RouterError {
+/// Counts a failure the backend caused and passes the error on.
+pub(crate) fn backend_failure(target: &Target, err: RouterError, started: Instant) -> RouterError {
     target.traffic.backend_error();
     target
         .traffic

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Shared,
     headers::{self, SELECTED},
-    proxy::{error_chain, rewrite_request},
+    proxy::{backend_failure, error_chain, rewrite_request},
     respond::{Body, RouterError},
     table::Target,
 };
@@ -175,13 +175,7 @@ pub async fn proxy(
     );
 
     let started = Instant::now();
-    let fail = |err: RouterError| {
-        target.traffic.backend_error();
-        target
-            .traffic
-            .record(err.status().as_u16(), started.elapsed());
-        err
-    };
+    let fail = |err: RouterError| backend_failure(&target, err, started.into_std());
     let addr = (
         target.authority.host(),
         target.authority.port_u16().unwrap_or(80),

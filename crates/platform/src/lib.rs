@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use switchyard_core::Deployment;
 
 pub use railway::RailwayPlatform;
-pub use retire::{RetireError, Retired, retire};
+pub use retire::{RetireError, Retired, Revoked, retire, revoke_unless_active};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {

@@ -4,7 +4,7 @@
 //! service, then forget its record. A platform failure leaves the revoked
 //! record behind, so the next attempt picks it up again.
 
-use switchyard_core::{Deployment, UnixTime};
+use switchyard_core::{Deployment, DeploymentId, UnixTime};
 use switchyard_store::{DeleteOutcome, SharedStore, StoreError};
 
 use crate::SharedPlatform;
@@ -31,16 +31,41 @@ pub enum RetireError {
     },
 }
 
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// It can no longer be promoted, and pins to it are stale.
+    Revoked,
+    /// It is (or just became) the active deployment: left alone.
+    Active,
+    Gone,
+}
+
+/// The first step of retiring: one atomic store step that refuses the
+/// active deployment. The janitor's deadline reload stops here.
+pub async fn revoke_unless_active(
+    store: &SharedStore,
+    id: &DeploymentId,
+) -> Result<Revoked, StoreError> {
+    match store.revoke(id, None, UnixTime::now()).await {
+        Ok(()) => Ok(Revoked::Revoked),
+        Err(StoreError::WrongState { .. }) => Ok(Revoked::Active),
+        Err(StoreError::NotFound(_)) => Ok(Revoked::Gone),
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn retire(
     store: &SharedStore,
     platform: &SharedPlatform,
     d: &Deployment,
 ) -> Result<Retired, RetireError> {
-    match store.revoke(&d.deployment_id, None, UnixTime::now()).await {
-        Ok(()) => {}
-        Err(StoreError::WrongState { .. }) => return Ok(Retired::Active),
-        Err(StoreError::NotFound(_)) => return Ok(Retired::AlreadyGone),
-        Err(e) => return Err(RetireError::Store(e)),
+    match revoke_unless_active(store, &d.deployment_id)
+        .await
+        .map_err(RetireError::Store)?
+    {
+        Revoked::Revoked => {}
+        Revoked::Active => return Ok(Retired::Active),
+        Revoked::Gone => return Ok(Retired::AlreadyGone),
     }
     platform
         .delete_service(d)

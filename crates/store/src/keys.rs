@@ -44,6 +44,14 @@ impl Keys {
         format!("{}:events", self.prefix)
     }
 
+    pub fn replica(&self, replica: &str) -> String {
+        format!("{}:replica:{replica}", self.prefix)
+    }
+
+    pub fn replicas(&self) -> String {
+        format!("{}:replicas", self.prefix)
+    }
+
     pub fn meta(&self, name: &str) -> String {
         format!("{}:meta:{name}", self.prefix)
     }

@@ -309,8 +309,8 @@ impl Store for RedisStore {
     }
 
     async fn remove_replica(&self, replica: &str) -> Result<()> {
-        let key = format!("{}:replica:{replica}", self.prefix());
-        let set = format!("{}:replicas", self.prefix());
+        let key = self.inner.keys.replica(replica);
+        let set = self.inner.keys.replicas();
         let (key, set) = (&key, &set);
         self.call(|mut c| async move {
             redis::pipe()

@@ -146,13 +146,15 @@ impl Reply {
     }
 }
 
-pub async fn request(
+/// One request; `None` when no answer came (nothing listening, connection
+/// reset), for readiness polls.
+pub async fn try_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: Bytes,
-) -> Reply {
+) -> Option<Reply> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = http::Request::builder()
         .method(method)
@@ -160,31 +162,29 @@ pub async fn request(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = client
-        .request(req.body(Full::new(body)).unwrap())
-        .await
-        .expect("request");
-    let (parts, body) = res.into_parts();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
-}
-
-/// A GET that reports "no answer" instead of panicking, for readiness polls.
-pub async fn try_get(addr: SocketAddr, path: &str) -> Option<Reply> {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = http::Request::get(format!("http://{addr}{path}"))
-        .body(Full::new(Bytes::new()))
-        .ok()?;
-    let res = client.request(req).await.ok()?;
+    let res = client.request(req.body(Full::new(body)).ok()?).await.ok()?;
     let (parts, body) = res.into_parts();
     Some(Reply {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body: body.collect().await.ok()?.to_bytes(),
     })
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply {
+    try_request(addr, method, path, headers, body)
+        .await
+        .unwrap_or_else(|| panic!("no answer to {method} {path} from {addr}"))
+}
+
+pub async fn try_get(addr: SocketAddr, path: &str) -> Option<Reply> {
+    try_request(addr, "GET", path, &[], Bytes::new()).await
 }
 
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
