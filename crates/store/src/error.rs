@@ -2,7 +2,9 @@
 //! caller (bad request), the operator (store unreachable) or nobody (a
 //! record someone else wrote that we cannot read is skipped, not fatal).
 
-use switchyard_core::DeploymentId;
+use switchyard_core::{DeploymentId, DeploymentState};
+
+use crate::Result;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,5 +38,57 @@ impl StoreError {
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+// The status words the Lua scripts answer with, as errors; the memory store
+// reports its refusals in the same words so both stores fail alike.
+
+pub(crate) fn rollout_status(
+    status: &str,
+    detail: String,
+    id: Option<&DeploymentId>,
+) -> Result<()> {
+    let Some(id) = id else { return Ok(()) };
+    match status {
+        "ok" => Ok(()),
+        "missing" => Err(StoreError::NotFound(id.clone())),
+        "no_active" => Err(StoreError::Invalid(
+            "a rollout needs an active deployment to split traffic with".into(),
+        )),
+        _ => Err(StoreError::WrongState {
+            id: id.clone(),
+            state: detail,
+            action: "a gradual rollout (only a pending deployment can be rolled out)",
+        }),
+    }
+}
+
+pub(crate) fn revoke_status(
+    status: &str,
+    id: &DeploymentId,
+    successor: Option<&DeploymentId>,
+) -> Result<()> {
+    let successor_err = |state: &str| match successor {
+        Some(s) if state == "missing" => StoreError::NotFound(s.clone()),
+        Some(s) => StoreError::WrongState {
+            id: s.clone(),
+            state: state.into(),
+            action: "promote",
+        },
+        None => StoreError::Invalid("no successor given".into()),
+    };
+    match status {
+        "ok" => Ok(()),
+        "missing" => Err(StoreError::NotFound(id.clone())),
+        "self" => Err(StoreError::Invalid(
+            "a deployment cannot succeed itself".into(),
+        )),
+        "active" => Err(StoreError::WrongState {
+            id: id.clone(),
+            state: DeploymentState::Active.to_string(),
+            action: "revoke without promoting another deployment in the same step",
+        }),
+        s => Err(successor_err(s.trim_start_matches("successor_"))),
     }
 }

@@ -180,10 +180,10 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::NotFound(id.clone()))?
             .state;
         if state != DeploymentState::Pending {
-            return crate::redis_store::rollout_status("state", state.to_string(), Some(id));
+            return crate::error::rollout_status("state", state.to_string(), Some(id));
         }
         if st.snap.active.is_none() {
-            return crate::redis_store::rollout_status("no_active", String::new(), Some(id));
+            return crate::error::rollout_status("no_active", String::new(), Some(id));
         }
         st.snap.rollout = Some(Rollout {
             deployment_id: id.clone(),
@@ -205,13 +205,13 @@ impl Store for MemoryStore {
         }
         match promote {
             Some(s) if s == id => {
-                return crate::redis_store::revoke_status("self", id, promote);
+                return crate::error::revoke_status("self", id, promote);
             }
             Some(s) => {
                 st.promote(s, now)?;
             }
             None if st.snap.active.as_ref() == Some(id) => {
-                return crate::redis_store::revoke_status("active", id, promote);
+                return crate::error::revoke_status("active", id, promote);
             }
             None => {}
         }

@@ -6,10 +6,11 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use crate::error::{revoke_status, rollout_status};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::{AsyncCommands, Script, ScriptInvocation, aio::ConnectionManager};
-use switchyard_core::{Deployment, DeploymentId, DeploymentState, Rollout, Snapshot, UnixTime};
+use switchyard_core::{Deployment, DeploymentId, Rollout, Snapshot, UnixTime};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -400,55 +401,6 @@ impl Store for RedisStore {
         let key = &key;
         self.call(|mut c| async move { c.get::<_, Option<String>>(key).await })
             .await
-    }
-}
-
-pub(crate) fn rollout_status(
-    status: &str,
-    detail: String,
-    id: Option<&DeploymentId>,
-) -> Result<()> {
-    let Some(id) = id else { return Ok(()) };
-    match status {
-        "ok" => Ok(()),
-        "missing" => Err(StoreError::NotFound(id.clone())),
-        "no_active" => Err(StoreError::Invalid(
-            "a rollout needs an active deployment to split traffic with".into(),
-        )),
-        _ => Err(StoreError::WrongState {
-            id: id.clone(),
-            state: detail,
-            action: "a gradual rollout (only a pending deployment can be rolled out)",
-        }),
-    }
-}
-
-pub(crate) fn revoke_status(
-    status: &str,
-    id: &DeploymentId,
-    successor: Option<&DeploymentId>,
-) -> Result<()> {
-    let successor_err = |state: &str| match successor {
-        Some(s) if state == "missing" => StoreError::NotFound(s.clone()),
-        Some(s) => StoreError::WrongState {
-            id: s.clone(),
-            state: state.into(),
-            action: "promote",
-        },
-        None => StoreError::Invalid("no successor given".into()),
-    };
-    match status {
-        "ok" => Ok(()),
-        "missing" => Err(StoreError::NotFound(id.clone())),
-        "self" => Err(StoreError::Invalid(
-            "a deployment cannot succeed itself".into(),
-        )),
-        "active" => Err(StoreError::WrongState {
-            id: id.clone(),
-            state: DeploymentState::Active.to_string(),
-            action: "revoke without promoting another deployment in the same step",
-        }),
-        s => Err(successor_err(s.trim_start_matches("successor_"))),
     }
 }
 
