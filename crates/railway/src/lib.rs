@@ -9,6 +9,6 @@ mod client;
 mod error;
 pub mod ops;
 
-pub use client::{Auth, Client, ClientSettings, DEFAULT_API};
+pub use client::{Auth, Client, ClientSettings, DEFAULT_API, Upload};
 pub use error::RailwayError;
 pub use ops::{OPERATIONS, Operation};

@@ -39,6 +39,7 @@ operations! {
     VOLUME_CREATE = ("VolumeCreate", "volume_create.graphql", false);
     TCP_PROXY_CREATE = ("TcpProxyCreate", "tcp_proxy_create.graphql", false);
     PROJECT_TOKEN_CREATE = ("ProjectTokenCreate", "project_token_create.graphql", false);
+    SERVICE_INSTANCE = ("ServiceInstance", "service_instance.graphql", true);
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -91,6 +92,55 @@ impl Deployment {
     pub fn succeeded(&self) -> bool {
         self.status == "SUCCESS"
     }
+}
+
+/// The settings of a service that Switchyard manages.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceInstance {
+    pub service_name: String,
+    pub start_command: Option<String>,
+    pub cron_schedule: Option<String>,
+    pub healthcheck_path: Option<String>,
+    pub healthcheck_timeout: Option<i64>,
+    pub restart_policy_type: Option<String>,
+    pub restart_policy_max_retries: Option<i64>,
+    pub overlap_seconds: Option<i64>,
+    pub draining_seconds: Option<i64>,
+    pub source: Option<ServiceSource>,
+    pub domains: Option<Domains>,
+}
+
+impl ServiceInstance {
+    pub fn image(&self) -> Option<&str> {
+        self.source.as_ref()?.image.as_deref()
+    }
+
+    pub fn service_domains(&self) -> &[ServiceDomain] {
+        self.domains
+            .as_ref()
+            .map_or(&[], |d| d.service_domains.as_slice())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct ServiceSource {
+    pub image: Option<String>,
+    pub repo: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Domains {
+    #[serde(default)]
+    pub service_domains: Vec<ServiceDomain>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDomain {
+    pub domain: String,
+    pub target_port: Option<u16>,
 }
 
 /// Where a new service's code comes from.
@@ -154,12 +204,54 @@ impl Client {
         environment_id: &str,
         service_id: Option<&str>,
     ) -> Result<BTreeMap<String, String>, RailwayError> {
+        self.variables_as(project_id, environment_id, service_id, false)
+            .await
+    }
+
+    /// Variables as written, references like `${{svc.VAR}}` unexpanded: what
+    /// to compare against what Switchyard sets.
+    pub async fn raw_variables(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        service_id: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, RailwayError> {
+        self.variables_as(project_id, environment_id, service_id, true)
+            .await
+    }
+
+    async fn variables_as(
+        &self,
+        project_id: &str,
+        environment_id: &str,
+        service_id: Option<&str>,
+        unrendered: bool,
+    ) -> Result<BTreeMap<String, String>, RailwayError> {
         #[derive(Deserialize)]
         struct Data {
             variables: BTreeMap<String, String>,
         }
-        let vars = json!({ "projectId": project_id, "environmentId": environment_id, "serviceId": service_id });
+        let vars = json!({ "projectId": project_id, "environmentId": environment_id, "serviceId": service_id, "unrendered": unrendered });
         Ok(self.request::<_, Data>(&VARIABLES, &vars).await?.variables)
+    }
+
+    /// A service's settings in one environment: source, start command,
+    /// health check, restart policy, overlap, cron and its Railway domains.
+    pub async fn service_instance(
+        &self,
+        service_id: &str,
+        environment_id: &str,
+    ) -> Result<ServiceInstance, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            service_instance: ServiceInstance,
+        }
+        let vars = json!({ "serviceId": service_id, "environmentId": environment_id });
+        Ok(self
+            .request::<_, Data>(&SERVICE_INSTANCE, &vars)
+            .await?
+            .service_instance)
     }
 
     /// Deletes a service; a service that is already gone counts as deleted.

@@ -135,3 +135,81 @@ async fn unreachable_railway_is_a_transport_error() {
     let err = Client::new(s).unwrap().project("p").await.unwrap_err();
     assert!(matches!(err, RailwayError::Transport(_)), "{err}");
 }
+
+fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, *data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_source_upload_goes_to_the_up_endpoint_with_the_same_auth() {
+    let fake = FakeRailway::start().await;
+    let (project, env) = {
+        let st = fake.state();
+        (st.project_id.clone(), st.environment_id.clone())
+    };
+    let service = fake.add_service("web-abc123");
+    let c = client(&fake, Auth::Project("ptok".into())).await;
+    let body = tar_gz(&[
+        ("Dockerfile", b"FROM scratch\n"),
+        ("app/main.py", b"print(1)\n"),
+    ]);
+    let up = c
+        .upload_source(&project, &env, &service, body.into())
+        .await
+        .unwrap();
+    assert!(up.logs_url.starts_with("https://"), "{up:?}");
+    let st = fake.state();
+    let recorded = &st.uploads[0];
+    assert_eq!(recorded.deployment_id, up.deployment_id);
+    assert_eq!(recorded.files, ["Dockerfile", "app/main.py"]);
+    assert_eq!(recorded.auth, SentAuth::Project("ptok".into()));
+    assert_eq!(recorded.content_type.as_deref(), Some("application/gzip"));
+    // The upload started a deployment that polls like any other.
+    assert!(st.deployments.contains_key(&up.deployment_id));
+}
+
+#[tokio::test]
+async fn upload_errors_carry_railways_message() {
+    let fake = FakeRailway::start().await;
+    fake.state().tokens = vec!["good".into()];
+    let (project, env) = {
+        let st = fake.state();
+        (st.project_id.clone(), st.environment_id.clone())
+    };
+    let service = fake.add_service("web-abc123");
+    let good = client(&fake, Auth::Account("good".into())).await;
+
+    let err = good
+        .upload_source(&project, &env, &service, b"not gzip".to_vec().into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RailwayError::Http { status: 400, body } if body.contains("gzip")),
+        "{err}"
+    );
+    fake.fail("up", Failure::Http(413), 1);
+    let err = good
+        .upload_source(&project, &env, &service, tar_gz(&[]).into())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("larger than Railway accepts"),
+        "{err}"
+    );
+    let err = client(&fake, Auth::Account("bad".into()))
+        .await
+        .upload_source(&project, &env, &service, tar_gz(&[]).into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RailwayError::Unauthorized(_)), "{err}");
+    assert!(fake.state().uploads.is_empty());
+}

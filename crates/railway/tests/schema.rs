@@ -129,7 +129,6 @@ async fn what_the_client_sends_matches_the_schema() {
         .service_domain_create(&svc.id, &env, 8000)
         .await
         .unwrap();
-    client.project_create("fresh", "ws-1").await.unwrap();
     client
         .volume_create(&project, &env, &svc.id, "/data")
         .await
@@ -142,7 +141,19 @@ async fn what_the_client_sends_matches_the_schema() {
         .project_token_create(&project, &env, "switchyard-janitor")
         .await
         .unwrap();
+    let instance = client.service_instance(&svc.id, &env).await.unwrap();
+    assert_eq!(instance.image(), Some("ghcr.io/acme/web:1"));
+    assert_eq!(instance.overlap_seconds, Some(35));
+    assert_eq!(instance.service_domains().len(), 1);
+    assert_eq!(
+        client
+            .raw_variables(&project, &env, Some(&svc.id))
+            .await
+            .unwrap(),
+        vars
+    );
     client.service_delete(&svc.id, Some(&env)).await.unwrap();
+    client.project_create("fresh", "ws-1").await.unwrap();
 
     let sent = fake.state().sent.clone();
     assert!(sent.len() >= 10);

@@ -2,7 +2,9 @@
 //! real API cannot be reached from here. It answers the operations the
 //! client sends, by `operationName`, from state kept in memory; it can be
 //! told to fail, and it records every request so tests can check what was
-//! sent (and validate it against Railway's schema).
+//! sent (and validate it against Railway's schema). Beside GraphQL it takes
+//! source uploads (`POST /project/{p}/environment/{e}/up`), checks each is a
+//! gzip-compressed tar and records its file list.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -12,7 +14,8 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::State,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::post,
@@ -50,7 +53,22 @@ pub struct FakeService {
     pub source: Value,
     pub variables: BTreeMap<String, String>,
     pub instance: Value,
+    /// Railway domains: (domain, target port).
+    pub domains: Vec<(String, u16)>,
     pub deleted: bool,
+}
+
+/// One source upload, as received.
+#[derive(Debug, Clone)]
+pub struct FakeUpload {
+    pub service_id: String,
+    pub deployment_id: String,
+    /// Paths in the archive, in archive order, without a leading `./`.
+    pub files: Vec<String>,
+    /// Compressed size of the body.
+    pub bytes: usize,
+    pub content_type: Option<String>,
+    pub auth: SentAuth,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +88,9 @@ pub struct FakeState {
     pub tokens: Vec<String>,
     /// Project tokens handed out by `projectTokenCreate`.
     pub tokens_minted: Vec<String>,
+    pub uploads: Vec<FakeUpload>,
+    /// Workspace ids `projectCreate` was called with.
+    pub projects_created_in: Vec<String>,
     seq: u64,
 }
 
@@ -105,6 +126,11 @@ impl FakeRailway {
         let state = Arc::new(Mutex::new(st));
         let app = Router::new()
             .route("/graphql/v2", post(graphql))
+            .route(
+                "/project/{project}/environment/{environment}/up",
+                post(upload),
+            )
+            .layer(DefaultBodyLimit::max(512 << 20))
             .with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -166,23 +192,124 @@ fn gql_error(msg: &str) -> Response {
     Json(json!({ "data": null, "errors": [{ "message": msg }] })).into_response()
 }
 
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn sent_auth(headers: &HeaderMap) -> SentAuth {
+    match (
+        header(headers, "authorization"),
+        header(headers, "project-access-token"),
+    ) {
+        (Some(b), _) => SentAuth::Bearer(b.trim_start_matches("Bearer ").to_string()),
+        (None, Some(p)) => SentAuth::Project(p),
+        _ => SentAuth::None,
+    }
+}
+
+fn token_ok(st: &FakeState, auth: &SentAuth) -> bool {
+    match auth {
+        SentAuth::None => false,
+        SentAuth::Bearer(t) | SentAuth::Project(t) => st.tokens.is_empty() || st.tokens.contains(t),
+    }
+}
+
+impl FakeState {
+    /// A new Railway deployment of `service_id` that reports `next_statuses`.
+    fn start_deployment(&mut self, service_id: &str) -> String {
+        let id = self.id("dep");
+        let statuses: VecDeque<String> = self.next_statuses.iter().cloned().collect();
+        self.deployments
+            .insert(id.clone(), (service_id.to_string(), statuses));
+        id
+    }
+}
+
+/// Lists the paths of a gzip-compressed tar, or says why it is not one.
+pub fn tar_gz_paths(body: &[u8]) -> Result<Vec<String>, String> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(body));
+    let entries = archive.entries().map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("not a gzip-compressed tar: {e}"))?;
+        let path = entry.path().map_err(|e| e.to_string())?;
+        let path = path.to_string_lossy();
+        files.push(path.trim_start_matches("./").to_string());
+    }
+    Ok(files)
+}
+
+async fn upload(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    Path((project, environment)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+    let auth = sent_auth(&headers);
+    if !token_ok(&st, &auth) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "message": "Not Authorized" })),
+        )
+            .into_response();
+    }
+    let bad =
+        |msg: String| (StatusCode::BAD_REQUEST, Json(json!({ "message": msg }))).into_response();
+    if let Some(f) = st.failures.get_mut("up").and_then(VecDeque::pop_front) {
+        return match f {
+            Failure::Http(code) => (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                Json(json!({ "message": "upload refused" })),
+            )
+                .into_response(),
+            Failure::GraphQl(msg) => bad(msg),
+        };
+    }
+    if project != st.project_id || environment != st.environment_id {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": "Project or environment not found" })),
+        )
+            .into_response();
+    }
+    let service_id = query.get("serviceId").cloned().unwrap_or_default();
+    if !st.services.iter().any(|s| s.id == service_id && !s.deleted) {
+        return bad(format!("Service {service_id:?} not found"));
+    }
+    let files = match tar_gz_paths(&body) {
+        Ok(files) => files,
+        Err(e) => return bad(e),
+    };
+    let deployment_id = st.start_deployment(&service_id);
+    st.uploads.push(FakeUpload {
+        service_id: service_id.clone(),
+        deployment_id: deployment_id.clone(),
+        files,
+        bytes: body.len(),
+        content_type: header(&headers, "content-type"),
+        auth,
+    });
+    Json(json!({
+        "deploymentId": deployment_id,
+        "url": format!("https://{service_id}.up.railway.app"),
+        "logsUrl": format!("https://railway.com/project/{project}/service/{service_id}?id={deployment_id}"),
+        "deploymentDomain": format!("{service_id}.up.railway.app"),
+    }))
+    .into_response()
+}
+
 async fn graphql(
     State(state): State<Arc<Mutex<FakeState>>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let auth = match (header("authorization"), header("project-access-token")) {
-        (Some(b), _) => SentAuth::Bearer(b.trim_start_matches("Bearer ").to_string()),
-        (None, Some(p)) => SentAuth::Project(p),
-        _ => SentAuth::None,
-    };
+    let auth = sent_auth(&headers);
     let operation = body["operationName"]
         .as_str()
         .unwrap_or_default()
@@ -195,11 +322,7 @@ async fn graphql(
         auth: auth.clone(),
     });
 
-    let token_ok = match &auth {
-        SentAuth::None => false,
-        SentAuth::Bearer(t) | SentAuth::Project(t) => st.tokens.is_empty() || st.tokens.contains(t),
-    };
-    if !token_ok {
+    if !token_ok(&st, &auth) {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "errors": [{ "message": "Not Authorized" }] })),
@@ -307,16 +430,39 @@ async fn graphql(
             }
         }
         "ServiceInstanceDeployV2" => {
-            let id = st.id("dep");
-            let statuses: VecDeque<String> = st.next_statuses.iter().cloned().collect();
-            st.deployments.insert(
-                id.clone(),
-                (
-                    vars["serviceId"].as_str().unwrap_or_default().into(),
-                    statuses,
-                ),
-            );
+            let id = st.start_deployment(vars["serviceId"].as_str().unwrap_or_default());
             json!({ "serviceInstanceDeployV2": id })
+        }
+        "ServiceInstance" => {
+            let id = vars["serviceId"].as_str().unwrap_or_default();
+            let Some(s) = st.services.iter().find(|s| s.id == id && !s.deleted) else {
+                return gql_error("ServiceInstance not found");
+            };
+            let setting = |k: &str| s.instance.get(k).cloned().unwrap_or(Value::Null);
+            // An update may change the source; it wins over the creation source.
+            let source = match s.instance.get("source") {
+                Some(v) if v.is_object() => v.clone(),
+                _ => s.source.clone(),
+            };
+            let domains: Vec<Value> = s
+                .domains
+                .iter()
+                .map(|(d, port)| json!({ "domain": d, "targetPort": port }))
+                .collect();
+            json!({ "serviceInstance": {
+                "id": format!("si-{}", s.id),
+                "serviceName": s.name,
+                "startCommand": setting("startCommand"),
+                "cronSchedule": setting("cronSchedule"),
+                "healthcheckPath": setting("healthcheckPath"),
+                "healthcheckTimeout": setting("healthcheckTimeout"),
+                "restartPolicyType": s.instance.get("restartPolicyType").cloned().unwrap_or(json!("ON_FAILURE")),
+                "restartPolicyMaxRetries": s.instance.get("restartPolicyMaxRetries").cloned().unwrap_or(json!(10)),
+                "overlapSeconds": setting("overlapSeconds"),
+                "drainingSeconds": setting("drainingSeconds"),
+                "source": if source.is_object() { json!({ "image": source.get("image"), "repo": source.get("repo") }) } else { Value::Null },
+                "domains": { "serviceDomains": domains },
+            } })
         }
         "Deployment" => {
             let id = vars["id"].as_str().unwrap_or_default().to_string();
@@ -333,11 +479,27 @@ async fn graphql(
         }
         "ServiceDomainCreate" => {
             let id = st.id("dom");
-            json!({ "serviceDomainCreate": { "id": id, "domain": format!("{}.up.railway.app", vars["input"]["serviceId"].as_str().unwrap_or("svc")) } })
+            let service = vars["input"]["serviceId"].as_str().unwrap_or("svc");
+            let domain = format!("{service}.up.railway.app");
+            let port = vars["input"]["targetPort"].as_u64().unwrap_or(0) as u16;
+            if let Some(s) = st.services.iter_mut().find(|s| s.id == service) {
+                s.domains.push((domain.clone(), port));
+            }
+            json!({ "serviceDomainCreate": { "id": id, "domain": domain } })
         }
         "ProjectCreate" => {
-            let id = st.id("proj");
-            json!({ "projectCreate": { "id": id, "name": vars["input"]["name"], "environments": { "edges": [{ "node": { "id": env, "name": "production" } }] } } })
+            // One project at a time: the new one replaces the old, empty.
+            let Some(workspace) = vars["input"]["workspaceId"].as_str() else {
+                return gql_error("You must specify a workspaceId to create a project");
+            };
+            st.projects_created_in.push(workspace.to_string());
+            st.project_id = st.id("proj");
+            st.project_name = vars["input"]["name"]
+                .as_str()
+                .unwrap_or("unnamed")
+                .to_string();
+            st.services.clear();
+            json!({ "projectCreate": { "id": st.project_id, "name": st.project_name, "environments": { "edges": [{ "node": { "id": env, "name": "production" } }] } } })
         }
         "VolumeCreate" => {
             let id = st.id("vol");
