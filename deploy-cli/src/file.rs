@@ -28,6 +28,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("service_prefix", "PULSE_RAILWAY_SERVICE_PREFIX"),
     ("redis_service", "SWITCHYARD_REDIS_SERVICE"),
     ("internal_token_env", "PULSE_RAILWAY_INTERNAL_TOKEN"),
+    ("image_repository", "PULSE_RAILWAY_IMAGE_REPOSITORY"),
+    ("max_context_size", "SWITCHYARD_MAX_CONTEXT_SIZE"),
+    ("workspace_id", "RAILWAY_WORKSPACE_ID"),
+    ("router_image", "SWITCHYARD_ROUTER_IMAGE"),
+    ("janitor_image", "SWITCHYARD_JANITOR_IMAGE"),
 ];
 
 /// The environment, falling back to the file's values.

@@ -7,6 +7,8 @@ pub mod commands;
 pub mod context;
 pub mod demo;
 pub mod file;
+pub mod progress;
+pub mod source;
 
 use clap::{Parser, Subcommand};
 

@@ -1,23 +1,33 @@
 //! `switchyard deploy`: make the backend exist (a URL on the static
 //! platform; a new service on Railway), register it pending, check its
 //! health, promote it, and wait until the router serves it.
+//!
+//! On Railway the code comes from one of four places: an uploaded build
+//! context Railway builds (the default), an image built and pushed from
+//! here (`--image-repository`), a prebuilt image (`--image`) or a GitHub
+//! repository (`--repo`). Everything that can fail locally (packing, the
+//! size limit, the docker build) happens before anything is created.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 use switchyard_core::{
     DeploymentId, UnixTime,
     config::{EnvSource, Resolver, Setting, parse_duration},
 };
-use switchyard_railway::ops::Source;
 use switchyard_store::{NewDeployment, StoreError};
 
 use super::{
     parse_id,
-    provision::{self, RailwaySpec},
+    provision::{self, Code, RailwaySpec},
     wait_healthy, wait_until_serving,
 };
-use crate::{Context, Failure, usage};
+use crate::{
+    Context, Failure,
+    progress::Progress,
+    source::{image, pack},
+    usage,
+};
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -33,6 +43,24 @@ pub struct DeployArgs {
     /// Railway: the branch of --repo to build
     #[arg(long, requires = "repo")]
     pub branch: Option<String>,
+    /// Railway: the build context to upload (Railway builds it), or to build with --image-repository [default: .]
+    #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
+    pub context: Option<PathBuf>,
+    /// Railway: the Dockerfile, inside the context [default: Railway's detection / CONTEXT/Dockerfile]
+    #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
+    pub dockerfile: Option<PathBuf>,
+    /// Railway: build the image here with docker buildx and push it as REPO:<deployment id> [env: PULSE_RAILWAY_IMAGE_REPOSITORY]
+    #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
+    pub image_repository: Option<String>,
+    /// Railway: refuse to upload a build context larger than this [env: SWITCHYARD_MAX_CONTEXT_SIZE, default: 100MiB]
+    #[arg(long)]
+    pub max_context_size: Option<String>,
+    /// Pack files that .gitignore excludes (.railwayignore and .dockerignore still apply)
+    #[arg(long)]
+    pub no_gitignore: bool,
+    /// Also pack .git, target, node_modules and .env* files
+    #[arg(long)]
+    pub no_default_excludes: bool,
     /// Deployment name; the id becomes NAME-<6 hex> [env: PULSE_RAILWAY_DEPLOYMENT_NAME, default: prod]
     #[arg(long)]
     pub deployment_name: Option<String>,
@@ -78,6 +106,11 @@ const BACKEND_URL: Setting = Setting::new(
     &["SWITCHYARD_RAILWAY_BACKEND_URL"],
 );
 const POLL: Setting = Setting::new("(poll interval)", &["SWITCHYARD_RAILWAY_POLL_INTERVAL"]);
+const IMAGE_REPOSITORY: Setting =
+    Setting::new("--image-repository", &["PULSE_RAILWAY_IMAGE_REPOSITORY"]);
+const MAX_CONTEXT_SIZE: Setting =
+    Setting::new("--max-context-size", &["SWITCHYARD_MAX_CONTEXT_SIZE"]);
+const DEFAULT_MAX_CONTEXT: u64 = 100 << 20;
 
 pub fn new_id(name: &str) -> Result<DeploymentId, Failure> {
     use rand::Rng;
@@ -121,6 +154,14 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
 
     let backend = match &ctx.railway {
         None => {
+            if args.context.is_some()
+                || args.dockerfile.is_some()
+                || args.image_repository.is_some()
+            {
+                return Err(usage(
+                    "--context, --dockerfile and --image-repository build on Railway: pass --platform railway (the static platform takes --url)",
+                ));
+            }
             let Some(url) = args.url.clone() else {
                 return Err(usage(
                     "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway with --image or --repo",
@@ -138,23 +179,14 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
             }
         }
         Some(rp) => {
-            let source = match (&args.image, &args.repo) {
-                (Some(image), _) => Source::Image(image.clone()),
-                (None, Some(repo)) => Source::Repo(repo.clone()),
-                (None, None) => {
-                    return Err(usage(
-                        "on Railway, deploy needs --image IMAGE or --repo OWNER/NAME",
-                    ));
-                }
-            };
             if router.is_none() {
                 return Err(usage(
                     "on Railway the health check goes through the router: pass --router-url or set SWITCHYARD_ROUTER_URL",
                 ));
             }
+            let code = code(ctx, &r, &args, &id).await?;
             let spec = RailwaySpec {
-                source,
-                branch: args.branch.clone(),
+                code,
                 port: args.port.unwrap_or(8000),
                 service_prefix: r
                     .raw(SERVICE_PREFIX, args.service_prefix.as_deref())
@@ -254,6 +286,98 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         });
     }
     Ok(())
+}
+
+/// Decides where the new service's code comes from and does the local
+/// part: building and pushing an image, or packing the context.
+async fn code(
+    ctx: &Context,
+    r: &Resolver<'_>,
+    args: &DeployArgs,
+    id: &DeploymentId,
+) -> Result<Code, Failure> {
+    if let Some(image) = &args.image {
+        return Ok(Code::Image(image.clone()));
+    }
+    if let Some(repo) = &args.repo {
+        return Ok(Code::Repo {
+            repo: repo.clone(),
+            branch: args.branch.clone(),
+        });
+    }
+    let context = args.context.clone().unwrap_or_else(|| PathBuf::from("."));
+    if let Some((repository, from)) = r.raw(IMAGE_REPOSITORY, args.image_repository.as_deref()) {
+        let last = repository.rsplit('/').next().unwrap_or_default();
+        if repository.is_empty() || last.contains(':') || last.contains('@') {
+            return Err(usage(format!(
+                "{IMAGE_REPOSITORY} (from {from}) must be a repository without a tag, such as ghcr.io/acme/web; the deployment id becomes the tag"
+            )));
+        }
+        image::check_tools().await?;
+        let build = image::BuildSpec {
+            dockerfile: args
+                .dockerfile
+                .as_deref()
+                .map(|df| pack::resolve_dockerfile(&context, df)),
+            context,
+            tag: format!("{repository}:{id}"),
+        };
+        step(ctx, &format!("building {} with docker buildx", build.tag));
+        image::build_and_push(&build, ctx.json).await?;
+        step(ctx, &format!("pushed {}", build.tag));
+        return Ok(Code::Image(build.tag));
+    }
+
+    let limit = r
+        .optional_with(
+            MAX_CONTEXT_SIZE,
+            args.max_context_size.as_deref(),
+            switchyard_core::config::parse_size,
+        )
+        .map_err(usage)?
+        .unwrap_or(DEFAULT_MAX_CONTEXT);
+    let options = pack::Options {
+        root: context,
+        dockerfile: args.dockerfile.clone(),
+        gitignore: !args.no_gitignore,
+        default_excludes: !args.no_default_excludes,
+    };
+    let draw = Progress::on_terminal(ctx.json);
+    // Walking and compressing are blocking file work.
+    let (index, archive) = tokio::task::spawn_blocking(move || {
+        let index = pack::index(&options).map_err(usage)?;
+        index.check_limit(limit).map_err(|e| Failure {
+            code: 1,
+            error: anyhow::anyhow!(e),
+        })?;
+        let bar = Progress::new("packing", index.total, draw);
+        let archive = index.pack(&bar);
+        bar.finish();
+        let archive = archive.map_err(|e| {
+            anyhow::anyhow!(
+                "packing {}: {e}; nothing was created",
+                index.root().display()
+            )
+        })?;
+        Ok::<_, Failure>((index, archive))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("packing the build context: {e}"))??;
+    step(
+        ctx,
+        &format!(
+            "packed {} files from {} ({} -> {} compressed)",
+            index.files(),
+            index.root().display(),
+            switchyard_core::config::human_bytes(index.total),
+            switchyard_core::config::human_bytes(archive.len() as u64),
+        ),
+    );
+    Ok(Code::Upload(provision::Upload {
+        archive: archive.into(),
+        dockerfile: index.dockerfile,
+        draw,
+    }))
 }
 
 /// Removes what a failed deploy made: the pending record and, on Railway,

@@ -8,7 +8,7 @@ use switchyard_core::DeploymentId;
 use switchyard_platform::RailwayPlatform;
 use switchyard_railway::ops::Source;
 
-use crate::Failure;
+use crate::{Failure, progress::Progress};
 
 /// A running backend, ready to register.
 #[derive(Debug, Clone)]
@@ -18,10 +18,33 @@ pub struct Backend {
     pub service_id: Option<String>,
 }
 
+/// What Railway runs for the new service.
+#[derive(Debug, Clone)]
+pub enum Code {
+    /// A prebuilt (or just pushed) image.
+    Image(String),
+    /// A GitHub repository Railway builds.
+    Repo {
+        repo: String,
+        branch: Option<String>,
+    },
+    /// A packed build context, uploaded for Railway to build.
+    Upload(Upload),
+}
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The gzip-compressed tar.
+    pub archive: bytes::Bytes,
+    /// The Dockerfile's path inside the archive, when not the default.
+    pub dockerfile: Option<String>,
+    /// Draw an upload progress bar.
+    pub draw: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RailwaySpec {
-    pub source: Source,
-    pub branch: Option<String>,
+    pub code: Code,
     pub port: u16,
     pub service_prefix: String,
     pub env_service: String,
@@ -73,14 +96,14 @@ pub async fn railway(
         variables.insert("PULSE_RAILWAY_INTERNAL_TOKEN".into(), token.clone());
     }
 
+    let (source, branch) = match &spec.code {
+        Code::Image(image) => (Some(Source::Image(image.clone())), None),
+        Code::Repo { repo, branch } => (Some(Source::Repo(repo.clone())), branch.as_deref()),
+        // The upload is the source: the service starts empty.
+        Code::Upload(_) => (None, None),
+    };
     let service = client
-        .service_create(
-            project,
-            env,
-            &name,
-            Some(&spec.source),
-            spec.branch.as_deref(),
-        )
+        .service_create(project, env, &name, source.as_ref(), branch)
         .await?;
     progress(&format!("created Railway service {name} ({})", service.id));
     let result = configure_and_build(rp, &service.id, spec, &variables, progress).await;
@@ -114,14 +137,53 @@ async fn configure_and_build(
         .upsert_variables(project, env, Some(service_id), variables, true)
         .await?;
     progress(&format!("set {} variables", variables.len()));
-    let instance =
+    let mut instance =
         serde_json::json!({ "restartPolicyType": "ON_FAILURE", "restartPolicyMaxRetries": 5 });
+    if let Code::Upload(Upload {
+        dockerfile: Some(path),
+        ..
+    }) = &spec.code
+    {
+        instance["dockerfilePath"] = path.as_str().into();
+    }
     client
         .service_instance_update(service_id, env, &instance)
         .await?;
-    let deployment = client.deploy(service_id, env).await?;
+    let deployment = match &spec.code {
+        Code::Upload(upload) => {
+            let bar = std::sync::Arc::new(Progress::new(
+                "uploading",
+                upload.archive.len() as u64,
+                upload.draw,
+            ));
+            let up = client
+                .upload_source(project, env, service_id, upload_body(upload, bar.clone()))
+                .await;
+            bar.finish();
+            let up = up?;
+            progress(&format!(
+                "uploaded {}; build logs: {}",
+                switchyard_core::config::human_bytes(upload.archive.len() as u64),
+                up.logs_url
+            ));
+            up.deployment_id
+        }
+        Code::Image(_) | Code::Repo { .. } => client.deploy(service_id, env).await?,
+    };
     progress(&format!("Railway deployment {deployment} started"));
     wait_for_success(rp, &deployment, spec, progress).await
+}
+
+/// The archive as a stream of chunks, so the bar moves as hyper takes them.
+fn upload_body(upload: &Upload, bar: std::sync::Arc<Progress>) -> reqwest::Body {
+    const CHUNK: usize = 64 * 1024;
+    let archive = upload.archive.clone();
+    let chunks = (0..archive.len().div_ceil(CHUNK)).map(move |i| {
+        let chunk = archive.slice(i * CHUNK..((i + 1) * CHUNK).min(archive.len()));
+        bar.advance(chunk.len() as u64);
+        Ok::<_, std::io::Error>(chunk)
+    });
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
 }
 
 async fn wait_for_success(

@@ -1,6 +1,9 @@
-//! An in-process router for CLI tests, reading the store at a Redis URL.
+//! Shared by the CLI tests: an in-process router reading the store at a
+//! Redis URL, and (in `railway`) the stack Railway tests start from.
 
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod railway;
 
 use std::sync::Arc;
 
