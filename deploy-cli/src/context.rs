@@ -47,7 +47,7 @@ pub struct GlobalArgs {
 }
 
 const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"]);
-const PROJECT_ID: Setting = Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]);
+pub(crate) const PROJECT_ID: Setting = Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]);
 const ENVIRONMENT_ID: Setting = Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]);
 const REDIS_SERVICE: Setting = Setting::new("--redis-service", &["SWITCHYARD_REDIS_SERVICE"]);
 
@@ -119,27 +119,32 @@ impl Context {
 
     /// Asks for confirmation on a terminal; elsewhere requires --yes.
     pub fn confirm(&self, question: &str) -> Result<(), Failure> {
-        use std::io::{BufRead, IsTerminal, Write};
-        if self.yes {
-            return Ok(());
-        }
-        if !std::io::stdin().is_terminal() {
-            return Err(usage(format!(
-                "{question} Not on a terminal: pass --yes to confirm."
-            )));
-        }
-        print!("{question} [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if matches!(line.trim(), "y" | "Y" | "yes") {
-            Ok(())
-        } else {
-            Err(Failure {
-                code: 1,
-                error: anyhow::anyhow!("cancelled"),
-            })
-        }
+        confirm(self.yes, question)
+    }
+}
+
+/// Asks for confirmation on a terminal; elsewhere requires --yes.
+pub fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(usage(format!(
+            "{question} Not on a terminal: pass --yes to confirm."
+        )));
+    }
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if matches!(line.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("cancelled"),
+        })
     }
 }
 

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod file;
 pub mod progress;
 pub mod source;
+pub mod stack;
 
 use clap::{Parser, Subcommand};
 
@@ -31,8 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a router with two example deployments on this machine (no Redis, no Railway)
     Demo(demo::DemoArgs),
-    /// Bootstrap router, Redis, env and janitor services into a Railway project
+    /// Bootstrap router, Redis, env and janitor services into a Railway project (created when none is given)
     Init(Box<commands::init::InitArgs>),
+    /// Bring a stack made by an older version up to date: print the plan, apply it with --yes
+    Upgrade(Box<commands::upgrade::UpgradeArgs>),
     /// Register a new deployment, check its health, and promote it
     Deploy(Box<commands::deploy::DeployArgs>),
     /// List deployments with state, age, drain age, leases and activity
@@ -84,6 +87,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Init(args) => commands::init::run(&cli.global, env, *args).await,
+        Command::Upgrade(args) => commands::upgrade::run(&cli.global, env, *args).await,
         command => {
             let ctx = Context::new(&cli.global, env).await?;
             match command {
@@ -94,7 +98,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
                 Command::Revoke(a) => commands::revoke::run(&ctx, a).await,
                 Command::Delete(a) => commands::delete::run(&ctx, a).await,
                 Command::Remove(a) => commands::delete::remove(&ctx, a).await,
-                Command::Demo(_) | Command::Init(_) => Ok(()),
+                Command::Demo(_) | Command::Init(_) | Command::Upgrade(_) => Ok(()),
             }
         }
     }

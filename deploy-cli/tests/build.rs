@@ -89,43 +89,44 @@ async fn a_source_deploy_uploads_the_context_without_what_is_ignored() {
     );
     assert!(said.contains("SUCCESS"), "{said}");
 
-    let st = s.fake.state();
-    assert_eq!(st.uploads.len(), 1);
-    let mut files: Vec<&str> = st.uploads[0]
-        .files
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !matches!(*f, "app" | "docker"))
-        .collect();
-    files.sort_unstable();
-    assert_eq!(
-        files,
-        [
-            ".dockerignore",
-            ".gitignore",
-            ".railwayignore",
-            "app/main.py",
-            "docker/web.Dockerfile",
-        ]
-    );
-    let service = st
-        .services
-        .iter()
-        .find(|svc| svc.name == "web-1" && !svc.deleted)
-        .unwrap();
-    assert_eq!(st.uploads[0].service_id, service.id);
-    // The upload is the source: no image, no repository, the Dockerfile named.
-    assert!(service.source.is_null(), "{:?}", service.source);
-    assert_eq!(service.instance["dockerfilePath"], "docker/web.Dockerfile");
-    assert_eq!(service.variables["PULSE_DEPLOYMENT_ID"], "web-1");
-    assert_eq!(service.variables["SECRET_KEY"], "${{pulse-env.SECRET_KEY}}");
-    // The upload started the build; nothing else was deployed.
-    assert!(
-        st.sent
+    {
+        let st = s.fake.state();
+        assert_eq!(st.uploads.len(), 1);
+        let mut files: Vec<&str> = st.uploads[0]
+            .files
             .iter()
-            .all(|x| x.operation != "ServiceInstanceDeployV2")
-    );
-    drop(st);
+            .map(String::as_str)
+            .filter(|f| !matches!(*f, "app" | "docker"))
+            .collect();
+        files.sort_unstable();
+        assert_eq!(
+            files,
+            [
+                ".dockerignore",
+                ".gitignore",
+                ".railwayignore",
+                "app/main.py",
+                "docker/web.Dockerfile",
+            ]
+        );
+        let service = st
+            .services
+            .iter()
+            .find(|svc| svc.name == "web-1" && !svc.deleted)
+            .unwrap();
+        assert_eq!(st.uploads[0].service_id, service.id);
+        // The upload is the source: no image, no repository, the Dockerfile named.
+        assert!(service.source.is_null(), "{:?}", service.source);
+        assert_eq!(service.instance["dockerfilePath"], "docker/web.Dockerfile");
+        assert_eq!(service.variables["PULSE_DEPLOYMENT_ID"], "web-1");
+        assert_eq!(service.variables["SECRET_KEY"], "${{pulse-env.SECRET_KEY}}");
+        // The upload started the build; nothing else was deployed.
+        assert!(
+            st.sent
+                .iter()
+                .all(|x| x.operation != "ServiceInstanceDeployV2")
+        );
+    }
     assert_eq!(s.list().await["active"], "web-1");
     std::fs::remove_dir_all(root).ok();
 }

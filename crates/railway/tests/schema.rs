@@ -4,22 +4,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use std::collections::BTreeMap;
 
-use std::{collections::BTreeMap, path::PathBuf};
-
-use support::schema::Schema;
 use switchyard_railway::{Auth, Client, ClientSettings, OPERATIONS, ops::Source};
 use switchyard_testkit::FakeRailway;
+use switchyard_testkit::schema::Schema;
 
-fn schema() -> Option<Schema> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/railway/schema.json");
-    let schema = Schema::load(&path);
+fn schema() -> Option<&'static Schema> {
+    let schema = switchyard_testkit::schema::railway();
     if schema.is_none() {
         eprintln!(
             "SKIPPED: {} is absent; cannot validate operations against Railway's schema",
-            path.display()
+            switchyard_testkit::schema::railway_schema_path().display()
         );
     }
     schema
@@ -157,23 +153,25 @@ async fn what_the_client_sends_matches_the_schema() {
 
     let sent = fake.state().sent.clone();
     assert!(sent.len() >= 10);
-    let mut failures = Vec::new();
-    for s in &sent {
-        match schema.check_operation(&s.query) {
-            Ok(var_types) => {
-                let mut errors = Vec::new();
-                for (name, value) in s.variables.as_object().unwrap() {
-                    match var_types.get(name) {
-                        Some(ty) => schema.check_value(ty, value, &format!("${name}"), &mut errors),
-                        None => errors.push(format!("${name} is sent but not declared")),
-                    }
-                }
-                if !errors.is_empty() {
-                    failures.push(format!("{}: {}", s.operation, errors.join("; ")));
-                }
-            }
-            Err(errors) => failures.push(format!("{}: {}", s.operation, errors.join("; "))),
-        }
-    }
+    // The fake holds every request of every test to the schema.
+    let err = client
+        .service_instance_update(&svc.id, &env, &serde_json::json!({ "healthCheck": "/x" }))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("breaks Railway's schema")
+            && err.to_string().contains("healthCheck"),
+        "{err}"
+    );
+    assert_eq!(fake.state().schema_violations.len(), 1);
+    let failures: Vec<String> = sent
+        .iter()
+        .filter_map(|s| {
+            schema
+                .check_request(&s.query, &s.variables)
+                .err()
+                .map(|errors| format!("{}: {}", s.operation, errors.join("; ")))
+        })
+        .collect();
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod railway;
 pub mod redis;
+pub mod schema;
 pub mod wait;
 
 pub use backend::Backend;

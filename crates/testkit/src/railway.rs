@@ -89,6 +89,8 @@ pub struct FakeState {
     /// Project tokens handed out by `projectTokenCreate`.
     pub tokens_minted: Vec<String>,
     pub uploads: Vec<FakeUpload>,
+    /// Requests that broke Railway's schema (each also failed).
+    pub schema_violations: Vec<String>,
     /// Workspace ids `projectCreate` was called with.
     pub projects_created_in: Vec<String>,
     seq: u64,
@@ -328,6 +330,17 @@ async fn graphql(
             Json(json!({ "errors": [{ "message": "Not Authorized" }] })),
         )
             .into_response();
+    }
+    // Every request any test sends is held to Railway's published schema.
+    if let Some(schema) = crate::schema::railway()
+        && let Err(errors) = schema.check_request(body["query"].as_str().unwrap_or_default(), &vars)
+    {
+        let msg = format!(
+            "fake Railway: {operation} breaks Railway's schema: {}",
+            errors.join("; ")
+        );
+        st.schema_violations.push(msg.clone());
+        return gql_error(&msg);
     }
     if let Some(f) = st
         .failures

@@ -1,38 +1,71 @@
-//! `switchyard init`: bootstrap the stack into a Railway project: Redis
-//! (with a volume and a TCP proxy so the CLI can reach it; or an external
-//! one given with `--redis-url`), the env service
-//! holding user variables, the router (health check, overlap, domain) and
-//! the janitor (cron every 5 minutes, with a project token of its own).
+//! `switchyard init`: bootstrap the stack into a Railway project (creating
+//! the project when none is given): Redis with a volume and a TCP proxy so
+//! the CLI can reach it (or an external one given with `--redis-url`), then
+//! the services of [`crate::stack`]: the env service holding user
+//! variables, the router and the janitor.
 
 use std::collections::BTreeMap;
 
 use clap::Args;
-use switchyard_core::config::EnvSource;
+use switchyard_core::config::{EnvSource, Resolver, Setting};
 use switchyard_platform::RailwayPlatform;
-use switchyard_railway::{Client, ops::Source};
+use switchyard_railway::{Auth, Client, ClientSettings, ops::Source};
 
-use crate::{Failure, GlobalArgs, usage};
+use crate::{
+    Failure, GlobalArgs,
+    context::{self, PROJECT_ID},
+    stack::{self, ENV, JANITOR, REDIS, ROUTER},
+    usage,
+};
+
+/// What the stack runs; shared by `init` and `upgrade`.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// Container image of the router [env: SWITCHYARD_ROUTER_IMAGE, default: ghcr.io/switchyard/switchyard-router:<this version>]
+    #[arg(long)]
+    pub router_image: Option<String>,
+    /// Container image of the janitor [env: SWITCHYARD_JANITOR_IMAGE, default: ghcr.io/switchyard/switchyard-janitor:<this version>]
+    #[arg(long)]
+    pub janitor_image: Option<String>,
+    /// Service holding your app's variables, referenced by every backend [default: pulse-env]
+    #[arg(long)]
+    pub env_service: Option<String>,
+}
+
+const ROUTER_IMAGE: Setting = Setting::new("--router-image", &["SWITCHYARD_ROUTER_IMAGE"]);
+const JANITOR_IMAGE: Setting = Setting::new("--janitor-image", &["SWITCHYARD_JANITOR_IMAGE"]);
+const WORKSPACE_ID: Setting = Setting::new("--workspace-id", &["RAILWAY_WORKSPACE_ID"]);
+
+impl StackArgs {
+    pub fn wanted(&self, env: &dyn EnvSource, redis_url: Option<String>) -> stack::Wanted {
+        let r = Resolver::new(env);
+        stack::Wanted {
+            router_image: r
+                .raw(ROUTER_IMAGE, self.router_image.as_deref())
+                .map_or_else(stack::default_router_image, |(v, _)| v),
+            janitor_image: r
+                .raw(JANITOR_IMAGE, self.janitor_image.as_deref())
+                .map_or_else(stack::default_janitor_image, |(v, _)| v),
+            env_service: self.env_service.clone().unwrap_or_else(|| ENV.into()),
+            redis_url,
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Container image of the router (build it with docker/router.Dockerfile)
-    #[arg(long)]
-    pub router_image: String,
-    /// Container image of the janitor (build it with docker/janitor.Dockerfile)
-    #[arg(long)]
-    pub janitor_image: String,
+    #[command(flatten)]
+    pub stack: StackArgs,
     /// Redis image for the pulse-redis service [default: redis:7-alpine]
     #[arg(long)]
     pub redis_image: Option<String>,
+    /// Without --project-id: the workspace to create the project in [env: RAILWAY_WORKSPACE_ID]
+    #[arg(long)]
+    pub workspace_id: Option<String>,
+    /// Without --project-id: the name of the project to create [default: switchyard]
+    #[arg(long)]
+    pub project_name: Option<String>,
 }
-
-pub const ROUTER: &str = "pulse-router";
-pub const REDIS: &str = "pulse-redis";
-pub const JANITOR: &str = "pulse-janitor";
-pub const ENV: &str = "pulse-env";
-/// The router's shutdown deadline (30 s) plus a margin: Railway keeps the
-/// old replica this long so in-flight requests finish.
-pub const OVERLAP_SECONDS: u32 = 35;
 
 fn secret() -> String {
     use rand::Rng;
@@ -40,223 +73,200 @@ fn secret() -> String {
     format!("{bits:032x}")
 }
 
-fn reference(service: &str, var: &str) -> String {
-    format!("${{{{{service}.{var}}}}}")
-}
-
 pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Result<(), Failure> {
-    let rp = crate::context::railway_platform(global, env).await?;
-    let client = rp.client();
-    let project = client.project(rp.project_id()).await?;
-    let mine = [ROUTER, REDIS, JANITOR, ENV];
-    let existing: Vec<&str> = mine
-        .iter()
-        .copied()
-        .filter(|n| project.service(n).is_some())
-        .collect();
-    if !existing.is_empty() {
-        return Err(usage(format!(
-            "project {} already has {}; init only builds a stack from scratch (delete those services, or use another project)",
-            project.name,
-            existing.join(", ")
-        )));
-    }
-    let mut created: Vec<String> = Vec::new();
-    // The global --redis-url (flag only: a REDIS_URL left in a shell must
-    // not silently replace the Redis service) names an external Redis.
-    let result = build(
-        &rp,
-        &args,
-        global.redis_url.as_deref(),
-        &mut created,
-        global.json,
-    )
-    .await;
-    match result {
-        Ok(summary) => {
-            if global.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).unwrap_or_default()
-                );
-            } else {
-                let domain = summary["router_domain"].as_str().unwrap_or_default();
-                println!(
-                    "stack ready in project {}: {}",
-                    project.name,
-                    created.join(", ")
-                );
-                println!("router: https://{domain}");
-                println!("next: put your app's variables on the {ENV} service, then");
-                println!(
-                    "  switchyard --platform railway deploy --image YOUR_IMAGE --router-url https://{domain}"
-                );
-            }
-            Ok(())
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "{:#}. Created so far: {}. Delete those services in Railway before running init again.",
-            e.error,
-            if created.is_empty() {
-                "nothing".into()
-            } else {
-                created.join(", ")
-            }
-        )
-        .into()),
-    }
-}
-
-async fn build(
-    rp: &RailwayPlatform,
-    args: &InitArgs,
-    external_redis: Option<&str>,
-    created: &mut Vec<String>,
-    quiet: bool,
-) -> Result<serde_json::Value, Failure> {
-    let client: &Client = rp.client();
-    let (project, env) = (rp.project_id(), rp.environment_id());
     let say = |line: &str| {
-        if quiet {
+        if global.json {
             eprintln!("{line}")
         } else {
             println!("{line}")
         }
     };
-
-    // Redis: private URL for the stack, public (TCP proxy) URL for the CLI.
+    let has_project = Resolver::new(env)
+        .raw(PROJECT_ID, global.project_id.as_deref())
+        .is_some();
+    let (rp, project_created) = if has_project {
+        (context::railway_platform(global, env).await?, false)
+    } else {
+        (create_project(global, env, &args, &say).await?, true)
+    };
+    let client = rp.client();
+    let project = client.project(rp.project_id()).await?;
+    // The global --redis-url (flag only: a REDIS_URL left in a shell must
+    // not silently replace the Redis service) names an external Redis.
+    let external_redis = global.redis_url.as_deref();
     let redis_url = match external_redis {
         Some(url) => url.to_string(),
-        None => {
-            let image = args
-                .redis_image
-                .clone()
-                .unwrap_or_else(|| "redis:7-alpine".into());
-            let redis = client
-                .service_create(project, env, REDIS, Some(&Source::Image(image)), None)
-                .await?;
-            created.push(REDIS.into());
-            client
-                .volume_create(project, env, &redis.id, "/data")
-                .await?;
-            let public = client.tcp_proxy_create(env, &redis.id, 6379).await?;
-            let vars: BTreeMap<String, String> = [
-                ("REDIS_PASSWORD".to_string(), secret()),
-                (
-                    "REDIS_URL".to_string(),
-                    "redis://default:${{REDIS_PASSWORD}}@${{RAILWAY_PRIVATE_DOMAIN}}:6379"
-                        .to_string(),
-                ),
-                (
-                    "REDIS_PUBLIC_URL".to_string(),
-                    format!("redis://default:${{{{REDIS_PASSWORD}}}}@{public}"),
-                ),
-            ]
-            .into();
-            client
-                .upsert_variables(project, env, Some(&redis.id), &vars, true)
-                .await?;
-            let start = r#"/bin/sh -c "exec redis-server --requirepass \"$REDIS_PASSWORD\" --appendonly yes --dir /data""#;
-            client
-                .service_instance_update(
-                    &redis.id,
-                    env,
-                    &serde_json::json!({ "startCommand": start, "restartPolicyType": "ALWAYS" }),
-                )
-                .await?;
-            client.deploy(&redis.id, env).await?;
-            say(&format!(
-                "created {REDIS} (volume at /data, public proxy {public})"
-            ));
-            reference(REDIS, "REDIS_URL")
-        }
+        None => stack::reference(REDIS, "REDIS_URL"),
     };
+    let wanted = args.stack.wanted(env, Some(redis_url));
+    let env_service = wanted.env_service.clone();
+    let existing: Vec<&str> = [ROUTER, REDIS, JANITOR, env_service.as_str()]
+        .into_iter()
+        .filter(|n| project.service(n).is_some())
+        .collect();
+    if !existing.is_empty() {
+        return Err(usage(format!(
+            "project {} already has {}; init only builds a stack from scratch (bring an existing stack up to date with `switchyard upgrade`)",
+            project.name,
+            existing.join(", ")
+        )));
+    }
 
-    // The env service: user variables, plus the internal token shared by
-    // backends (which reference every variable here) and the janitor.
-    let envsvc = client.service_create(project, env, ENV, None, None).await?;
-    created.push(ENV.into());
-    let token_vars: BTreeMap<String, String> =
-        [("PULSE_RAILWAY_INTERNAL_TOKEN".to_string(), secret())].into();
-    client
-        .upsert_variables(project, env, Some(&envsvc.id), &token_vars, true)
-        .await?;
-    say(&format!("created {ENV} (holds your app's variables)"));
+    let mut applied = stack::Applied::default();
+    let result = async {
+        if external_redis.is_none() {
+            create_redis(&rp, args.redis_image.as_deref(), &mut applied.created, &say).await?;
+        }
+        let specs = stack::desired(&wanted);
+        let plan = stack::plan(&specs, &BTreeMap::new());
+        stack::apply(&rp, &plan, &mut applied, &say).await?;
+        Ok::<_, Failure>(())
+    }
+    .await;
+    if let Err(e) = result {
+        return Err(anyhow::anyhow!(
+            "{:#}. Created so far: {}. Delete those services in Railway before running init again.",
+            e.error,
+            if applied.created.is_empty() {
+                "nothing".into()
+            } else {
+                applied.created.join(", ")
+            }
+        )
+        .into());
+    }
+    let domain = applied.router_domain.clone().unwrap_or_default();
+    if global.json {
+        let summary = serde_json::json!({
+            "project_id": rp.project_id(),
+            "project_created": project_created,
+            "environment_id": rp.environment_id(),
+            "services": applied.created,
+            "router_domain": domain,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "stack ready in project {}: {}",
+            project.name,
+            applied.created.join(", ")
+        );
+        println!("router: https://{domain}");
+        if project_created {
+            println!(
+                "project id: {} (set RAILWAY_PROJECT_ID or project_id in switchyard.toml)",
+                rp.project_id()
+            );
+        }
+        println!("next: put your app's variables on the {env_service} service, then");
+        println!(
+            "  switchyard --platform railway deploy --context . --router-url https://{domain}"
+        );
+    }
+    Ok(())
+}
 
-    let router = client
-        .service_create(
-            project,
-            env,
-            ROUTER,
-            Some(&Source::Image(args.router_image.clone())),
-            None,
+/// Creates the project init builds into. Needs an account or workspace
+/// token: a project token belongs to a project that already exists.
+async fn create_project(
+    global: &GlobalArgs,
+    env: &dyn EnvSource,
+    args: &InitArgs,
+    say: &dyn Fn(&str),
+) -> Result<RailwayPlatform, Failure> {
+    let r = Resolver::new(env);
+    let workspace: String = r
+        .required(
+            WORKSPACE_ID,
+            args.workspace_id.as_deref(),
+            "pass --project-id to build into an existing project, or --workspace-id (RAILWAY_WORKSPACE_ID) to create one",
         )
-        .await?;
-    created.push(ROUTER.into());
-    let router_vars: BTreeMap<String, String> = [
-        ("REDIS_URL".to_string(), redis_url.clone()),
-        ("PORT".to_string(), "8000".to_string()),
-        ("SWITCHYARD_LOG_FORMAT".to_string(), "json".to_string()),
-    ]
-    .into();
-    client
-        .upsert_variables(project, env, Some(&router.id), &router_vars, true)
-        .await?;
-    client
-        .service_instance_update(
-            &router.id,
-            env,
-            &serde_json::json!({
-                "healthcheckPath": "/healthz",
-                "healthcheckTimeout": 30,
-                "restartPolicyType": "ON_FAILURE",
-                "restartPolicyMaxRetries": 10,
-                "overlapSeconds": OVERLAP_SECONDS,
-                "drainingSeconds": OVERLAP_SECONDS,
-            }),
-        )
-        .await?;
-    let domain = client.service_domain_create(&router.id, env, 8000).await?;
-    client.deploy(&router.id, env).await?;
-    say(&format!("created {ROUTER} at https://{domain}"));
+        .map_err(usage)?;
+    let settings = ClientSettings::from_env(env).ok_or_else(|| {
+        usage("creating a project needs RAILWAY_API_TOKEN (an account or workspace token)")
+    })?;
+    if matches!(settings.auth, Auth::Project(_)) {
+        return Err(usage(
+            "creating a project needs RAILWAY_API_TOKEN (an account or workspace token); RAILWAY_TOKEN is a project token and cannot create projects",
+        ));
+    }
+    let client = Client::new(settings)?;
+    let name = args
+        .project_name
+        .clone()
+        .unwrap_or_else(|| "switchyard".into());
+    let project = client.project_create(&name, &workspace).await?;
+    let environment = match &global.environment_id {
+        Some(id) => id.clone(),
+        None => project
+            .environments
+            .iter()
+            .find(|e| e.name == "production")
+            .or(project.environments.first())
+            .map(|e| e.id.clone())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "Railway created project {} ({}) without an environment",
+                    project.name,
+                    project.id
+                )
+            })?,
+    };
+    say(&format!(
+        "created Railway project {} ({}) in workspace {workspace}",
+        project.name, project.id
+    ));
+    Ok(RailwayPlatform::new(client, project.id, environment))
+}
 
-    let janitor = client
-        .service_create(
-            project,
-            env,
-            JANITOR,
-            Some(&Source::Image(args.janitor_image.clone())),
-            None,
-        )
+/// Redis with its data on a volume, a password, and a TCP proxy: the
+/// private URL is for the stack, the public one for the CLI.
+async fn create_redis(
+    rp: &RailwayPlatform,
+    image: Option<&str>,
+    created: &mut Vec<String>,
+    say: &dyn Fn(&str),
+) -> Result<(), Failure> {
+    let client = rp.client();
+    let (project, env) = (rp.project_id(), rp.environment_id());
+    let image = image.unwrap_or("redis:7-alpine").to_string();
+    let redis = client
+        .service_create(project, env, REDIS, Some(&Source::Image(image)), None)
         .await?;
-    created.push(JANITOR.into());
-    let janitor_token = client
-        .project_token_create(project, env, "switchyard-janitor")
+    created.push(REDIS.into());
+    client
+        .volume_create(project, env, &redis.id, "/data")
         .await?;
-    let janitor_vars: BTreeMap<String, String> = [
-        ("REDIS_URL".to_string(), redis_url),
-        ("RAILWAY_TOKEN".to_string(), janitor_token),
+    let public = client.tcp_proxy_create(env, &redis.id, 6379).await?;
+    let vars: BTreeMap<String, String> = [
+        ("REDIS_PASSWORD".to_string(), secret()),
         (
-            "PULSE_RAILWAY_INTERNAL_TOKEN".to_string(),
-            reference(ENV, "PULSE_RAILWAY_INTERNAL_TOKEN"),
+            "REDIS_URL".to_string(),
+            "redis://default:${{REDIS_PASSWORD}}@${{RAILWAY_PRIVATE_DOMAIN}}:6379".to_string(),
         ),
-        ("SWITCHYARD_LOG_FORMAT".to_string(), "json".to_string()),
+        (
+            "REDIS_PUBLIC_URL".to_string(),
+            format!("redis://default:${{{{REDIS_PASSWORD}}}}@{public}"),
+        ),
     ]
     .into();
     client
-        .upsert_variables(project, env, Some(&janitor.id), &janitor_vars, true)
+        .upsert_variables(project, env, Some(&redis.id), &vars, true)
         .await?;
+    let start = r#"/bin/sh -c "exec redis-server --requirepass \"$REDIS_PASSWORD\" --appendonly yes --dir /data""#;
     client
         .service_instance_update(
-            &janitor.id,
+            &redis.id,
             env,
-            &serde_json::json!({ "cronSchedule": "*/5 * * * *", "restartPolicyType": "NEVER" }),
+            &serde_json::json!({ "startCommand": start, "restartPolicyType": "ALWAYS" }),
         )
         .await?;
-    client.deploy(&janitor.id, env).await?;
-    say(&format!("created {JANITOR} (cron */5 * * * *)"));
-
-    Ok(
-        serde_json::json!({ "project_id": project, "environment_id": env, "services": created, "router_domain": domain }),
-    )
+    client.deploy(&redis.id, env).await?;
+    say(&format!(
+        "created {REDIS} (volume at /data, public proxy {public})"
+    ));
+    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod list;
 pub mod promote;
 pub mod provision;
 pub mod revoke;
+pub mod upgrade;
 
 use std::time::Duration;
 

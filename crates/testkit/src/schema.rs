@@ -40,7 +40,39 @@ fn named(t: &Value) -> &str {
     }
 }
 
+/// Where Railway's published schema sits beside the workspace.
+pub fn railway_schema_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/railway/schema.json")
+}
+
+/// Railway's published schema, loaded once; `None` when the file is absent.
+pub fn railway() -> Option<&'static Schema> {
+    static SCHEMA: std::sync::OnceLock<Option<Schema>> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| Schema::load(&railway_schema_path()))
+        .as_ref()
+}
+
 impl Schema {
+    /// One request as sent: the operation document and every variable in it.
+    pub fn check_request(&self, query: &str, variables: &Value) -> Result<(), Vec<String>> {
+        let var_types = self.check_operation(query)?;
+        let mut errors = Vec::new();
+        if let Some(vars) = variables.as_object() {
+            for (name, value) in vars {
+                match var_types.get(name) {
+                    Some(ty) => self.check_value(ty, value, &format!("${name}"), &mut errors),
+                    None => errors.push(format!("${name} is sent but not declared")),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
     pub fn load(path: &std::path::Path) -> Option<Self> {
         let raw = std::fs::read_to_string(path).ok()?;
         let v: Value = serde_json::from_str(&raw).ok()?;
