@@ -102,3 +102,44 @@ fn dockerfiles_are_multi_stage_non_root_and_minimal() {
     assert!(ignore.lines().any(|l| l == "target/"));
     assert!(ignore.lines().any(|l| l == ".git/"));
 }
+
+/// `init` and `upgrade` default to the images the release workflow pushes,
+/// and `upgrade` wants what `railway.json` (config-as-code) sets.
+#[test]
+fn default_images_are_what_the_release_publishes() {
+    let workflow = read(".github/workflows/release.yml");
+    assert!(workflow.contains("file: docker/${{ matrix.program }}.Dockerfile"));
+    assert!(
+        workflow.contains(
+            "tags: ghcr.io/switchyard/switchyard-${{ matrix.program }}:${{ env.VERSION }}"
+        )
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        switchyard_cli::stack::default_router_image(),
+        format!("ghcr.io/switchyard/switchyard-router:{version}")
+    );
+    assert_eq!(
+        switchyard_cli::stack::default_janitor_image(),
+        format!("ghcr.io/switchyard/switchyard-janitor:{version}")
+    );
+    let router = railway_config("railway.json");
+    let wanted = switchyard_cli::stack::desired(&switchyard_cli::stack::Wanted {
+        router_image: String::new(),
+        janitor_image: String::new(),
+        env_service: "pulse-env".into(),
+        redis_url: None,
+    });
+    let spec = wanted.iter().find(|s| s.name == "pulse-router").unwrap();
+    for (key, value) in &spec.settings {
+        assert_eq!(&router["deploy"][key], value, "railway.json deploy.{key}");
+    }
+    let janitor = railway_config("docker/janitor.railway.json");
+    let spec = wanted.iter().find(|s| s.name == "pulse-janitor").unwrap();
+    for (key, value) in &spec.settings {
+        assert_eq!(
+            &janitor["deploy"][key], value,
+            "janitor.railway.json deploy.{key}"
+        );
+    }
+}
