@@ -50,6 +50,9 @@ pub struct RouterArgs {
     pub rollout_key_header: Option<String>,
     #[arg(long)]
     pub max_connections: Option<String>,
+    /// Connections the kernel queues for accept before dropping SYNs [default: 4096, capped by net.core.somaxconn]
+    #[arg(long)]
+    pub listen_backlog: Option<String>,
     #[arg(long)]
     pub max_header_bytes: Option<String>,
     #[arg(long)]
@@ -104,6 +107,8 @@ pub mod settings {
             "PULSE_RAILWAY_ROUTER_CONNECTION_LIMIT",
         ],
     );
+    pub const LISTEN_BACKLOG: Setting =
+        Setting::new("--listen-backlog", &["SWITCHYARD_LISTEN_BACKLOG"]);
     pub const MAX_HEADER_BYTES: Setting =
         Setting::new("--max-header-bytes", &["SWITCHYARD_MAX_HEADER_BYTES"]);
     pub const HEADER_READ_TIMEOUT: Setting =
@@ -135,6 +140,10 @@ pub mod settings {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    /// A burst of connections (every client reconnecting after a reload
+    /// broadcast) beyond the accept queue loses SYNs and waits a 1 s
+    /// retransmit; std's default of 128 is far too small for that.
+    pub listen_backlog: u32,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -148,6 +157,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 10_000,
+            listen_backlog: 4096,
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
@@ -340,6 +350,11 @@ impl RouterConfig {
                 max_connections: r
                     .optional_with(MAX_CONNECTIONS, args.max_connections.as_deref(), positive)?
                     .unwrap_or(dl.max_connections),
+                listen_backlog: r
+                    .optional_with(LISTEN_BACKLOG, args.listen_backlog.as_deref(), |s| {
+                        positive(s).and_then(|n| u32::try_from(n).map_err(|e| e.to_string()))
+                    })?
+                    .unwrap_or(dl.listen_backlog),
                 max_header_bytes,
                 header_read_timeout: r.duration(
                     HEADER_READ_TIMEOUT,
@@ -415,6 +430,14 @@ mod tests {
         assert_eq!(c.names.cookie, None);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(15));
         assert_eq!(c.lease_ttl, Duration::from_secs(45));
+        assert_eq!(c.limits.listen_backlog, 4096);
+        let c = parse(&[], &[("SWITCHYARD_LISTEN_BACKLOG", "16384")]).unwrap();
+        assert_eq!(c.limits.listen_backlog, 16384);
+        let err = parse(&[], &[("SWITCHYARD_LISTEN_BACKLOG", "0")]).unwrap_err();
+        assert!(
+            err.to_string().contains("SWITCHYARD_LISTEN_BACKLOG"),
+            "{err}"
+        );
     }
 
     #[test]

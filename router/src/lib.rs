@@ -94,7 +94,7 @@ pub struct Listeners {
 
 impl Listeners {
     pub async fn bind(config: &RouterConfig) -> std::io::Result<Self> {
-        let public = TcpListener::bind(config.listen).await.map_err(|e| {
+        let public = listen(config.listen, config.limits.listen_backlog).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
         let metrics = match config.metrics_listen {
@@ -119,6 +119,20 @@ impl Listeners {
     pub fn public_addr(&self) -> std::io::Result<SocketAddr> {
         self.public.local_addr()
     }
+}
+
+/// A listening socket with an explicit accept-queue length (the kernel caps
+/// it at `net.core.somaxconn`).
+pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restarted router rebinds while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// How a run ended.

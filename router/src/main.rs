@@ -17,11 +17,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    // One thread: the single-threaded scheduler, whose run queue is plain
+    // FIFO. The multi-thread scheduler's LIFO slot lets a few ping-ponging
+    // connections cut ahead of the rest, which shows as tail latency with
+    // hundreds of connections on one worker.
+    let mut runtime = match config.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     runtime.enable_all();
-    if let Some(n) = config.worker_threads {
-        runtime.worker_threads(n);
-    }
     match runtime.build() {
         Ok(rt) => rt.block_on(serve(args, config)),
         Err(e) => {

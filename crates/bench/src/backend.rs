@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{handshake::derive_accept_key, protocol::Role},
@@ -19,7 +19,15 @@ use tokio_tungstenite::{
 static SMALL: &[u8] = &[b'x'; 100];
 
 pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen).await?;
+    // The same accept queue as the router's default, so bursts of opens
+    // measure the servers, not std's 128-entry backlog.
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(listen)?;
+    let listener = socket.listen(4096)?;
     println!("listening on {}", listener.local_addr()?);
     let large = Bytes::from(vec![b'y'; 1024 * 1024]);
     loop {

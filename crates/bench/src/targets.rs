@@ -149,7 +149,7 @@ http {{
   map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
   upstream backend {{ server {backend}; keepalive 512; }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port} backlog=4096;
     keepalive_requests 10000000;
     location / {{
       proxy_pass http://backend;
