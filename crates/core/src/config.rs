@@ -188,16 +188,21 @@ impl<'a> Resolver<'a> {
 
 /// Parses `500ms`, `15s`, `5m`, `2h`, `1d`, or a bare number of seconds
 /// (pulse-railway's `*_SECONDS` variables are bare numbers).
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+/// Splits `15s` / `100MiB` into the number and its unit.
+fn number_and_unit(raw: &str) -> Option<(f64, &str)> {
     let s = raw.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
+    Some((num.parse().ok()?, unit.trim()))
+}
+
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let (n, unit) = number_and_unit(raw).ok_or_else(|| {
         "expected a duration such as 500ms, 15s, 5m, 2h or a number of seconds".to_string()
     })?;
-    let secs = match unit.trim() {
+    let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
@@ -215,15 +220,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 /// Parses a size: `100MiB`, `512KiB`, `2GiB`, `50MB`, `10kB` or a bare
 /// number of bytes.
 pub fn parse_size(raw: &str) -> Result<u64, String> {
-    let s = raw.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| "expected a size such as 100MiB, 50MB or a number of bytes".to_string())?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (n, unit) = number_and_unit(raw)
+        .ok_or_else(|| "expected a size such as 100MiB, 50MB or a number of bytes".to_string())?;
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" | "k" => 1e3,
         "mb" | "m" => 1e6,

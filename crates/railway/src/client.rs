@@ -151,29 +151,9 @@ impl Client {
     ) -> Result<R, RailwayError> {
         let url = format!("{}/graphql/v2", self.settings.api);
         let req = self.settings.auth.apply(self.http.post(&url).json(body));
-        let res = req
-            .send()
-            .await
-            .map_err(|e| RailwayError::Transport(e.to_string()))?;
-        let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| RailwayError::Transport(e.to_string()))?;
-        match status {
-            401 | 403 => {
-                return Err(RailwayError::Unauthorized(
-                    first_message(&text).unwrap_or_else(|| format!("HTTP {status}")),
-                ));
-            }
-            429 => return Err(RailwayError::RateLimited),
-            200..=299 => {}
-            _ => {
-                return Err(RailwayError::Http {
-                    status,
-                    body: first_message(&text).unwrap_or_else(|| truncate(&text)),
-                });
-            }
+        let (status, text) = send(req).await?;
+        if let Some(e) = http_error(status, &text) {
+            return Err(e);
         }
         let envelope: Envelope<R> =
             serde_json::from_str(&text).map_err(|e| RailwayError::Decode {
@@ -241,35 +221,47 @@ impl Client {
             )
             .header(reqwest::header::CONTENT_TYPE, "application/gzip")
             .body(body);
-        let res = self
-            .settings
-            .auth
-            .apply(req)
-            .send()
-            .await
-            .map_err(|e| RailwayError::Transport(e.to_string()))?;
-        let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| RailwayError::Transport(e.to_string()))?;
-        let message = || first_message(&text).unwrap_or_else(|| truncate(&text));
-        match status {
-            200..=299 => serde_json::from_str(&text).map_err(|e| RailwayError::Decode {
+        let (status, text) = send(self.settings.auth.apply(req)).await?;
+        match http_error(status, &text) {
+            None => serde_json::from_str(&text).map_err(|e| RailwayError::Decode {
                 operation: "source upload",
                 detail: e.to_string(),
             }),
-            401 | 403 => Err(RailwayError::Unauthorized(message())),
-            413 => Err(RailwayError::Http {
+            Some(RailwayError::Http { status: 413, body }) => Err(RailwayError::Http {
                 status,
-                body: format!("the upload is larger than Railway accepts: {}", message()),
+                body: format!("the upload is larger than Railway accepts: {body}"),
             }),
-            429 => Err(RailwayError::RateLimited),
-            _ => Err(RailwayError::Http {
-                status,
-                body: message(),
-            }),
+            Some(e) => Err(e),
         }
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<(u16, String), RailwayError> {
+    let res = req
+        .send()
+        .await
+        .map_err(|e| RailwayError::Transport(e.to_string()))?;
+    let status = res.status().as_u16();
+    let text = res
+        .text()
+        .await
+        .map_err(|e| RailwayError::Transport(e.to_string()))?;
+    Ok((status, text))
+}
+
+/// The error a non-2xx answer means, with Railway's message when it sent one.
+fn http_error(status: u16, text: &str) -> Option<RailwayError> {
+    let message = || first_message(text);
+    match status {
+        200..=299 => None,
+        401 | 403 => Some(RailwayError::Unauthorized(
+            message().unwrap_or_else(|| format!("HTTP {status}")),
+        )),
+        429 => Some(RailwayError::RateLimited),
+        _ => Some(RailwayError::Http {
+            status,
+            body: message().unwrap_or_else(|| truncate(text)),
+        }),
     }
 }
 
