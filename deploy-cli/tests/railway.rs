@@ -5,9 +5,9 @@
 
 mod support;
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
-use support::railway::{Stack, init, stack, text};
+use support::railway::{Stack, init, stack, switchyard, text};
 use switchyard_testkit::{Backend, FakeRailway, RedisServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,16 +115,7 @@ async fn delete_removes_the_railway_service_and_never_the_active() {
 async fn missing_token_or_redis_proxy_say_what_to_do() {
     let s = stack().await;
     let project = s.fake.state().project_id.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .env_clear()
-            .env("RAILWAY_PROJECT_ID", project)
-            .args(["--platform", "railway", "list"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = switchyard(&s.fake, &[("RAILWAY_PROJECT_ID", &project)], &["list"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("RAILWAY_TOKEN"), "{}", text(&out));
 

@@ -5,25 +5,9 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
-
 use serde_json::json;
-use support::railway::{init, text};
+use support::railway::{init, switchyard, text};
 use switchyard_testkit::FakeRailway;
-
-async fn switchyard(fake: &FakeRailway, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_clear()
-        .env("SWITCHYARD_RAILWAY_API", fake.api())
-        .envs(env.iter().copied())
-        .arg("--platform")
-        .arg("railway")
-        .args(args)
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_without_a_project_creates_one_in_the_workspace() {

@@ -56,22 +56,15 @@ impl Stack {
     /// The same with extra environment variables.
     pub async fn cli_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let project = self.fake.state().project_id.clone();
-        let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-        c.env_clear()
-            .env("RAILWAY_TOKEN", "project-token")
-            .env("RAILWAY_PROJECT_ID", project)
-            .env("SWITCHYARD_RAILWAY_API", self.fake.api())
-            .env("SWITCHYARD_RAILWAY_POLL_INTERVAL", "10ms")
-            .env("SWITCHYARD_RAILWAY_BACKEND_URL", "http://127.0.0.1:{port}")
-            .env("SWITCHYARD_ROUTER_URL", &self.router_url)
-            .envs(env.iter().copied())
-            .arg("--platform")
-            .arg("railway")
-            .args(args)
-            .stdin(Stdio::null());
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        let mut all = vec![
+            ("RAILWAY_TOKEN", "project-token"),
+            ("RAILWAY_PROJECT_ID", project.as_str()),
+            ("SWITCHYARD_RAILWAY_POLL_INTERVAL", "10ms"),
+            ("SWITCHYARD_RAILWAY_BACKEND_URL", "http://127.0.0.1:{port}"),
+            ("SWITCHYARD_ROUTER_URL", self.router_url.as_str()),
+        ];
+        all.extend_from_slice(env);
+        switchyard(&self.fake, &all, args).await
     }
 
     /// Deploys `image` as `id`, served by `backend`, and expects success.
@@ -111,26 +104,35 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// `switchyard init` with test images and an account token.
-pub async fn init(fake: &FakeRailway, extra: &[&str]) -> Output {
-    let project = fake.state().project_id.clone();
+/// Runs `switchyard --platform railway ARGS` against the fake, with only
+/// `env` (and the fake's address) in its environment; later entries win.
+pub async fn switchyard(fake: &FakeRailway, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     c.env_clear()
-        .env("RAILWAY_API_TOKEN", "account-token")
-        .env("RAILWAY_PROJECT_ID", project)
         .env("SWITCHYARD_RAILWAY_API", fake.api())
-        .args([
-            "--platform",
-            "railway",
-            "init",
-            "--router-image",
-            "ghcr.io/acme/switchyard-router:1",
-            "--janitor-image",
-            "ghcr.io/acme/switchyard-janitor:1",
-        ])
-        .args(extra)
+        .envs(env.iter().copied())
+        .args(["--platform", "railway"])
+        .args(args)
         .stdin(Stdio::null());
     tokio::task::spawn_blocking(move || c.output().unwrap())
         .await
         .unwrap()
+}
+
+/// `switchyard init` with test images and an account token.
+pub async fn init(fake: &FakeRailway, extra: &[&str]) -> Output {
+    let project = fake.state().project_id.clone();
+    let env = [
+        ("RAILWAY_API_TOKEN", "account-token"),
+        ("RAILWAY_PROJECT_ID", project.as_str()),
+    ];
+    let mut args = vec![
+        "init",
+        "--router-image",
+        "ghcr.io/acme/switchyard-router:1",
+        "--janitor-image",
+        "ghcr.io/acme/switchyard-janitor:1",
+    ];
+    args.extend_from_slice(extra);
+    switchyard(fake, &env, &args).await
 }
