@@ -148,6 +148,13 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
     }
 }
 
+/// The stack's Redis service: `--redis-service`, `SWITCHYARD_REDIS_SERVICE`, else pulse-redis.
+pub(crate) fn redis_service(args: &GlobalArgs, env: &dyn EnvSource) -> String {
+    Resolver::new(env)
+        .raw(REDIS_SERVICE, args.redis_service.as_deref())
+        .map_or_else(|| crate::stack::REDIS.to_string(), |(v, _)| v)
+}
+
 pub(crate) async fn railway_platform(
     args: &GlobalArgs,
     env: &dyn EnvSource,
@@ -190,9 +197,7 @@ async fn redis_public_url(
     args: &GlobalArgs,
     env: &dyn EnvSource,
 ) -> Result<String, Failure> {
-    let service_name = Resolver::new(env)
-        .raw(REDIS_SERVICE, args.redis_service.as_deref())
-        .map_or_else(|| "pulse-redis".to_string(), |(v, _)| v);
+    let service_name = redis_service(args, env);
     let project = rp.client().project(rp.project_id()).await?;
     let Some(service) = project.service(&service_name) else {
         return Err(usage(format!(

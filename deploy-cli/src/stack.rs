@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchyard_platform::RailwayPlatform;
 use switchyard_railway::{
     RailwayError,
-    ops::{ServiceInstance, Source},
+    ops::{Project, ServiceInstance, Source},
 };
 
 pub const ROUTER: &str = "pulse-router";
@@ -181,13 +181,13 @@ impl Existing {
     }
 }
 
-/// Reads each stack service the project has (by name).
+/// Reads each stack service `project` has (by name).
 pub async fn read(
     rp: &RailwayPlatform,
+    project: &Project,
     specs: &[ServiceSpec],
 ) -> Result<BTreeMap<String, Existing>, RailwayError> {
     let client = rp.client();
-    let project = client.project(rp.project_id()).await?;
     let mut found = BTreeMap::new();
     for spec in specs {
         let Some(service) = project.service(&spec.name) else {
@@ -392,7 +392,8 @@ impl Plan {
     }
 }
 
-fn secret() -> String {
+/// 128 random bits as hex: passwords and tokens the stack generates.
+pub fn secret() -> String {
     use rand::Rng;
     let bits: u128 = rand::rng().random();
     format!("{bits:032x}")

@@ -164,7 +164,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
             }
             let Some(url) = args.url.clone() else {
                 return Err(usage(
-                    "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway with --image or --repo",
+                    "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway (source, --image-repository, --image or --repo)",
                 ));
             };
             if !url.starts_with("http://") || reqwest::Url::parse(&url).is_err() {

@@ -67,12 +67,6 @@ pub struct InitArgs {
     pub project_name: Option<String>,
 }
 
-fn secret() -> String {
-    use rand::Rng;
-    let bits: u128 = rand::rng().random();
-    format!("{bits:032x}")
-}
-
 pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Result<(), Failure> {
     let say = |line: &str| {
         if global.json {
@@ -242,7 +236,7 @@ async fn create_redis(
         .await?;
     let public = client.tcp_proxy_create(env, &redis.id, 6379).await?;
     let vars: BTreeMap<String, String> = [
-        ("REDIS_PASSWORD".to_string(), secret()),
+        ("REDIS_PASSWORD".to_string(), stack::secret()),
         (
             "REDIS_URL".to_string(),
             "redis://default:${{REDIS_PASSWORD}}@${{RAILWAY_PRIVATE_DOMAIN}}:6379".to_string(),

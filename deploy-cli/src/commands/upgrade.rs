@@ -5,12 +5,12 @@
 //! not part of the stack and are never touched.
 
 use clap::Args;
-use switchyard_core::config::{EnvSource, Resolver, Setting};
+use switchyard_core::config::EnvSource;
 
 use super::init::StackArgs;
 use crate::{
     Failure, GlobalArgs, context,
-    stack::{self, REDIS, ROUTER},
+    stack::{self, ROUTER},
     usage,
 };
 
@@ -22,8 +22,6 @@ pub struct UpgradeArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
-
-const REDIS_SERVICE: Setting = Setting::new("--redis-service", &["SWITCHYARD_REDIS_SERVICE"]);
 
 pub async fn run(
     global: &GlobalArgs,
@@ -40,9 +38,7 @@ pub async fn run(
     }
     // REDIS_URL: an explicit --redis-url wins; else the Redis service when
     // the project has one; else whatever the stack uses now is left alone.
-    let redis_service = Resolver::new(env)
-        .raw(REDIS_SERVICE, global.redis_service.as_deref())
-        .map_or_else(|| REDIS.to_string(), |(v, _)| v);
+    let redis_service = context::redis_service(global, env);
     let redis_url = match &global.redis_url {
         Some(url) => Some(url.clone()),
         None => project
@@ -50,7 +46,7 @@ pub async fn run(
             .map(|_| stack::reference(&redis_service, "REDIS_URL")),
     };
     let specs = stack::desired(&args.stack.wanted(env, redis_url.clone()));
-    let existing = stack::read(&rp, &specs).await?;
+    let existing = stack::read(&rp, &project, &specs).await?;
     if redis_url.is_none()
         && existing
             .get(ROUTER)
