@@ -1,12 +1,17 @@
 //! WebSocket proxying: handshake with the backend first (so a refused or
 //! unreachable backend becomes an HTTP answer, not a dead socket), then
-//! answer the client's upgrade and relay frames both ways until either side
-//! closes.
+//! answer the client's upgrade and relay frames both ways until both sides
+//! close.
 //!
-//! Close codes and reasons pass through unchanged (RFC 6455 §7.4). The
+//! Frames and close codes pass through unchanged (RFC 6455 §7.4). The
 //! router closes on its own only when told to: 1012 for a reload or revoke
 //! (staggered over the order's window), 1001 when it shuts down, 1009 for an
 //! oversized message, 1011 when the backend connection is lost.
+
+mod frames;
+mod relay;
+
+pub use relay::{CLOSE_GRACE, RelayEnd, relay};
 
 use std::{
     collections::HashMap,
@@ -15,22 +20,19 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header, uri::PathAndQuery};
-use http_body_util::{Either, Full};
+use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use switchyard_core::DeploymentId;
-use tokio::{net::TcpStream, sync::watch, time::Instant};
-use tokio_tungstenite::{
-    WebSocketStream,
-    tungstenite::{
-        self, Error as WsError, Message,
-        handshake::{client::generate_key, derive_accept_key},
-        protocol::{CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode},
-    },
+use tokio::{
+    io::AsyncWriteExt,
+    net::TcpStream,
+    sync::watch,
+    time::Instant,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
 
 use crate::{
     Shared,
@@ -96,17 +98,10 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
         && has_token(header::UPGRADE, "websocket")
 }
 
-pub fn config(max_message: usize) -> WebSocketConfig {
-    // Small buffers: most sockets sit idle, and memory per socket is what
-    // bounds how many a replica can hold.
-    WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
-}
-
-/// Client request headers that belong to the client's own handshake.
+/// Client request headers that belong to the client's own handshake (the
+/// router makes its own with the backend). Extensions are not offered: the
+/// router answers the client's handshake itself, before it could know what
+/// the backend would accept.
 const HANDSHAKE_HEADERS: [header::HeaderName; 4] = [
     header::SEC_WEBSOCKET_KEY,
     header::SEC_WEBSOCKET_VERSION,
@@ -137,7 +132,6 @@ pub async fn proxy(
         ));
     }
     let limits = &shared.config.limits;
-    let cfg = config(limits.ws_max_message_bytes);
 
     // Backend first.
     let (mut parts, ()) = Request::new(()).into_parts();
@@ -148,16 +142,15 @@ pub async fn proxy(
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     let request_id = rewrite_request(shared, &mut parts, &target.authority, peer, path)?;
-    let ws_uri = format!(
-        "ws://{}{}",
-        target.authority,
-        parts.uri.path_and_query().map_or("/", PathAndQuery::as_str)
-    );
-    let mut upstream = Request::from_parts(parts, ());
-    *upstream.uri_mut() = ws_uri
-        .parse()
-        .map_err(|_| RouterError::BadRequest("request target cannot be forwarded"))?;
-    let h = upstream.headers_mut();
+    // A direct connection to the backend: origin-form target.
+    parts.uri = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"))
+        .into();
+    let backend_key = generate_key();
+    let h = &mut parts.headers;
     h.insert(
         header::HOST,
         HeaderValue::from_str(target.authority.as_str())
@@ -171,11 +164,18 @@ pub async fn proxy(
     );
     h.insert(
         header::SEC_WEBSOCKET_KEY,
-        HeaderValue::from_str(&generate_key()).map_err(|_| RouterError::BadRequest("key"))?,
+        HeaderValue::from_str(&backend_key).map_err(|_| RouterError::BadRequest("key"))?,
     );
+    let upstream = Request::from_parts(parts, Empty::<Bytes>::new());
 
     let started = Instant::now();
     let fail = |err: RouterError| backend_failure(&target, err, started.into_std());
+    let failed = |reason: String| {
+        fail(RouterError::BackendFailed {
+            id: target.id.clone(),
+            reason,
+        })
+    };
     let addr = (
         target.authority.host(),
         target.authority.port_u16().unwrap_or(80),
@@ -204,30 +204,50 @@ pub async fn proxy(
         }
     };
     let _ = stream.set_nodelay(true);
-    let handshake = tokio_tungstenite::client_async_with_config(upstream, stream, Some(cfg));
-    let (backend, backend_res) = match tokio::time::timeout(limits.backend_timeout, handshake).await
-    {
-        Ok(Ok(ok)) => ok,
-        Ok(Err(WsError::Http(refusal))) => {
-            // The backend answered the upgrade with a plain HTTP response
-            // (say 403): the client gets exactly that.
-            let (parts, body) = refusal.into_parts();
-            let mut res = Response::from_parts(
-                parts,
-                Either::Right(Full::new(body.unwrap_or_default().into())),
-            );
-            res.headers_mut().insert(&SELECTED, target.selected.clone());
-            target
-                .traffic
-                .record(res.status().as_u16(), started.elapsed());
-            return Ok(res);
-        }
-        Ok(Err(e)) => {
-            return Err(fail(RouterError::BackendFailed {
+    let handshake = async {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| error_chain(&e))?;
+        tokio::spawn(conn.with_upgrades());
+        sender
+            .send_request(upstream)
+            .await
+            .map_err(|e| error_chain(&e))
+    };
+    let res = match tokio::time::timeout(limits.backend_timeout, handshake).await {
+        Ok(Ok(res)) => res,
+        Ok(Err(reason)) => return Err(failed(reason)),
+        Err(_) => {
+            return Err(fail(RouterError::BackendTimeout {
                 id: target.id.clone(),
-                reason: error_chain(&e),
             }));
         }
+    };
+    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // The backend answered the upgrade with a plain HTTP response (say
+        // 403): the client gets exactly that, body streamed.
+        let (mut parts, body) = res.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(&SELECTED, target.selected.clone());
+        parts.headers.insert(&headers::X_REQUEST_ID, request_id);
+        target
+            .traffic
+            .record(parts.status.as_u16(), started.elapsed());
+        return Ok(Response::from_parts(parts, Either::Left(body)));
+    }
+    let expected = derive_accept_key(backend_key.as_bytes());
+    if res.headers().get(header::SEC_WEBSOCKET_ACCEPT).map(HeaderValue::as_bytes)
+        != Some(expected.as_bytes())
+    {
+        return Err(failed(
+            "backend answered the upgrade without the right Sec-WebSocket-Accept".into(),
+        ));
+    }
+    let protocol = res.headers().get(header::SEC_WEBSOCKET_PROTOCOL).cloned();
+    let backend = match tokio::time::timeout(limits.backend_timeout, hyper::upgrade::on(res)).await
+    {
+        Ok(Ok(upgraded)) => upgraded,
+        Ok(Err(e)) => return Err(failed(error_chain(&e))),
         Err(_) => {
             return Err(fail(RouterError::BackendTimeout {
                 id: target.id.clone(),
@@ -248,8 +268,8 @@ pub async fn proxy(
         HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
             .map_err(|_| RouterError::BadRequest("key"))?,
     );
-    if let Some(p) = backend_res.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
-        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p.clone());
+    if let Some(p) = protocol {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
     h.insert(&SELECTED, target.selected.clone());
     h.insert(&headers::X_REQUEST_ID, request_id);
@@ -258,176 +278,26 @@ pub async fn proxy(
     let shutdown = shared.shutdown.clone();
     let lease = target.traffic.open_socket();
     let id = target.id.clone();
+    let max_message = limits.ws_max_message_bytes;
     shared.tasks.spawn(async move {
         let _lease = lease;
-        let mut backend = backend;
+        let mut backend = TokioIo::new(backend);
         let client = match on_upgrade.await {
-            Ok(upgraded) => {
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg))
-                    .await
-            }
+            Ok(upgraded) => TokioIo::new(upgraded),
             Err(e) => {
                 // Never leave the backend socket open behind a failed accept.
                 tracing::debug!(deployment = %id, error = %e, "client upgrade failed");
-                let _ = backend
-                    .close(Some(close_frame(1011, "client upgrade failed")))
-                    .await;
+                let close = frames::close_frame(1011, "client upgrade failed", true);
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    backend.write_all(&close).await?;
+                    backend.shutdown().await
+                })
+                .await;
                 return;
             }
         };
-        let end = relay(client, backend, orders, shutdown).await;
+        let end = relay(client, backend, max_message, orders, shutdown).await;
         tracing::debug!(deployment = %id, ?end, "websocket closed");
     });
     Ok(res)
 }
-
-fn close_frame(code: u16, reason: &str) -> CloseFrame {
-    // A close reason must fit in a control frame (123 bytes of UTF-8).
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason[..end].to_string().into(),
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum RelayEnd {
-    ClientClosed,
-    BackendClosed,
-    ClientLost,
-    BackendLost,
-    Ordered(u16),
-    Shutdown,
-    TooBig,
-}
-
-/// Relays until one side ends, then closes the other. Generic over the
-/// stream type so tests can drive it with in-memory sockets.
-pub async fn relay<C, B>(
-    mut client: C,
-    mut backend: B,
-    mut orders: watch::Receiver<Option<CloseOrder>>,
-    shutdown: CancellationToken,
-) -> RelayEnd
-where
-    C: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-    B: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
-    let mut close_at: Option<(Instant, CloseFrame)> = None;
-    let mut orders_open = true;
-    loop {
-        let deadline = close_at.as_ref().map(|(t, _)| *t);
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                finish(&mut client, close_frame(1001, "router shutting down"), &mut backend, close_frame(1001, "router shutting down")).await;
-                return RelayEnd::Shutdown;
-            }
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                let Some((_, frame)) = close_at.take() else { continue };
-                let code = u16::from(frame.code);
-                finish(&mut client, frame, &mut backend, close_frame(1001, "client moved to another deployment")).await;
-                return RelayEnd::Ordered(code);
-            }
-            changed = orders.changed(), if orders_open => {
-                if changed.is_err() {
-                    orders_open = false;
-                    continue;
-                }
-                let order = orders.borrow_and_update().clone();
-                if let Some(order) = order {
-                    let window_ms = order.window.as_millis() as u64;
-                    let delay = if window_ms == 0 { 0 } else { rand::random_range(0..=window_ms) };
-                    close_at = Some((Instant::now() + Duration::from_millis(delay), close_frame(order.code, &order.reason)));
-                }
-            }
-            msg = client.next() => match msg {
-                Some(Ok(Message::Close(frame))) => {
-                    let _ = backend.send(Message::Close(frame)).await;
-                    drain_until_closed(&mut backend).await;
-                    let _ = client.close().await;
-                    return RelayEnd::ClientClosed;
-                }
-                Some(Ok(Message::Frame(_))) => {}
-                Some(Ok(m)) => {
-                    if backend.send(m).await.is_err() {
-                        let _ = client.send(Message::Close(Some(close_frame(1011, "backend connection lost")))).await;
-                        return RelayEnd::BackendLost;
-                    }
-                }
-                Some(Err(WsError::Capacity(_))) => {
-                    finish(&mut client, close_frame(1009, "message too big"), &mut backend, close_frame(1001, "client sent a message too big")).await;
-                    return RelayEnd::TooBig;
-                }
-                Some(Err(_)) | None => {
-                    let _ = backend.send(Message::Close(Some(close_frame(1001, "client went away")))).await;
-                    drain_until_closed(&mut backend).await;
-                    return RelayEnd::ClientLost;
-                }
-            },
-            msg = backend.next() => match msg {
-                Some(Ok(Message::Close(frame))) => {
-                    let _ = client.send(Message::Close(frame)).await;
-                    drain_until_closed(&mut client).await;
-                    let _ = backend.close().await;
-                    return RelayEnd::BackendClosed;
-                }
-                Some(Ok(Message::Frame(_))) => {}
-                Some(Ok(m)) => {
-                    if client.send(m).await.is_err() {
-                        let _ = backend.send(Message::Close(Some(close_frame(1001, "client went away")))).await;
-                        return RelayEnd::ClientLost;
-                    }
-                }
-                Some(Err(WsError::Capacity(_))) => {
-                    finish(&mut client, close_frame(1009, "message too big"), &mut backend, close_frame(1009, "message too big")).await;
-                    return RelayEnd::TooBig;
-                }
-                Some(Err(_)) | None => {
-                    let _ = client.send(Message::Close(Some(close_frame(1011, "backend connection lost")))).await;
-                    drain_until_closed(&mut client).await;
-                    return RelayEnd::BackendLost;
-                }
-            },
-        }
-    }
-}
-
-/// How long a peer gets to answer our close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-async fn finish<C, B>(
-    client: &mut C,
-    to_client: CloseFrame,
-    backend: &mut B,
-    to_backend: CloseFrame,
-) where
-    C: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-    B: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
-    let _ = tokio::join!(
-        client.send(Message::Close(Some(to_client))),
-        backend.send(Message::Close(Some(to_backend))),
-    );
-    tokio::join!(drain_until_closed(client), drain_until_closed(backend));
-}
-
-/// Reads (and drops) until the peer's close reply arrives or it goes away.
-async fn drain_until_closed<S>(s: &mut S)
-where
-    S: Stream<Item = Result<Message, WsError>> + Unpin,
-{
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(m)) = s.next().await {
-            if matches!(m, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-// Keep the tungstenite name reachable for callers matching on errors.
-pub use tungstenite::Error as WebSocketError;

@@ -31,6 +31,13 @@ struct Args {
     /// Skip nginx even when it is installed
     #[arg(long)]
     no_nginx: bool,
+    /// Run only these workloads (comma-separated; default: all)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Workload>,
+    /// Load-generator threads; 1 (the default) matches `wrk -t1`, so the
+    /// proxy under test gets the rest of the machine
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    load_threads: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,26 +46,70 @@ enum Command {
     Backend {
         #[arg(long)]
         listen: SocketAddr,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// 100-byte responses on 50 connections
+    Small50,
+    /// 100-byte responses on 500 connections
+    Small500,
+    /// 1 MiB responses on 8 connections
+    Large,
+    /// WebSocket echo, 64-byte messages on 50 connections
+    Ws,
+    /// Opening idle WebSockets and the memory they hold
+    Idle,
+}
+
+#[derive(Default)]
 struct Results {
-    small_50: Sample,
-    small_500: Sample,
-    large: Sample,
-    ws: Sample,
-    idle_open: Duration,
-    idle_failed: usize,
-    idle_kib_per_socket: f64,
+    small_50: Option<Sample>,
+    small_500: Option<Sample>,
+    large: Option<Sample>,
+    ws: Option<Sample>,
+    idle: Option<Idle>,
     redis_per_request: Option<f64>,
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+struct Idle {
+    open: Duration,
+    failed: usize,
+    kib_per_socket: f64,
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(Command::Backend { listen }) = args.command {
-        return backend::serve(listen).await;
+    if let Some(Command::Backend { listen, threads }) = args.command {
+        let runtime = if threads == 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()?
+        };
+        return runtime.block_on(backend::serve(listen));
     }
+    let runtime = if args.load_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(args.load_threads))
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(harness(args))
+}
+
+async fn harness(args: Args) -> anyhow::Result<()> {
     let wanted = 70_000;
     // As root the hard limit can be raised too; elsewhere raise the soft one.
     let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, wanted);
@@ -69,10 +120,10 @@ async fn main() -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => eprintln!("note: cannot raise the open-file limit: {e}"),
     }
-    let (duration, idle) = if args.full {
-        (Duration::from_secs(10), 10_000)
-    } else {
-        (Duration::from_secs(2), 2_000)
+    let plan = Plan {
+        duration: Duration::from_secs(if args.full { 10 } else { 2 }),
+        idle: if args.full { 10_000 } else { 2_000 },
+        only: args.only,
     };
 
     let direct = Target::backend().await?;
@@ -83,158 +134,179 @@ async fn main() -> anyhow::Result<()> {
         Target::nginx(direct.addr).await?
     };
 
-    let mut columns = vec![("direct", run(&direct, duration, idle).await)];
-    columns.push(("router", run(&router, duration, idle).await));
+    let mut columns = vec![("direct", run(&direct, &plan).await)];
+    columns.push(("router", run(&router, &plan).await));
     if let Some(n) = &nginx {
-        columns.push(("nginx", run(n, duration, idle).await));
+        columns.push(("nginx", run(n, &plan).await));
     } else {
         eprintln!("nginx not installed (apt-get install nginx): its column is skipped");
     }
-    print!("{}", table(&columns, duration, idle));
+    print!("{}", table(&columns, &plan, args.load_threads));
     Ok(())
 }
 
-async fn run(target: &Target, duration: Duration, idle: usize) -> Results {
-    eprintln!("benchmarking {} at {}", target.name, target.addr);
-    let redis_before = target.redis_commands();
-    let small_50 = load::http(target.addr, "/small", 50, duration).await;
-    let small_500 = load::http(target.addr, "/small", 500, duration).await;
-    let large = load::http(target.addr, "/large", 8, duration).await;
-    let redis_after = target.redis_commands();
-    let ws = load::ws_echo(target.addr, 50, 64, duration).await;
-    let rss_before = target.rss_kib();
-    let (sockets, idle_open, idle_failed) = load::open_idle(target.addr, idle).await;
-    let rss_after = target.rss_kib();
-    let opened = sockets.len().max(1);
-    drop(sockets);
-    eprintln!(
-        "  errors: small/50 {}, small/500 {}, large {}, ws echo {}, idle opens failed {}",
-        small_50.errors, small_500.errors, large.errors, ws.errors, idle_failed
-    );
-    let http_requests = (small_50.ops + small_500.ops + large.ops).max(1);
-    Results {
-        small_50,
-        small_500,
-        large,
-        ws,
-        idle_open,
-        idle_failed,
-        idle_kib_per_socket: rss_after.saturating_sub(rss_before) as f64 / opened as f64,
-        redis_per_request: match (redis_before, redis_after) {
-            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / http_requests as f64),
-            _ => None,
-        },
+struct Plan {
+    duration: Duration,
+    idle: usize,
+    only: Vec<Workload>,
+}
+
+impl Plan {
+    fn wants(&self, w: Workload) -> bool {
+        self.only.is_empty() || self.only.contains(&w)
     }
 }
 
-fn table(columns: &[(&str, Results)], duration: Duration, idle: usize) -> String {
+async fn run(target: &Target, plan: &Plan) -> Results {
+    eprintln!("benchmarking {} at {}", target.name, target.addr);
+    let duration = plan.duration;
+    let mut r = Results::default();
+    let redis_before = target.redis_commands();
+    if plan.wants(Workload::Small50) {
+        r.small_50 = Some(load::http(target.addr, "/small", 50, duration).await);
+    }
+    if plan.wants(Workload::Small500) {
+        r.small_500 = Some(load::http(target.addr, "/small", 500, duration).await);
+    }
+    if plan.wants(Workload::Large) {
+        r.large = Some(load::http(target.addr, "/large", 8, duration).await);
+    }
+    let redis_after = target.redis_commands();
+    let http_requests: u64 = [&r.small_50, &r.small_500, &r.large]
+        .into_iter()
+        .flatten()
+        .map(|s| s.ops)
+        .sum();
+    if let (Some(b), Some(a)) = (redis_before, redis_after)
+        && http_requests > 0
+    {
+        r.redis_per_request = Some(a.saturating_sub(b) as f64 / http_requests as f64);
+    }
+    if plan.wants(Workload::Ws) {
+        r.ws = Some(load::ws_echo(target.addr, 50, 64, duration).await);
+    }
+    if plan.wants(Workload::Idle) {
+        let rss_before = target.rss_kib();
+        let (sockets, open, failed) = load::open_idle(target.addr, plan.idle).await;
+        let rss_after = target.rss_kib();
+        let opened = sockets.len().max(1);
+        drop(sockets);
+        r.idle = Some(Idle {
+            open,
+            failed,
+            kib_per_socket: rss_after.saturating_sub(rss_before) as f64 / opened as f64,
+        });
+    }
+    eprintln!("  errors: {}", r.errors());
+    r
+}
+
+impl Results {
+    fn errors(&self) -> u64 {
+        let samples: u64 = [&self.small_50, &self.small_500, &self.large, &self.ws]
+            .into_iter()
+            .flatten()
+            .map(|s| s.errors)
+            .sum();
+        samples + self.idle.as_ref().map_or(0, |i| i.failed as u64)
+    }
+}
+
+fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String {
     use std::fmt::Write;
     let direct = &columns[0].1;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} s per workload, {idle} idle websockets; ratios are to direct\n",
-        duration.as_secs()
+        "\n{} s per workload, {} idle websockets, {load_threads} load-generator thread(s); ratios are to direct\n",
+        plan.duration.as_secs(),
+        plan.idle,
     );
-    let header: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
+    let header: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let _ = writeln!(out, "| workload | {} |", header.join(" | "));
     let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
-    type Row<'a> = (&'a str, Box<dyn Fn(&Results) -> f64>, &'a str, bool);
-    let rows: Vec<Row> = vec![
+    // (label, figure, whether a ratio to direct means something)
+    type Figure = fn(&Results) -> Option<f64>;
+    let rows: [(&str, Figure, bool); 12] = [
         (
             "small response, 50 conns: requests/s",
-            Box::new(|r: &Results| r.small_50.rate()),
-            "",
+            |r| r.small_50.as_ref().map(Sample::rate),
             true,
         ),
         (
             "small, 50 conns: p50 ms",
-            Box::new(|r: &Results| r.small_50.quantile_ms(0.5)),
-            "",
+            |r| r.small_50.as_ref().map(|s| s.quantile_ms(0.5)),
             false,
         ),
         (
             "small, 50 conns: p99 ms",
-            Box::new(|r: &Results| r.small_50.quantile_ms(0.99)),
-            "",
+            |r| r.small_50.as_ref().map(|s| s.quantile_ms(0.99)),
             false,
         ),
         (
             "small, 50 conns: p99.9 ms",
-            Box::new(|r: &Results| r.small_50.quantile_ms(0.999)),
-            "",
+            |r| r.small_50.as_ref().map(|s| s.quantile_ms(0.999)),
             false,
         ),
         (
             "small response, 500 conns: requests/s",
-            Box::new(|r: &Results| r.small_500.rate()),
-            "",
+            |r| r.small_500.as_ref().map(Sample::rate),
             true,
         ),
         (
             "small, 500 conns: p99 ms",
-            Box::new(|r: &Results| r.small_500.quantile_ms(0.99)),
-            "",
+            |r| r.small_500.as_ref().map(|s| s.quantile_ms(0.99)),
             false,
         ),
         (
             "1 MiB response, 8 conns: MiB/s",
-            Box::new(|r: &Results| r.large.mib_per_sec()),
-            "",
+            |r| r.large.as_ref().map(Sample::mib_per_sec),
             true,
         ),
         (
             "websocket echo 64 B, 50 conns: round trips/s",
-            Box::new(|r: &Results| r.ws.rate()),
-            "",
+            |r| r.ws.as_ref().map(Sample::rate),
             true,
         ),
         (
+            "websocket echo: p50 ms",
+            |r| r.ws.as_ref().map(|s| s.quantile_ms(0.5)),
+            false,
+        ),
+        (
             "websocket echo: p99 ms",
-            Box::new(|r: &Results| r.ws.quantile_ms(0.99)),
-            "",
+            |r| r.ws.as_ref().map(|s| s.quantile_ms(0.99)),
             false,
         ),
         (
             "open idle websockets: s",
-            Box::new(|r: &Results| r.idle_open.as_secs_f64()),
-            "",
+            |r| r.idle.as_ref().map(|i| i.open.as_secs_f64()),
             false,
         ),
         (
             "memory per idle websocket: KiB (process RSS growth)",
-            Box::new(|r: &Results| r.idle_kib_per_socket),
-            "",
+            |r| r.idle.as_ref().map(|i| i.kib_per_socket),
             false,
         ),
     ];
-    for (name, f, _, ratio) in &rows {
+    for (name, figure, ratio) in rows {
+        if columns.iter().all(|(_, r)| figure(r).is_none()) {
+            continue;
+        }
         let cells: Vec<String> = columns
             .iter()
             .enumerate()
-            .map(|(i, (_, r))| {
-                let v = f(r);
-                if i == 0 || !*ratio {
-                    format!("{v:.2}")
-                } else {
-                    format!("{v:.2} ({:.2}x)", v / f(direct).max(1e-9))
-                }
+            .map(|(i, (_, r))| match (figure(r), figure(direct)) {
+                (None, _) => "-".into(),
+                (Some(v), Some(d)) if i > 0 && ratio => format!("{v:.2} ({:.2}x)", v / d.max(1e-9)),
+                (Some(v), _) => format!("{v:.2}"),
             })
             .collect();
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     }
     let errors: Vec<String> = columns
         .iter()
-        .map(|(_, r)| {
-            format!(
-                "{}",
-                r.small_50.errors
-                    + r.small_500.errors
-                    + r.large.errors
-                    + r.ws.errors
-                    + r.idle_failed as u64
-            )
-        })
+        .map(|(_, r)| r.errors().to_string())
         .collect();
     let _ = writeln!(out, "| errors (all workloads) | {} |", errors.join(" | "));
     let redis: Vec<String> = columns

@@ -1,0 +1,522 @@
+//! The relay between a client's WebSocket and its backend's: bytes pass
+//! through as they arrive, frames untouched (client frames stay masked, as
+//! the backend expects of a client), so a message costs one read and one
+//! write each way and no copy. The frame scanner keeps the router between
+//! frames, which is what lets it refuse an oversized message and insert a
+//! close of its own into a live stream.
+//!
+//! Reads land in one scratch buffer per thread, so an idle socket holds no
+//! buffer at all; only bytes a slow peer has not taken yet are kept per
+//! connection.
+
+use std::{
+    cell::RefCell,
+    future::poll_fn,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    sync::watch,
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    CloseOrder,
+    frames::{self, MAX_HEADER, Mode, Scanner, Stop},
+};
+
+/// How long the closing handshake may take once either side starts it.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+/// How a relay ended, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayEnd {
+    ClientClosed,
+    BackendClosed,
+    ClientLost,
+    BackendLost,
+    Ordered(u16),
+    Shutdown,
+    TooBig,
+    /// The closing handshake did not finish within `CLOSE_GRACE`.
+    CloseTimedOut,
+}
+
+/// Relays until both sides are done, closing on the router's own account
+/// when ordered to, on shutdown, on an oversized message and when one side
+/// is lost.
+pub async fn relay<C, B>(
+    client: C,
+    backend: B,
+    max_message: usize,
+    mut orders: watch::Receiver<Option<CloseOrder>>,
+    shutdown: CancellationToken,
+) -> RelayEnd
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut pump = Pump::new(client, backend, max_message);
+    let mut ordered: Option<(Instant, CloseOrder)> = None;
+    let mut orders_open = true;
+    let mut give_up: Option<Instant> = None;
+    loop {
+        let close_at = ordered.as_ref().map(|(t, _)| *t);
+        let finishing = pump.end.is_some();
+        tokio::select! {
+            progress = poll_fn(|cx| pump.poll(cx)) => match progress {
+                Progress::Closing => {
+                    give_up.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                }
+                Progress::Done(end) => return end,
+            },
+            _ = shutdown.cancelled(), if !finishing => {
+                let why = "router shutting down";
+                pump.finish((1001, why), (1001, why), RelayEnd::Shutdown);
+            }
+            _ = tokio::time::sleep_until(close_at.unwrap_or_else(Instant::now)), if close_at.is_some() && !finishing => {
+                if let Some((_, order)) = ordered.take() {
+                    pump.finish(
+                        (order.code, &order.reason),
+                        (1001, "client moved to another deployment"),
+                        RelayEnd::Ordered(order.code),
+                    );
+                }
+            }
+            changed = orders.changed(), if orders_open && !finishing => {
+                if changed.is_err() {
+                    orders_open = false;
+                    continue;
+                }
+                let order = orders.borrow_and_update().clone();
+                if let Some(order) = order {
+                    // Spread over the window so a deployment's clients do
+                    // not all reconnect in the same instant.
+                    let window_ms = order.window.as_millis() as u64;
+                    let delay = if window_ms == 0 { 0 } else { rand::random_range(0..=window_ms) };
+                    ordered = Some((Instant::now() + Duration::from_millis(delay), order));
+                }
+            }
+            _ = tokio::time::sleep_until(give_up.unwrap_or_else(Instant::now)), if give_up.is_some() => {
+                return pump.outcome();
+            }
+        }
+        if pump.end.is_some() {
+            give_up.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+        }
+    }
+}
+
+enum Progress {
+    /// A closing handshake started: it gets `CLOSE_GRACE` to finish.
+    Closing,
+    Done(RelayEnd),
+}
+
+/// Both directions of one relayed connection.
+struct Pump<C, B> {
+    client: C,
+    backend: B,
+    /// Client to backend.
+    up: Half,
+    /// Backend to client.
+    down: Half,
+    /// Why the router is ending the relay, once it is; the first cause.
+    end: Option<RelayEnd>,
+    /// Which side started a closing handshake of its own.
+    closer: Option<RelayEnd>,
+}
+
+/// One direction: bytes read from its source, written to its destination.
+struct Half {
+    scanner: Scanner,
+    /// The start of a header that has not fully arrived.
+    carry: [u8; MAX_HEADER],
+    carry_len: usize,
+    /// Bytes read but not yet accepted by the destination.
+    out: Vec<u8>,
+    sent: usize,
+    /// Frames still pass through; false once the relay is finishing and
+    /// the stream toward the destination has reached a frame boundary (or
+    /// cannot reach one).
+    forwarding: bool,
+    /// Stop forwarding at the next frame boundary.
+    stopping: bool,
+    /// Whether what was forwarded ends between frames, so a frame of the
+    /// router's own can follow.
+    clean: bool,
+    /// A close frame of the router's own, sent once forwarding stops.
+    inject: Option<Vec<u8>>,
+    src_done: bool,
+    dst_done: bool,
+    /// Frames toward a server are masked (the destination is the backend).
+    masked: bool,
+}
+
+/// Something a half ran into that the pump decides about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    /// The source closed its side (EOF).
+    SrcEnded,
+    /// Reading the source failed.
+    SrcFailed,
+    /// Writing to the destination failed.
+    DstFailed,
+    /// The source sent a message over the limit.
+    TooBig,
+    /// The source's first close frame went by.
+    CloseSeen,
+    /// Nothing left to do in this direction.
+    Idle,
+}
+
+impl Half {
+    fn new(max_message: usize, masked: bool) -> Self {
+        Self {
+            scanner: Scanner::new(max_message),
+            carry: [0; MAX_HEADER],
+            carry_len: 0,
+            out: Vec::new(),
+            sent: 0,
+            forwarding: true,
+            stopping: false,
+            clean: true,
+            inject: None,
+            src_done: false,
+            dst_done: false,
+            masked,
+        }
+    }
+
+    /// Stops passing frames on (after the one in flight) and queues
+    /// `close` for the destination, unless it already got a close from the
+    /// source.
+    fn finish(&mut self, close: Option<(u16, &str)>) {
+        if let Some((code, reason)) = close
+            && !self.scanner.closed()
+        {
+            self.inject = Some(frames::close_frame(code, reason, self.masked));
+        }
+        if self.scanner.at_boundary() {
+            self.forwarding = false;
+        } else {
+            self.stopping = true;
+        }
+    }
+
+    /// Whether this direction has nothing left to wait for while finishing:
+    /// its own close went out (or cannot) and the source answered with a
+    /// close or went away.
+    fn finished(&self) -> bool {
+        let delivered = self.inject.is_none() && self.sent >= self.out.len() || self.dst_done;
+        let answered = self.src_done || self.scanner.closed();
+        !self.forwarding && delivered && answered
+    }
+
+    fn poll<S, D>(&mut self, src: &mut S, dst: &mut D, cx: &mut Context<'_>) -> Poll<Event>
+    where
+        S: AsyncRead + Unpin,
+        D: AsyncWrite + Unpin,
+    {
+        loop {
+            if !self.dst_done {
+                if let Err(()) = ready!(self.poll_flush(dst, cx)) {
+                    self.dst_done = true;
+                    self.out = Vec::new();
+                    self.sent = 0;
+                    return Poll::Ready(Event::DstFailed);
+                }
+                if !self.forwarding
+                    && let Some(frame) = self.inject.take()
+                    && self.clean
+                {
+                    self.out = frame;
+                    continue;
+                }
+            }
+            if self.src_done {
+                if !self.dst_done {
+                    // Pass the end on, as a half-close: the other side may
+                    // still be sending its close reply.
+                    let _ = ready!(Pin::new(&mut *dst).poll_shutdown(cx));
+                    self.dst_done = true;
+                }
+                return Poll::Ready(Event::Idle);
+            }
+            match ready!(self.poll_read(src, dst, cx)) {
+                Some(event) => return Poll::Ready(event),
+                None => continue,
+            }
+        }
+    }
+
+    /// Writes out what is queued; Err once the destination is gone.
+    fn poll_flush<D: AsyncWrite + Unpin>(
+        &mut self,
+        dst: &mut D,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ()>> {
+        if self.out.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        while self.sent < self.out.len() {
+            match ready!(Pin::new(&mut *dst).poll_write(cx, &self.out[self.sent..])) {
+                Ok(0) | Err(_) => return Poll::Ready(Err(())),
+                Ok(n) => self.sent += n,
+            }
+        }
+        // A slow peer's backlog is freed, not kept: most sockets are idle.
+        self.out = Vec::new();
+        self.sent = 0;
+        Poll::Ready(ready!(Pin::new(&mut *dst).poll_flush(cx)).map_err(|_| ()))
+    }
+
+    /// One read from the source, passed on as far as the frames allow.
+    fn poll_read<S, D>(
+        &mut self,
+        src: &mut S,
+        dst: &mut D,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Event>>
+    where
+        S: AsyncRead + Unpin,
+        D: AsyncWrite + Unpin,
+    {
+        SCRATCH_BUF.with_borrow_mut(|buf| {
+            let carried = self.carry_len;
+            buf[..carried].copy_from_slice(&self.carry[..carried]);
+            let mut rb = ReadBuf::new(&mut buf[carried..]);
+            match ready!(Pin::new(&mut *src).poll_read(cx, &mut rb)) {
+                Err(_) => {
+                    self.src_gone();
+                    return Poll::Ready(Some(Event::SrcFailed));
+                }
+                Ok(()) if rb.filled().is_empty() => {
+                    self.src_gone();
+                    return Poll::Ready(Some(Event::SrcEnded));
+                }
+                Ok(()) => {}
+            }
+            let len = carried + rb.filled().len();
+            let was_closed = self.scanner.closed();
+            let mut input = &buf[..len];
+            let mut event = None;
+            if self.forwarding {
+                let mode = if self.stopping {
+                    Mode::ToBoundary
+                } else {
+                    Mode::Forward
+                };
+                let scan = self.scanner.scan(input, mode);
+                if self.dst_done {
+                    // Nowhere to send it: keep following the frames only.
+                } else if let Err(()) = self.write_now(&input[..scan.forward], dst, cx) {
+                    self.dst_done = true;
+                    self.out = Vec::new();
+                    event = Some(Event::DstFailed);
+                }
+                input = &input[scan.forward..];
+                match scan.stop {
+                    None => {}
+                    Some(stop) => {
+                        self.forwarding = false;
+                        if stop == Stop::TooBig {
+                            event = event.or(Some(Event::TooBig));
+                        }
+                    }
+                }
+            }
+            if !self.forwarding {
+                // Past the last forwarded frame: follow frames only to
+                // notice the source's close.
+                let scan = self.scanner.scan(input, Mode::Follow);
+                input = &input[scan.forward..];
+            }
+            self.carry_len = input.len();
+            self.carry[..input.len()].copy_from_slice(input);
+            if event.is_none() && !was_closed && self.scanner.closed() {
+                event = Some(Event::CloseSeen);
+            }
+            Poll::Ready(event)
+        })
+    }
+
+    /// Writes `bytes` as far as the destination takes them now and queues
+    /// the rest (which stops reading until it drains).
+    fn write_now<D: AsyncWrite + Unpin>(
+        &mut self,
+        bytes: &[u8],
+        dst: &mut D,
+        cx: &mut Context<'_>,
+    ) -> Result<(), ()> {
+        let mut at = 0;
+        if self.out.is_empty() {
+            while at < bytes.len() {
+                match Pin::new(&mut *dst).poll_write(cx, &bytes[at..]) {
+                    Poll::Ready(Ok(0) | Err(_)) => return Err(()),
+                    Poll::Ready(Ok(n)) => at += n,
+                    Poll::Pending => break,
+                }
+            }
+        }
+        self.out.extend_from_slice(&bytes[at..]);
+        Ok(())
+    }
+
+    /// The source ended or failed: forwarding is over, and a frame it left
+    /// unfinished toward the destination stays unfinished.
+    fn src_gone(&mut self) {
+        self.src_done = true;
+        if self.forwarding && !self.scanner.at_boundary() {
+            self.clean = false;
+        }
+        self.forwarding = false;
+        self.stopping = false;
+    }
+}
+
+impl<C, B> Pump<C, B>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    fn new(client: C, backend: B, max_message: usize) -> Self {
+        Self {
+            client,
+            backend,
+            up: Half::new(max_message, true),
+            down: Half::new(max_message, false),
+            end: None,
+            closer: None,
+        }
+    }
+
+    /// Ends the relay on the router's account: each side gets its close
+    /// once the frame in flight toward it is through, then the relay waits
+    /// for their replies. The first cause wins.
+    fn finish(&mut self, to_client: (u16, &str), to_backend: (u16, &str), end: RelayEnd) {
+        self.finish_with(Some(to_client), Some(to_backend), end);
+    }
+
+    fn finish_with(
+        &mut self,
+        to_client: Option<(u16, &str)>,
+        to_backend: Option<(u16, &str)>,
+        end: RelayEnd,
+    ) {
+        if self.end.is_some() {
+            return;
+        }
+        self.end = Some(end);
+        self.down.finish(to_client);
+        self.up.finish(to_backend);
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Progress> {
+        loop {
+            let up = self.up.poll(&mut self.client, &mut self.backend, cx);
+            let down = self.down.poll(&mut self.backend, &mut self.client, cx);
+            let mut closing = false;
+            let mut news = false;
+            for (event, from_client) in [(up, true), (down, false)] {
+                if let Poll::Ready(event) = event
+                    && event != Event::Idle
+                {
+                    news = true;
+                    closing |= self.decide(event, from_client);
+                }
+            }
+            if self.done() {
+                return Poll::Ready(Progress::Done(self.outcome()));
+            }
+            if closing {
+                return Poll::Ready(Progress::Closing);
+            }
+            if !news {
+                // Both directions wait on their sockets (or have nothing
+                // left to do).
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        let idle = |h: &Half| h.src_done && h.dst_done;
+        if self.end.is_some() {
+            self.up.finished() && self.down.finished()
+        } else {
+            idle(&self.up) && idle(&self.down)
+        }
+    }
+
+    /// Reacts to what a half ran into; true when a closing handshake
+    /// started.
+    fn decide(&mut self, event: Event, from_client: bool) -> bool {
+        // When a side is lost, the other gets a close saying so.
+        let client_lost = (None, Some((1001, "client went away")), RelayEnd::ClientLost);
+        let backend_lost = (
+            Some((1011, "backend connection lost")),
+            None,
+            RelayEnd::BackendLost,
+        );
+        let (src_lost, dst_lost) = if from_client {
+            (client_lost, backend_lost)
+        } else {
+            (backend_lost, client_lost)
+        };
+        let lose = |pump: &mut Self, (to_client, to_backend, end)| {
+            pump.finish_with(to_client, to_backend, end);
+            true
+        };
+        match event {
+            Event::Idle => false,
+            Event::CloseSeen => {
+                // Closes pass through; the relay ends when both sides have
+                // closed their connections.
+                let closer = if from_client {
+                    RelayEnd::ClientClosed
+                } else {
+                    RelayEnd::BackendClosed
+                };
+                self.closer.get_or_insert(closer);
+                true
+            }
+            Event::SrcEnded => {
+                let half = if from_client { &self.up } else { &self.down };
+                if half.scanner.closed() || self.end.is_some() {
+                    // The end of a closing handshake, passed on as a
+                    // half-close.
+                    false
+                } else {
+                    lose(self, src_lost)
+                }
+            }
+            Event::SrcFailed => lose(self, src_lost),
+            Event::DstFailed => lose(self, dst_lost),
+            Event::TooBig => {
+                let to_backend = if from_client {
+                    (1001, "client sent a message too big")
+                } else {
+                    (1009, "message too big")
+                };
+                self.finish((1009, "message too big"), to_backend, RelayEnd::TooBig);
+                true
+            }
+        }
+    }
+
+    /// How the relay ended, or is ending.
+    fn outcome(&self) -> RelayEnd {
+        self.end.or(self.closer).unwrap_or(RelayEnd::CloseTimedOut)
+    }
+}
