@@ -26,12 +26,7 @@ use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use switchyard_core::DeploymentId;
-use tokio::{
-    io::AsyncWriteExt,
-    net::TcpStream,
-    sync::watch,
-    time::Instant,
-};
+use tokio::{io::AsyncWriteExt, net::TcpStream, sync::watch, time::Instant};
 use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
 
 use crate::{
@@ -236,7 +231,10 @@ pub async fn proxy(
         return Ok(Response::from_parts(parts, Either::Left(body)));
     }
     let expected = derive_accept_key(backend_key.as_bytes());
-    if res.headers().get(header::SEC_WEBSOCKET_ACCEPT).map(HeaderValue::as_bytes)
+    if res
+        .headers()
+        .get(header::SEC_WEBSOCKET_ACCEPT)
+        .map(HeaderValue::as_bytes)
         != Some(expected.as_bytes())
     {
         return Err(failed(

@@ -194,6 +194,25 @@ async fn unreachable_backend_answers_the_upgrade_with_502() {
 }
 
 #[tokio::test]
+async fn a_backend_refusing_the_upgrade_is_answered_as_it_refused() {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let r = TestRouter::start(test_config(), store).await;
+    let req = format!("ws://{}/status/403", r.addr)
+        .into_client_request()
+        .unwrap();
+    match connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 403);
+            assert_eq!(res.headers()["x-pulse-selected-deployment"], "v1");
+            assert_eq!(res.body().as_deref(), Some(&b"status 403"[..]));
+        }
+        other => panic!("expected the backend's 403, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn oversized_messages_close_with_1009() {
     let v1 = Backend::start("v1").await;
     let store = memory_store();

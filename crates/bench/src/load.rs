@@ -19,6 +19,9 @@ pub struct Sample {
     pub bytes: u64,
     pub errors: u64,
     pub elapsed: Duration,
+    /// CPU time the serving process spent (backend for direct, else the
+    /// proxy), user and kernel.
+    pub cpu: Duration,
     /// Microseconds, sorted.
     pub latencies: Vec<u32>,
 }
@@ -30,6 +33,10 @@ impl Sample {
 
     pub fn mib_per_sec(&self) -> f64 {
         self.bytes as f64 / (1024.0 * 1024.0) / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn cpu_us_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops.max(1) as f64
     }
 
     /// Latency at quantile `q` (0.0-1.0), in milliseconds.

@@ -163,13 +163,14 @@ async fn run(target: &Target, plan: &Plan) -> Results {
     let mut r = Results::default();
     let redis_before = target.redis_commands();
     if plan.wants(Workload::Small50) {
-        r.small_50 = Some(load::http(target.addr, "/small", 50, duration).await);
+        r.small_50 = Some(measured(target, load::http(target.addr, "/small", 50, duration)).await);
     }
     if plan.wants(Workload::Small500) {
-        r.small_500 = Some(load::http(target.addr, "/small", 500, duration).await);
+        r.small_500 =
+            Some(measured(target, load::http(target.addr, "/small", 500, duration)).await);
     }
     if plan.wants(Workload::Large) {
-        r.large = Some(load::http(target.addr, "/large", 8, duration).await);
+        r.large = Some(measured(target, load::http(target.addr, "/large", 8, duration)).await);
     }
     let redis_after = target.redis_commands();
     let http_requests: u64 = [&r.small_50, &r.small_500, &r.large]
@@ -183,7 +184,7 @@ async fn run(target: &Target, plan: &Plan) -> Results {
         r.redis_per_request = Some(a.saturating_sub(b) as f64 / http_requests as f64);
     }
     if plan.wants(Workload::Ws) {
-        r.ws = Some(load::ws_echo(target.addr, 50, 64, duration).await);
+        r.ws = Some(measured(target, load::ws_echo(target.addr, 50, 64, duration)).await);
     }
     if plan.wants(Workload::Idle) {
         let rss_before = target.rss_kib();
@@ -199,6 +200,14 @@ async fn run(target: &Target, plan: &Plan) -> Results {
     }
     eprintln!("  errors: {}", r.errors());
     r
+}
+
+/// Runs a workload, noting the CPU time the target's process spent on it.
+async fn measured(target: &Target, workload: impl std::future::Future<Output = Sample>) -> Sample {
+    let before = target.cpu_time();
+    let mut sample = workload.await;
+    sample.cpu = target.cpu_time().saturating_sub(before);
+    sample
 }
 
 impl Results {
@@ -227,7 +236,7 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
     let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
     // (label, figure, whether a ratio to direct means something)
     type Figure = fn(&Results) -> Option<f64>;
-    let rows: [(&str, Figure, bool); 12] = [
+    let rows: [(&str, Figure, bool); 14] = [
         (
             "small response, 50 conns: requests/s",
             |r| r.small_50.as_ref().map(Sample::rate),
@@ -246,6 +255,11 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
         (
             "small, 50 conns: p99.9 ms",
             |r| r.small_50.as_ref().map(|s| s.quantile_ms(0.999)),
+            false,
+        ),
+        (
+            "small, 50 conns: CPU µs per request (backend / proxy process)",
+            |r| r.small_50.as_ref().map(Sample::cpu_us_per_op),
             false,
         ),
         (
@@ -276,6 +290,11 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
         (
             "websocket echo: p99 ms",
             |r| r.ws.as_ref().map(|s| s.quantile_ms(0.99)),
+            false,
+        ),
+        (
+            "websocket echo: CPU µs per round trip (backend / proxy process)",
+            |r| r.ws.as_ref().map(Sample::cpu_us_per_op),
             false,
         ),
         (

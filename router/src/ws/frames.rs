@@ -131,7 +131,10 @@ fn parse_header(bytes: &[u8]) -> Option<(u64, usize)> {
     };
     let mask = if second & 0x80 != 0 { 4 } else { 0 };
     let (len, extended) = match second & 0x7f {
-        126 => (u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), 2),
+        126 => (
+            u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            2,
+        ),
         127 => (u64::from_be_bytes(rest.get(..8)?.try_into().ok()?), 8),
         n => (u64::from(n), 0),
     };
@@ -219,7 +222,13 @@ mod tests {
     #[test]
     fn every_length_form_and_mask_passes_through_in_any_chunking() {
         let mut stream = Vec::new();
-        for (len, masked) in [(0, true), (5, false), (125, true), (126, false), (70_000, true)] {
+        for (len, masked) in [
+            (0, true),
+            (5, false),
+            (125, true),
+            (126, false),
+            (70_000, true),
+        ] {
             stream.extend(frame(0x2, true, len, masked));
         }
         stream.extend(frame(0x9, true, 4, true)); // ping

@@ -70,6 +70,10 @@ where
     let mut ordered: Option<(Instant, CloseOrder)> = None;
     let mut orders_open = true;
     let mut give_up: Option<Instant> = None;
+    // Made once: a fresh one per wake-up would register with the token
+    // on every message.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let close_at = ordered.as_ref().map(|(t, _)| *t);
         let finishing = pump.end.is_some();
@@ -80,7 +84,7 @@ where
                 }
                 Progress::Done(end) => return end,
             },
-            _ = shutdown.cancelled(), if !finishing => {
+            _ = &mut cancelled, if !finishing => {
                 let why = "router shutting down";
                 pump.finish((1001, why), (1001, why), RelayEnd::Shutdown);
             }
@@ -518,5 +522,221 @@ where
     /// How the relay ended, or is ending.
     fn outcome(&self) -> RelayEnd {
         self.end.or(self.closer).unwrap_or(RelayEnd::CloseTimedOut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+
+    use super::*;
+
+    /// A frame as a peer sends it (masked when it comes from a client).
+    fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mut f = vec![0x80 | opcode, payload.len() as u8];
+        if masked {
+            f[1] |= 0x80;
+            f.extend_from_slice(&[0, 0, 0, 0]); // a zero key leaves the payload as is
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    struct Rig {
+        /// The test plays the client on this end...
+        client: DuplexStream,
+        /// ...and the backend on this one.
+        backend: DuplexStream,
+        orders: watch::Sender<Option<CloseOrder>>,
+        shutdown: CancellationToken,
+        relay: tokio::task::JoinHandle<RelayEnd>,
+    }
+
+    fn rig(max_message: usize) -> Rig {
+        let (client, relay_client) = duplex(64 * 1024);
+        let (backend, relay_backend) = duplex(64 * 1024);
+        let (orders, rx) = watch::channel(None);
+        let shutdown = CancellationToken::new();
+        let relay = tokio::spawn(relay(
+            relay_client,
+            relay_backend,
+            max_message,
+            rx,
+            shutdown.clone(),
+        ));
+        Rig {
+            client,
+            backend,
+            orders,
+            shutdown,
+            relay,
+        }
+    }
+
+    async fn read_exactly(s: &mut DuplexStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        buf
+    }
+
+    async fn read_to_end(s: &mut DuplexStream) -> Vec<u8> {
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+            .await
+            .expect("end in time")
+            .unwrap();
+        buf
+    }
+
+    /// The close frame's code, from an unmasked or masked frame.
+    fn close_code(f: &[u8]) -> u16 {
+        assert_eq!(f[0], 0x88, "a close frame: {f:?}");
+        let (key, payload) = if f[1] & 0x80 != 0 {
+            (&f[2..6], &f[6..])
+        } else {
+            (&[0u8; 4][..], &f[2..])
+        };
+        let b: Vec<u8> = payload
+            .iter()
+            .zip(key.iter().cycle())
+            .map(|(b, k)| b ^ k)
+            .collect();
+        u16::from_be_bytes([b[0], b[1]])
+    }
+
+    #[tokio::test]
+    async fn bytes_pass_through_unchanged_even_a_byte_at_a_time() {
+        let mut r = rig(1 << 20);
+        let up = [frame(0x1, b"hello", true), frame(0x9, b"ping", true)].concat();
+        for b in &up {
+            r.client.write_all(&[*b]).await.unwrap();
+        }
+        assert_eq!(read_exactly(&mut r.backend, up.len()).await, up);
+        let down = frame(0x2, &[1, 2, 3], false);
+        r.backend.write_all(&down).await.unwrap();
+        assert_eq!(read_exactly(&mut r.client, down.len()).await, down);
+    }
+
+    #[tokio::test]
+    async fn a_clean_close_passes_both_ways_and_ends_the_relay() {
+        let mut r = rig(1 << 20);
+        let close = frames::close_frame(4001, "client says bye", true);
+        r.client.write_all(&close).await.unwrap();
+        assert_eq!(read_exactly(&mut r.backend, close.len()).await, close);
+        let reply = frames::close_frame(4001, "", false);
+        r.backend.write_all(&reply).await.unwrap();
+        r.backend.shutdown().await.unwrap();
+        // The client gets the reply, then the end of the stream.
+        assert_eq!(read_to_end(&mut r.client).await, reply);
+        r.client.shutdown().await.unwrap();
+        assert_eq!(r.relay.await.unwrap(), RelayEnd::ClientClosed);
+    }
+
+    #[tokio::test]
+    async fn a_close_order_waits_for_the_frame_in_flight() {
+        let mut r = rig(1 << 20);
+        let whole = frame(0x2, &[9; 100], false);
+        r.backend.write_all(&whole[..40]).await.unwrap();
+        assert_eq!(read_exactly(&mut r.client, 40).await, &whole[..40]);
+        r.orders.send_replace(Some(CloseOrder {
+            code: 1012,
+            reason: "deployment retired".into(),
+            window: Duration::ZERO,
+        }));
+        // The backend gets its close at once (nothing was in flight toward
+        // it); the client's waits for the rest of the frame.
+        let to_backend = read_exactly(&mut r.backend, 6 + 2 + 34).await;
+        assert_eq!(close_code(&to_backend), 1001);
+        r.backend.write_all(&whole[40..]).await.unwrap();
+        let rest = read_exactly(&mut r.client, whole.len() - 40).await;
+        assert_eq!(rest, &whole[40..]);
+        let close = read_exactly(&mut r.client, 2 + 2 + 18).await;
+        assert_eq!(close_code(&close), 1012);
+        // Both answer; the relay ends without waiting out the grace.
+        r.client
+            .write_all(&frames::close_frame(1012, "", true))
+            .await
+            .unwrap();
+        r.backend
+            .write_all(&frames::close_frame(1001, "", false))
+            .await
+            .unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(2), r.relay)
+            .await
+            .expect("relay ends once both replied");
+        assert_eq!(end.unwrap(), RelayEnd::Ordered(1012));
+    }
+
+    #[tokio::test]
+    async fn a_backend_lost_between_frames_closes_the_client_with_1011() {
+        let mut r = rig(1 << 20);
+        let hello = frame(0x1, b"hi", false);
+        r.backend.write_all(&hello).await.unwrap();
+        assert_eq!(read_exactly(&mut r.client, hello.len()).await, hello);
+        drop(r.backend);
+        let close = read_exactly(&mut r.client, 2 + 2 + 23).await;
+        assert_eq!(close_code(&close), 1011);
+        r.client
+            .write_all(&frames::close_frame(1011, "", true))
+            .await
+            .unwrap();
+        assert_eq!(r.relay.await.unwrap(), RelayEnd::BackendLost);
+    }
+
+    #[tokio::test]
+    async fn a_backend_lost_mid_frame_drops_the_client_without_a_broken_frame() {
+        let mut r = rig(1 << 20);
+        let whole = frame(0x2, &[5; 50], false);
+        r.backend.write_all(&whole[..10]).await.unwrap();
+        assert_eq!(read_exactly(&mut r.client, 10).await, &whole[..10]);
+        drop(r.backend);
+        // No close frame can follow half a frame: the stream just ends,
+        // and the client hangs up as well.
+        assert_eq!(read_to_end(&mut r.client).await, b"");
+        drop(r.client);
+        assert_eq!(r.relay.await.unwrap(), RelayEnd::BackendLost);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_client_message_is_refused_before_any_of_it_passes() {
+        let mut r = rig(16);
+        let ok = frame(0x2, &[1; 16], true);
+        let big = frame(0x2, &[2; 17], true);
+        r.client
+            .write_all(&[ok.clone(), big].concat())
+            .await
+            .unwrap();
+        assert_eq!(read_exactly(&mut r.backend, ok.len()).await, ok);
+        let to_backend = read_exactly(&mut r.backend, 6 + 2 + 29).await;
+        assert_eq!(close_code(&to_backend), 1001);
+        let to_client = read_exactly(&mut r.client, 2 + 2 + 15).await;
+        assert_eq!(close_code(&to_client), 1009);
+        r.client
+            .write_all(&frames::close_frame(1009, "", true))
+            .await
+            .unwrap();
+        r.backend
+            .write_all(&frames::close_frame(1001, "", false))
+            .await
+            .unwrap();
+        assert_eq!(r.relay.await.unwrap(), RelayEnd::TooBig);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_closes_both_sides_with_1001_and_gives_up_after_the_grace() {
+        let mut r = rig(1 << 20);
+        r.shutdown.cancel();
+        let to_client = read_exactly(&mut r.client, 2 + 2 + 20).await;
+        assert_eq!(close_code(&to_client), 1001);
+        let to_backend = read_exactly(&mut r.backend, 6 + 2 + 20).await;
+        assert_eq!(close_code(&to_backend), 1001);
+        // Neither answers: the relay stops waiting after CLOSE_GRACE.
+        assert_eq!(r.relay.await.unwrap(), RelayEnd::Shutdown);
     }
 }
