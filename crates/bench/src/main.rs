@@ -161,6 +161,23 @@ async fn run(target: &Target, plan: &Plan) -> Results {
     eprintln!("benchmarking {} at {}", target.name, target.addr);
     let duration = plan.duration;
     let mut r = Results::default();
+    // Idle sockets first, on a fresh process: its RSS growth is then the
+    // sockets' alone, not memory that earlier workloads freed and the
+    // allocator reuses, and no pooled backend connections hold file
+    // descriptors yet.
+    if plan.wants(Workload::Idle) {
+        let rss_before = target.rss_kib();
+        let (sockets, open, failed) = load::open_idle(target.addr, plan.idle).await;
+        let rss_after = target.rss_kib();
+        let opened = sockets.len().max(1);
+        drop(sockets);
+        r.idle = Some(Idle {
+            open,
+            failed,
+            kib_per_socket: rss_after.saturating_sub(rss_before) as f64 / opened as f64,
+        });
+        target.settle().await;
+    }
     let redis_before = target.redis_commands();
     if plan.wants(Workload::Small50) {
         r.small_50 = Some(measured(target, load::http(target.addr, "/small", 50, duration)).await);
@@ -185,18 +202,6 @@ async fn run(target: &Target, plan: &Plan) -> Results {
     }
     if plan.wants(Workload::Ws) {
         r.ws = Some(measured(target, load::ws_echo(target.addr, 50, 64, duration)).await);
-    }
-    if plan.wants(Workload::Idle) {
-        let rss_before = target.rss_kib();
-        let (sockets, open, failed) = load::open_idle(target.addr, plan.idle).await;
-        let rss_after = target.rss_kib();
-        let opened = sockets.len().max(1);
-        drop(sockets);
-        r.idle = Some(Idle {
-            open,
-            failed,
-            kib_per_socket: rss_after.saturating_sub(rss_before) as f64 / opened as f64,
-        });
     }
     eprintln!("  errors: {}", r.errors());
     r
@@ -236,7 +241,7 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
     let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
     // (label, figure, whether a ratio to direct means something)
     type Figure = fn(&Results) -> Option<f64>;
-    let rows: [(&str, Figure, bool); 14] = [
+    let rows: [(&str, Figure, bool); 15] = [
         (
             "small response, 50 conns: requests/s",
             |r| r.small_50.as_ref().map(Sample::rate),
@@ -305,6 +310,11 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
         (
             "memory per idle websocket: KiB (process RSS growth)",
             |r| r.idle.as_ref().map(|i| i.kib_per_socket),
+            false,
+        ),
+        (
+            "idle websocket opens that failed",
+            |r| r.idle.as_ref().map(|i| i.failed as f64),
             false,
         ),
     ];

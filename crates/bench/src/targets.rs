@@ -200,6 +200,22 @@ http {{
         Duration::from_nanos(nanos)
     }
 
+    /// Waits (up to 15 s) until the process is quiet: under 5 ms of CPU
+    /// in 250 ms, so one workload's aftermath (thousands of sockets
+    /// closing) is not billed to the next.
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mut last = self.cpu_time();
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = self.cpu_time();
+            if now.saturating_sub(last) < Duration::from_millis(5) {
+                return;
+            }
+            last = now;
+        }
+    }
+
     pub fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
