@@ -5,7 +5,8 @@
 //!
 //! Build the router and this harness in release mode, then run:
 //!   cargo build --release -p switchyard-router -p switchyard-bench && target/release/switchyard-bench
-//! `--full` runs longer and opens 10,000 idle websockets (for BENCHMARKS.md).
+//! `--full` runs longer and opens 10,000 idle websockets (for BENCHMARKS.md);
+//! `--only` picks workloads; `--load-threads` sizes the load generator.
 
 mod backend;
 mod load;
