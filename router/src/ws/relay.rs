@@ -594,6 +594,13 @@ mod tests {
         buf
     }
 
+    /// A peer's reply to a close (masked when it comes from the client).
+    async fn reply_close(s: &mut DuplexStream, code: u16, from_client: bool) {
+        s.write_all(&frames::close_frame(code, "", from_client))
+            .await
+            .unwrap();
+    }
+
     /// The close frame's code, from an unmasked or masked frame.
     fn close_code(f: &[u8]) -> u16 {
         assert_eq!(f[0], 0x88, "a close frame: {f:?}");
@@ -659,14 +666,8 @@ mod tests {
         let close = read_exactly(&mut r.client, 2 + 2 + 18).await;
         assert_eq!(close_code(&close), 1012);
         // Both answer; the relay ends without waiting out the grace.
-        r.client
-            .write_all(&frames::close_frame(1012, "", true))
-            .await
-            .unwrap();
-        r.backend
-            .write_all(&frames::close_frame(1001, "", false))
-            .await
-            .unwrap();
+        reply_close(&mut r.client, 1012, true).await;
+        reply_close(&mut r.backend, 1001, false).await;
         let end = tokio::time::timeout(Duration::from_secs(2), r.relay)
             .await
             .expect("relay ends once both replied");
@@ -682,10 +683,7 @@ mod tests {
         drop(r.backend);
         let close = read_exactly(&mut r.client, 2 + 2 + 23).await;
         assert_eq!(close_code(&close), 1011);
-        r.client
-            .write_all(&frames::close_frame(1011, "", true))
-            .await
-            .unwrap();
+        reply_close(&mut r.client, 1011, true).await;
         assert_eq!(r.relay.await.unwrap(), RelayEnd::BackendLost);
     }
 
@@ -717,14 +715,8 @@ mod tests {
         assert_eq!(close_code(&to_backend), 1001);
         let to_client = read_exactly(&mut r.client, 2 + 2 + 15).await;
         assert_eq!(close_code(&to_client), 1009);
-        r.client
-            .write_all(&frames::close_frame(1009, "", true))
-            .await
-            .unwrap();
-        r.backend
-            .write_all(&frames::close_frame(1001, "", false))
-            .await
-            .unwrap();
+        reply_close(&mut r.client, 1009, true).await;
+        reply_close(&mut r.backend, 1001, false).await;
         assert_eq!(r.relay.await.unwrap(), RelayEnd::TooBig);
     }
 
