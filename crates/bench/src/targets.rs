@@ -63,8 +63,8 @@ async fn wait_ready(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
 impl Target {
     pub async fn backend() -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["backend", "--listen", "127.0.0.1:0", "--threads"])
-            .arg(std::env::var("BENCH_BACKEND_THREADS").unwrap_or_else(|_| "2".into()))
+            // Two threads, as a real app server would run here.
+            .args(["backend", "--listen", "127.0.0.1:0", "--threads", "2"])
             .stdout(Stdio::piped())
             .spawn()?;
         let mut line = String::new();
