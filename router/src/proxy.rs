@@ -206,17 +206,29 @@ async fn forward(
             return Err(backend_failure(&target, err, started));
         }
     };
+    let mut res = backend_response(&target, res, request_id, started);
+    if !pinned && let Some(cookie) = &target.set_cookie {
+        res.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    }
+    Ok(res)
+}
+
+/// A backend's answer as the client gets it, body streamed: hop-by-hop
+/// headers out, the selected deployment and request id in, counted.
+pub(crate) fn backend_response(
+    target: &Target,
+    res: Response<Incoming>,
+    request_id: HeaderValue,
+    started: Instant,
+) -> Response<Body> {
     let (mut parts, body) = res.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(&SELECTED, target.selected.clone());
     parts.headers.insert(&headers::X_REQUEST_ID, request_id);
-    if !pinned && let Some(cookie) = &target.set_cookie {
-        parts.headers.append(header::SET_COOKIE, cookie.clone());
-    }
     target
         .traffic
         .record(parts.status.as_u16(), started.elapsed());
-    Ok(Response::from_parts(parts, Either::Left(body)))
+    Response::from_parts(parts, Either::Left(body))
 }
 
 /// Counts a failure the backend caused and passes the error on.

@@ -32,7 +32,7 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 use crate::{
     Shared,
     headers::{self, SELECTED},
-    proxy::{backend_failure, error_chain, rewrite_request},
+    proxy::{backend_failure, backend_response, error_chain, rewrite_request},
     respond::{Body, RouterError},
     table::Target,
 };
@@ -220,15 +220,13 @@ pub async fn proxy(
     };
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The backend answered the upgrade with a plain HTTP response (say
-        // 403): the client gets exactly that, body streamed.
-        let (mut parts, body) = res.into_parts();
-        headers::strip_hop_by_hop(&mut parts.headers);
-        parts.headers.insert(&SELECTED, target.selected.clone());
-        parts.headers.insert(&headers::X_REQUEST_ID, request_id);
-        target
-            .traffic
-            .record(parts.status.as_u16(), started.elapsed());
-        return Ok(Response::from_parts(parts, Either::Left(body)));
+        // 403): the client gets exactly that.
+        return Ok(backend_response(
+            &target,
+            res,
+            request_id,
+            started.into_std(),
+        ));
     }
     let expected = derive_accept_key(backend_key.as_bytes());
     if res
