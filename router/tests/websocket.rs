@@ -37,6 +37,14 @@ async fn open(
     connect_async(req).await.expect("websocket connects")
 }
 
+/// A router whose one deployment, v1, is active.
+async fn router_to_v1(config: switchyard_router::RouterConfig) -> (Backend, TestRouter) {
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    (v1, TestRouter::start(config, store).await)
+}
+
 async fn next_text(ws: &mut Ws) -> String {
     loop {
         match tokio::time::timeout(Duration::from_secs(5), ws.next())
@@ -70,10 +78,7 @@ async fn next_close(ws: &mut Ws) -> (u16, String) {
 
 #[tokio::test]
 async fn echo_with_subprotocol_and_binary() {
-    let v1 = Backend::start("v1").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1)], &["v1"]).await;
-    let r = TestRouter::start(test_config(), store).await;
+    let (_v1, r) = router_to_v1(test_config()).await;
     let (mut ws, res) = open(&r, "/ws", Some("superchat, chat")).await;
     // The backend prefers "chat" among those offered; the router relays its
     // choice rather than negotiating one of its own.
@@ -117,10 +122,7 @@ async fn echo_with_subprotocol_and_binary() {
 
 #[tokio::test]
 async fn close_codes_pass_through_both_ways() {
-    let v1 = Backend::start("v1").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1)], &["v1"]).await;
-    let r = TestRouter::start(test_config(), store).await;
+    let (v1, r) = router_to_v1(test_config()).await;
 
     // Backend closes with 4002: the client sees exactly that.
     let (mut ws, _) = open(&r, "/ws", None).await;
@@ -158,10 +160,7 @@ async fn close_codes_pass_through_both_ways() {
 
 #[tokio::test]
 async fn stale_websocket_falls_back_only_when_asked() {
-    let v1 = Backend::start("v1").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1)], &["v1"]).await;
-    let r = TestRouter::start(test_config(), store).await;
+    let (_v1, r) = router_to_v1(test_config()).await;
     let req = format!("ws://{}/ws?pulse_deployment=gone", r.addr)
         .into_client_request()
         .unwrap();
@@ -195,10 +194,7 @@ async fn unreachable_backend_answers_the_upgrade_with_502() {
 
 #[tokio::test]
 async fn a_backend_refusing_the_upgrade_is_answered_as_it_refused() {
-    let v1 = Backend::start("v1").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1)], &["v1"]).await;
-    let r = TestRouter::start(test_config(), store).await;
+    let (_v1, r) = router_to_v1(test_config()).await;
     let req = format!("ws://{}/status/403", r.addr)
         .into_client_request()
         .unwrap();
@@ -214,12 +210,9 @@ async fn a_backend_refusing_the_upgrade_is_answered_as_it_refused() {
 
 #[tokio::test]
 async fn oversized_messages_close_with_1009() {
-    let v1 = Backend::start("v1").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1)], &["v1"]).await;
     let mut config = test_config();
     config.limits.ws_max_message_bytes = 1024;
-    let r = TestRouter::start(config, store).await;
+    let (_v1, r) = router_to_v1(config).await;
     let (mut ws, _) = open(&r, "/ws", None).await;
     next_text(&mut ws).await;
     ws.send(Message::Binary(vec![7u8; 4096].into()))
@@ -311,10 +304,7 @@ async fn revoking_closes_sockets_and_stales_pins() {
 
 #[tokio::test]
 async fn shutdown_closes_sockets_with_1001_and_finishes_requests() {
-    let v1 = Backend::start("v1").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1)], &["v1"]).await;
-    let r = TestRouter::start(test_config(), store).await;
+    let (_v1, r) = router_to_v1(test_config()).await;
     let (mut ws, _) = open(&r, "/ws", None).await;
     next_text(&mut ws).await;
     let addr = r.addr;
