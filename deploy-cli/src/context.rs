@@ -58,6 +58,8 @@ pub struct Context {
     pub railway: Option<RailwayPlatform>,
     pub json: bool,
     pub yes: bool,
+    /// The stack's Redis service on Railway: backends get its URL.
+    pub redis_service: String,
 }
 
 impl Context {
@@ -103,8 +105,10 @@ impl Context {
             railway,
             json: args.json,
             yes: args.yes,
+            redis_service: redis_service(args, env),
         })
     }
+
     /// Prints a JSON value with --json, else the text.
     pub fn say(&self, text: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
         if self.json {

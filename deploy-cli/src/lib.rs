@@ -51,6 +51,8 @@ pub enum Command {
     Delete(commands::delete::DeleteArgs),
     /// Delete the deployment with a given name (never the active one)
     Remove(commands::delete::RemoveArgs),
+    /// Refill a store that lost its data from what a router still routes on (never overwrites)
+    Restore(commands::restore::RestoreArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -98,6 +100,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
                 Command::Revoke(a) => commands::revoke::run(&ctx, a).await,
                 Command::Delete(a) => commands::delete::run(&ctx, a).await,
                 Command::Remove(a) => commands::delete::remove(&ctx, a).await,
+                Command::Restore(a) => commands::restore::run(&ctx, a).await,
                 Command::Demo(_) | Command::Init(_) | Command::Upgrade(_) => Ok(()),
             }
         }

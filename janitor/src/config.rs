@@ -36,6 +36,9 @@ pub struct JanitorArgs {
     /// Keep at most this many draining deployments, retiring the oldest [default: no cap]
     #[arg(long)]
     pub max_draining: Option<String>,
+    /// Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or "off" [env: SWITCHYARD_PREVIEW_MAX_AGE; default: 7d]
+    #[arg(long)]
+    pub preview_max_age: Option<String>,
     /// Wait this long after a reload before deleting, so clients move over [default: 2s]
     #[arg(long)]
     pub reload_grace: Option<String>,
@@ -83,6 +86,8 @@ pub mod settings {
         ],
     );
     pub const MAX_DRAINING: Setting = Setting::new("--max-draining", &["SWITCHYARD_MAX_DRAINING"]);
+    pub const PREVIEW_MAX_AGE: Setting =
+        Setting::new("--preview-max-age", &["SWITCHYARD_PREVIEW_MAX_AGE"]);
     pub const RELOAD_GRACE: Setting = Setting::new("--reload-grace", &["SWITCHYARD_RELOAD_GRACE"]);
     pub const RELOAD_WINDOW: Setting =
         Setting::new("--reload-window", &["SWITCHYARD_RELOAD_WINDOW"]);
@@ -192,6 +197,15 @@ impl JanitorConfig {
                 max_draining: r.optional_with(MAX_DRAINING, args.max_draining.as_deref(), |s| {
                     s.trim().parse::<usize>().map_err(|e| e.to_string())
                 })?,
+                preview_max_age: r
+                    .optional_with(PREVIEW_MAX_AGE, args.preview_max_age.as_deref(), |s| {
+                        if s.trim().eq_ignore_ascii_case("off") {
+                            Ok(None)
+                        } else {
+                            switchyard_core::config::parse_duration(s).map(Some)
+                        }
+                    })?
+                    .unwrap_or(d.preview_max_age),
             },
             reload_grace: r.duration(
                 RELOAD_GRACE,

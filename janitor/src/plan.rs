@@ -11,8 +11,11 @@
 //!   deployment; the next run deletes it);
 //! - otherwise keep, saying why.
 //!
-//! The active deployment and pending ones (previews, rollout candidates)
-//! are never touched.
+//! The active deployment is never touched. A pending deployment is a
+//! preview (or a rollout candidate, which is never touched either): it has
+//! its own rule, not the idle rule of draining ones, since nobody may have
+//! opened it yet:
+//! - a preview registered longer ago than the preview max age: delete.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -32,6 +35,14 @@ pub struct Policy {
     pub max_drain_age: Duration,
     /// Keep at most this many draining deployments; `None` for no cap.
     pub max_draining: Option<usize>,
+    /// Delete previews registered longer ago than this; `None` keeps them
+    /// until someone deletes or promotes them.
+    #[serde(default = "default_preview_max_age", with = "opt_secs")]
+    pub preview_max_age: Option<Duration>,
+}
+
+fn default_preview_max_age() -> Option<Duration> {
+    Some(Duration::from_secs(7 * 86_400))
 }
 
 impl Default for Policy {
@@ -41,6 +52,7 @@ impl Default for Policy {
             reload_after: Duration::from_secs(1800),
             max_drain_age: Duration::from_secs(86_400),
             max_draining: None,
+            preview_max_age: default_preview_max_age(),
         }
     }
 }
@@ -57,6 +69,24 @@ mod secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+/// Optional durations as whole seconds (or null) in JSON.
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(d).map(|o| o.map(Duration::from_secs))
     }
 }
 
@@ -80,6 +110,7 @@ pub enum DeleteReason {
     MaxDrainAge,
     RetentionCap,
     Revoked,
+    PreviewAge,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -153,6 +184,7 @@ pub fn plan(
         .max_draining
         .map_or(0, |cap| draining_total.saturating_sub(cap));
 
+    let previews = previews_due(snap, now, policy);
     candidates
         .into_iter()
         .map(|d| {
@@ -220,10 +252,45 @@ pub fn plan(
                     "{open} websockets and {backend_sessions} backend sessions open; reload in {}",
                     human_duration(policy.reload_after.saturating_sub(age))
                 )
-            } else {
+            } else if d.last_seen_at.is_some_and(|seen| seen.0 > start.0) {
                 format!("HTTP traffic {} ago; idle grace is {}", human_duration(idle), human_duration(policy.idle_grace))
+            } else {
+                format!("no HTTP traffic since draining began {} ago; idle grace is {}", human_duration(idle), human_duration(policy.idle_grace))
             };
             Action::Keep { deployment_id: id, reason, signals }
+        })
+        .chain(previews)
+        .collect()
+}
+
+/// Previews past the preview max age. A rollout candidate is pending too,
+/// but it serves a share of unpinned traffic, so it is never one of them.
+fn previews_due(snap: &Snapshot, now: UnixTime, policy: &Policy) -> Vec<Action> {
+    let Some(max_age) = policy.preview_max_age else {
+        return Vec::new();
+    };
+    let candidate = snap.rollout.as_ref().map(|r| &r.deployment_id);
+    snap.deployments
+        .values()
+        .filter(|d| d.state == DeploymentState::Pending && Some(&d.deployment_id) != candidate)
+        .filter_map(|d| {
+            let age = now.since(d.created_at?);
+            (age >= max_age).then(|| Action::Delete {
+                deployment_id: d.deployment_id.clone(),
+                why: DeleteReason::PreviewAge,
+                reason: format!(
+                    "preview registered {} ago, past the preview max age of {}",
+                    human_duration(age),
+                    human_duration(max_age)
+                ),
+                leases: 0,
+                signals: Signals {
+                    leases: 0,
+                    idle_secs: 0,
+                    sessions: None,
+                    session_probe: "not_probed".into(),
+                },
+            })
         })
         .collect()
 }

@@ -18,64 +18,82 @@ use switchyard_core::{
     about = "Switchyard's public router"
 )]
 pub struct RouterArgs {
-    /// Address to serve public traffic on [default: 0.0.0.0:$PORT, PORT defaults to 8000]
+    /// Address to serve public traffic on [env: SWITCHYARD_LISTEN; default: 0.0.0.0:$PORT, PORT defaults to 8000]
     #[arg(long)]
     pub listen: Option<String>,
-    /// Address for Prometheus metrics at /metrics, or "off" [default: 0.0.0.0:9091]
+    /// Private address for /metrics and /snapshot, or "off" [env: SWITCHYARD_METRICS_LISTEN; default: 0.0.0.0:9091]
     #[arg(long)]
     pub metrics_listen: Option<String>,
-    /// Redis URL (redis:// or rediss://)
+    /// Redis URL, redis:// or rediss:// (TLS) [env: REDIS_URL, PULSE_KV_URL]
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Prefix of every Redis key [default: pulse:railway]
+    /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]
     #[arg(long)]
     pub redis_prefix: Option<String>,
-    /// This replica's id in lease heartbeats [default: Railway replica id, else host and pid]
+    /// This replica's id in lease heartbeats [env: SWITCHYARD_REPLICA_ID, RAILWAY_REPLICA_ID; default: host, pid and a random tag]
     #[arg(long)]
     pub replica_id: Option<String>,
-    /// text or json
+    /// Log format, text or json [env: SWITCHYARD_LOG_FORMAT; default: text]
     #[arg(long)]
     pub log_format: Option<String>,
-    /// Query parameter that pins a request [default: pulse_deployment]
+    /// Query parameter that pins a request [env: SWITCHYARD_QUERY_PARAM; default: pulse_deployment]
     #[arg(long)]
     pub query_param: Option<String>,
-    /// Header that pins a request [default: x-pulse-deployment]
+    /// Header that pins a request [env: SWITCHYARD_AFFINITY_HEADER; default: x-pulse-deployment]
     #[arg(long)]
     pub affinity_header: Option<String>,
-    /// Cookie that pins a request and is set on unpinned responses [default: none, disabled]
+    /// Cookie that pins a request and is set on unpinned responses [env: SWITCHYARD_AFFINITY_COOKIE; default: none, disabled]
     #[arg(long)]
     pub affinity_cookie: Option<String>,
-    /// Header whose value keys the sticky rollout split [default: client address]
+    /// Header whose value keys the sticky rollout split [env: SWITCHYARD_ROLLOUT_KEY_HEADER; default: client address]
     #[arg(long)]
     pub rollout_key_header: Option<String>,
+    /// Open connections, WebSockets included, before new ones get 503 [env: SWITCHYARD_MAX_CONNECTIONS, PULSE_RAILWAY_ROUTER_CONNECTION_LIMIT; default: 10000]
     #[arg(long)]
     pub max_connections: Option<String>,
-    /// Connections the kernel queues for accept before dropping SYNs [default: 4096, capped by net.core.somaxconn]
+    /// Connections the kernel queues for accept before dropping SYNs [env: SWITCHYARD_LISTEN_BACKLOG; default: 4096, capped by net.core.somaxconn]
     #[arg(long)]
     pub listen_backlog: Option<String>,
+    /// Largest request head in bytes; larger gets 431 [env: SWITCHYARD_MAX_HEADER_BYTES; default: 65536, at least 8192]
     #[arg(long)]
     pub max_header_bytes: Option<String>,
+    /// Most header lines in an HTTP/1 request head; more gets 431 [env: SWITCHYARD_MAX_HEADER_LINES; default: 100]
+    #[arg(long)]
+    pub max_header_lines: Option<String>,
+    /// Time a connection has to send a complete request head, from accept, HTTP/1 and HTTP/2 alike [env: SWITCHYARD_HEADER_READ_TIMEOUT; default: 10s]
     #[arg(long)]
     pub header_read_timeout: Option<String>,
+    /// Close a connection when nothing moved in either direction for this long [env: SWITCHYARD_IDLE_TIMEOUT; default: 120s]
     #[arg(long)]
     pub idle_timeout: Option<String>,
+    /// Time to open a TCP connection to a backend; then 502 [env: SWITCHYARD_BACKEND_CONNECT_TIMEOUT; default: 3s]
     #[arg(long)]
     pub backend_connect_timeout: Option<String>,
+    /// Time a backend has to answer with a response head; then 504 [env: SWITCHYARD_BACKEND_TIMEOUT; default: 60s]
     #[arg(long)]
     pub backend_timeout: Option<String>,
+    /// On SIGTERM, time in-flight requests and WebSocket closes get before exit [env: SWITCHYARD_SHUTDOWN_TIMEOUT; default: 30s]
     #[arg(long)]
     pub shutdown_timeout: Option<String>,
+    /// How often leases, activity and request counts are written to Redis [env: SWITCHYARD_HEARTBEAT_INTERVAL; default: 15s]
     #[arg(long)]
     pub heartbeat_interval: Option<String>,
+    /// How long this replica's leases outlive its last heartbeat [env: SWITCHYARD_LEASE_TTL; default: 45s]
     #[arg(long)]
     pub lease_ttl: Option<String>,
+    /// Full snapshot reload period, the safety net under pub/sub [env: SWITCHYARD_RELOAD_INTERVAL; default: 10s]
     #[arg(long)]
     pub reload_interval: Option<String>,
+    /// Largest WebSocket message in bytes; larger closes with 1009 [env: SWITCHYARD_WS_MAX_MESSAGE_BYTES; default: 16777216]
     #[arg(long)]
     pub ws_max_message_bytes: Option<String>,
+    /// Keep the client's X-Forwarded-Proto and -Host (behind a trusted edge such as Railway's) [env: SWITCHYARD_TRUST_FORWARDED]
     #[arg(long)]
     pub trust_forwarded: bool,
-    /// Threads serving traffic [default: one per core]
+    /// Write one JSON line per request to stdout: id, method, path, status, deployment, duration, bytes [env: SWITCHYARD_ACCESS_LOG]
+    #[arg(long)]
+    pub access_log: bool,
+    /// Threads serving traffic [env: SWITCHYARD_WORKER_THREADS; default: one per core]
     #[arg(long)]
     pub worker_threads: Option<String>,
     /// Probe a router on this machine (GET /healthz on the listen port) and exit 0 if healthy; for container health checks
@@ -111,6 +129,9 @@ pub mod settings {
         Setting::new("--listen-backlog", &["SWITCHYARD_LISTEN_BACKLOG"]);
     pub const MAX_HEADER_BYTES: Setting =
         Setting::new("--max-header-bytes", &["SWITCHYARD_MAX_HEADER_BYTES"]);
+    pub const MAX_HEADER_LINES: Setting =
+        Setting::new("--max-header-lines", &["SWITCHYARD_MAX_HEADER_LINES"]);
+    pub const ACCESS_LOG: Setting = Setting::new("--access-log", &["SWITCHYARD_ACCESS_LOG"]);
     pub const HEADER_READ_TIMEOUT: Setting =
         Setting::new("--header-read-timeout", &["SWITCHYARD_HEADER_READ_TIMEOUT"]);
     pub const IDLE_TIMEOUT: Setting = Setting::new("--idle-timeout", &["SWITCHYARD_IDLE_TIMEOUT"]);
@@ -145,6 +166,9 @@ pub struct Limits {
     /// retransmit; std's default of 128 is far too small for that.
     pub listen_backlog: u32,
     pub max_header_bytes: usize,
+    /// hyper's parser keeps 100 header slots on the stack; more costs a
+    /// heap allocation per request, so only a configured value changes it.
+    pub max_header_lines: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub backend_connect_timeout: Duration,
@@ -159,6 +183,7 @@ impl Default for Limits {
             max_connections: 10_000,
             listen_backlog: 4096,
             max_header_bytes: 64 * 1024,
+            max_header_lines: 100,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             backend_connect_timeout: Duration::from_secs(3),
@@ -185,6 +210,8 @@ pub struct RouterConfig {
     /// Keep the client's X-Forwarded-Proto/Host (behind a trusted edge such
     /// as Railway's) instead of setting them from the connection.
     pub trust_forwarded: bool,
+    /// One JSON line per request on stdout.
+    pub access_log: bool,
     pub limits: Limits,
     pub heartbeat_interval: Duration,
     pub lease_ttl: Duration,
@@ -206,6 +233,7 @@ impl Default for RouterConfig {
             names: RoutingNames::default(),
             rollout_key_header: None,
             trust_forwarded: false,
+            access_log: false,
             limits: Limits::default(),
             heartbeat_interval: Duration::from_secs(15),
             lease_ttl: Duration::from_secs(45),
@@ -248,6 +276,44 @@ fn non_empty_token(raw: &str) -> Result<String, String> {
 }
 
 impl RouterConfig {
+    /// The configuration as one log line: every setting an operator may
+    /// need to check, credentials removed.
+    pub fn summary(&self) -> String {
+        let l = &self.limits;
+        let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
+        format!(
+            "listen={} metrics={} redis={} prefix={} replica={} query_param={} header={} cookie={} \
+             rollout_key={} trust_forwarded={} access_log={} max_connections={} max_header_bytes={} \
+             max_header_lines={} header_read_timeout={:?} idle_timeout={:?} backend_connect_timeout={:?} \
+             backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
+             ws_max_message_bytes={} workers={}",
+            self.listen,
+            self.metrics_listen.map_or_else(|| "off".into(), |a| a.to_string()),
+            switchyard_core::redact::Url(self.redis_url.as_deref()),
+            self.redis_prefix,
+            self.replica_id,
+            self.names.query_param,
+            self.names.header,
+            opt(&self.names.cookie),
+            opt(&self.rollout_key_header),
+            self.trust_forwarded,
+            self.access_log,
+            l.max_connections,
+            l.max_header_bytes,
+            l.max_header_lines,
+            l.header_read_timeout,
+            l.idle_timeout,
+            l.backend_connect_timeout,
+            l.backend_timeout,
+            l.shutdown_timeout,
+            self.heartbeat_interval,
+            self.lease_ttl,
+            self.reload_interval,
+            l.ws_max_message_bytes,
+            self.worker_threads.map_or_else(|| "per-core".into(), |n| n.to_string()),
+        )
+    }
+
     pub fn from_args(args: &RouterArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
         use settings::*;
         let r = Resolver::new(env);
@@ -346,6 +412,7 @@ impl RouterConfig {
                 header_name,
             )?,
             trust_forwarded: r.flag_bool(TRUST_FORWARDED, args.trust_forwarded)?,
+            access_log: r.flag_bool(ACCESS_LOG, args.access_log)?,
             limits: Limits {
                 max_connections: r
                     .optional_with(MAX_CONNECTIONS, args.max_connections.as_deref(), positive)?
@@ -356,6 +423,9 @@ impl RouterConfig {
                     })?
                     .unwrap_or(dl.listen_backlog),
                 max_header_bytes,
+                max_header_lines: r
+                    .optional_with(MAX_HEADER_LINES, args.max_header_lines.as_deref(), positive)?
+                    .unwrap_or(dl.max_header_lines),
                 header_read_timeout: r.duration(
                     HEADER_READ_TIMEOUT,
                     args.header_read_timeout.as_deref(),

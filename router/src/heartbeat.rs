@@ -65,6 +65,7 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
     }
     match store.heartbeat(&beat).await {
         Ok(()) => {
+            shared.health.store.succeeded();
             // Only advance on success, so a failed beat's counts go out
             // with the next one.
             reported.extend(current);
@@ -76,6 +77,6 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
                 reported.retain(|id, _| table.get(id.as_str()).is_some());
             }
         }
-        Err(e) => tracing::warn!(error = %e, "lease heartbeat failed; retrying next interval"),
+        Err(e) => shared.health.store.failed("heartbeat", &e),
     }
 }

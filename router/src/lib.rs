@@ -6,10 +6,12 @@
 //! leases and activity on a heartbeat, and drains gracefully. `main.rs`
 //! only reads configuration, installs logging and signals, and calls it.
 
+mod access;
 pub mod config;
 mod headers;
 mod heartbeat;
 pub mod metrics;
+mod outage;
 mod path;
 mod pick;
 mod proxy;
@@ -57,9 +59,14 @@ pub struct Shared {
 
 #[derive(Debug, Default)]
 struct Health {
-    store_up: AtomicBool,
+    store: outage::StoreHealth,
     connections_open: AtomicU64,
     connections_rejected: AtomicU64,
+    /// Snapshots refused because they would have lost the active
+    /// deployment or gone back in version.
+    snapshots_refused: AtomicU64,
+    /// Set while the store's latest snapshot is being refused.
+    store_diverged: AtomicBool,
 }
 
 impl Shared {

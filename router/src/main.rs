@@ -76,7 +76,7 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(?config, "configuration");
+    tracing::info!(settings = %config.summary(), "configuration");
     match switchyard_router::run(
         config,
         store,

@@ -107,7 +107,7 @@ pub fn render(shared: &Shared) -> String {
     let _ = writeln!(
         out,
         "switchyard_store_up {}",
-        u8::from(h.store_up.load(Relaxed))
+        u8::from(h.store.up())
     );
     let _ = writeln!(out, "# TYPE switchyard_snapshot_version gauge");
     let _ = writeln!(
@@ -121,6 +121,26 @@ pub fn render(shared: &Shared) -> String {
         "switchyard_connections_open {}",
         h.connections_open.load(Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_snapshots_refused_total Store snapshots not installed because they lost the active deployment or went back in version."
+    );
+    let _ = writeln!(out, "# TYPE switchyard_snapshots_refused_total counter");
+    let _ = writeln!(
+        out,
+        "switchyard_snapshots_refused_total {}",
+        h.snapshots_refused.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_store_diverged 1 while the store holds less than this router routes on (restore it with switchyard restore)."
+    );
+    let _ = writeln!(out, "# TYPE switchyard_store_diverged gauge");
+    let _ = writeln!(
+        out,
+        "switchyard_store_diverged {}",
+        u8::from(h.store_diverged.load(Relaxed))
+    );
     let _ = writeln!(out, "# TYPE switchyard_connections_rejected_total counter");
     let _ = writeln!(
         out,
@@ -128,6 +148,16 @@ pub fn render(shared: &Shared) -> String {
         h.connections_rejected.load(Relaxed)
     );
     out
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    r
 }
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
@@ -141,19 +171,32 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let shared = shared.clone();
                 async move {
-                    let res = if req.uri().path() == "/metrics" {
-                        let mut r = Response::new(Full::new(Bytes::from(render(&shared))));
-                        r.headers_mut().insert(
-                            header::CONTENT_TYPE,
-                            http::HeaderValue::from_static("text/plain; version=0.0.4"),
-                        );
-                        r
-                    } else {
-                        let mut r = Response::new(Full::new(Bytes::from_static(
-                            b"metrics are at /metrics\n",
-                        )));
-                        *r.status_mut() = StatusCode::NOT_FOUND;
-                        r
+                    let res = match req.uri().path() {
+                        "/metrics" => text(
+                            StatusCode::OK,
+                            "text/plain; version=0.0.4",
+                            render(&shared),
+                        ),
+                        // What this router routes on, for `switchyard
+                        // restore` after the store lost its data. Private:
+                        // this listener is not the public one.
+                        "/snapshot" => match shared.table.load().as_ref() {
+                            Some(t) => text(
+                                StatusCode::OK,
+                                "application/json",
+                                serde_json::to_string(&t.snapshot).unwrap_or_default(),
+                            ),
+                            None => text(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "application/json",
+                                r#"{"detail":"no snapshot yet"}"#.into(),
+                            ),
+                        },
+                        _ => text(
+                            StatusCode::NOT_FOUND,
+                            "text/plain",
+                            "metrics are at /metrics, the routing snapshot at /snapshot\n".into(),
+                        ),
                     };
                     Ok::<_, Infallible>(res)
                 }

@@ -21,55 +21,95 @@ pub enum Choice<'t> {
     NoActive,
 }
 
-/// The first non-empty pin in precedence order. Values are percent-decoded
-/// only for the query string, where clients encode them.
+/// The request names two different deployments: whichever the router
+/// picked, the backend might read the other.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConflictingPins;
+
+/// The request's pin: the query parameter, else the header, else the
+/// cookie. Empty values count as absent. Every occurrence is read, with
+/// names and values decoded as a backend decodes them, and two different
+/// values (repeated parameter, repeated header, or query against header)
+/// are refused: one request, one pin.
 pub fn pinned_id<'r>(
     query: Option<&'r str>,
     headers: &'r HeaderMap,
     names: &RoutingNames,
-) -> Option<Cow<'r, str>> {
-    if let Some(v) = query.and_then(|q| query_value(q, &names.query_param))
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    if let Some(v) = headers
-        .get(names.header.as_str())
-        .and_then(|v| v.to_str().ok())
-    {
-        let v = v.trim();
-        if !v.is_empty() {
-            return Some(Cow::Borrowed(v));
+) -> Result<Option<Cow<'r, str>>, ConflictingPins> {
+    fn offer<'r>(pin: &mut Option<Cow<'r, str>>, v: Cow<'r, str>) -> Result<(), ConflictingPins> {
+        if v.is_empty() {
+            return Ok(());
+        }
+        match pin {
+            Some(p) if *p != v => Err(ConflictingPins),
+            Some(_) => Ok(()),
+            None => {
+                *pin = Some(v);
+                Ok(())
+            }
         }
     }
-    let cookie = names.cookie.as_deref()?;
-    headers
+    let mut pin: Option<Cow<'r, str>> = None;
+    if let Some(q) = query {
+        for v in query_values(q, &names.query_param) {
+            offer(&mut pin, v)?;
+        }
+    }
+    for v in headers.get_all(names.header.as_str()) {
+        // A value that is not visible ASCII cannot name a deployment, but
+        // it is still a second opinion the backend might read.
+        match v.to_str() {
+            Ok(v) => offer(&mut pin, Cow::Borrowed(v.trim()))?,
+            Err(_) => offer(
+                &mut pin,
+                Cow::Owned(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )?,
+        }
+    }
+    if pin.is_some() {
+        return Ok(pin);
+    }
+    let Some(cookie) = names.cookie.as_deref() else {
+        return Ok(None);
+    };
+    for v in headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == cookie && !v.is_empty())
-        .map(|(_, v)| Cow::Borrowed(v))
+        .filter(|(k, _)| *k == cookie)
+    {
+        offer(&mut pin, Cow::Borrowed(v.1.trim()))?;
+    }
+    Ok(pin)
 }
 
-/// The value of `name` in a query string, decoded.
-pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
-    query.split('&').find_map(|pair| {
+/// Decodes one query component as form decoding does: `+` is a space,
+/// then percent escapes.
+fn form_decode(raw: &str) -> Cow<'_, str> {
+    if !raw.contains(['%', '+']) {
+        return Cow::Borrowed(raw);
+    }
+    let spaced = raw.replace('+', " ");
+    Cow::Owned(
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+/// Every value of `name` in a query string, names and values decoded.
+pub fn query_values<'q>(query: &'q str, name: &str) -> impl Iterator<Item = Cow<'q, str>> {
+    query.split('&').filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| {
-            if v.contains(['%', '+']) {
-                let spaced = v.replace('+', " ");
-                Cow::Owned(
-                    percent_encoding::percent_decode_str(&spaced)
-                        .decode_utf8_lossy()
-                        .into_owned(),
-                )
-            } else {
-                Cow::Borrowed(v)
-            }
-        })
+        (form_decode(k) == name).then(|| form_decode(v))
     })
+}
+
+/// The first value of `name` in a query string, decoded.
+pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    query_values(query, name).next()
 }
 
 pub fn choose<'t>(
@@ -183,25 +223,57 @@ mod tests {
             ("cookie", "a=1; pulse_affinity=c"),
         ]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment=q"), &h, &names).unwrap(),
+            pinned_id(Some("pulse_deployment=h"), &h, &names).unwrap().unwrap(),
+            "h"
+        );
+        assert_eq!(pinned_id(Some("other=1"), &h, &names).unwrap().unwrap(), "h");
+        let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
+        assert_eq!(pinned_id(None, &h2, &names).unwrap().unwrap(), "c");
+        // A query or header pin beats the cookie, even a different one.
+        assert_eq!(
+            pinned_id(Some("pulse_deployment=q"), &h2, &names).unwrap().unwrap(),
             "q"
         );
-        assert_eq!(pinned_id(Some("other=1"), &h, &names).unwrap(), "h");
-        let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
-        assert_eq!(pinned_id(None, &h2, &names).unwrap(), "c");
         // Cookies are ignored unless enabled.
-        assert!(pinned_id(None, &h2, &RoutingNames::default()).is_none());
+        assert!(pinned_id(None, &h2, &RoutingNames::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn two_different_pins_are_refused() {
+        let names = RoutingNames::default();
+        let none = HeaderMap::new();
+        let conflict = |q: Option<&str>, h: &HeaderMap| pinned_id(q, h, &names) == Err(ConflictingPins);
+        assert!(conflict(Some("pulse_deployment=a&pulse_deployment=b"), &none));
+        assert!(conflict(Some("pulse_deployment=a&pulse%5Fdeployment=b"), &none));
+        assert!(conflict(Some("pulse_deployment=a&pulse%5fdeployment=b"), &none));
+        assert!(conflict(Some("pulse_deployment=a"), &headers(&[("x-pulse-deployment", "b")])));
+        assert!(conflict(
+            None,
+            &headers(&[("x-pulse-deployment", "a"), ("x-pulse-deployment", "b")])
+        ));
+        // The same pin twice, or beside an empty one, is one pin.
+        let same = pinned_id(Some("pulse_deployment=a&pulse%5Fdeployment=a"), &none, &names);
+        assert_eq!(same.unwrap().unwrap(), "a");
+        let empty = pinned_id(Some("pulse_deployment=&pulse_deployment=b"), &none, &names);
+        assert_eq!(empty.unwrap().unwrap(), "b");
+        // An encoded name alone pins, as the backend would read it.
+        let encoded = pinned_id(Some("pulse%5Fdeployment=b"), &none, &names);
+        assert_eq!(encoded.unwrap().unwrap(), "b");
     }
 
     #[test]
     fn empty_pins_count_as_absent() {
         let names = RoutingNames::default();
         let h = headers(&[("x-pulse-deployment", "")]);
-        assert!(pinned_id(Some("pulse_deployment="), &h, &names).is_none());
-        assert!(pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names).is_none());
+        assert!(pinned_id(Some("pulse_deployment="), &h, &names).unwrap().is_none());
+        assert!(
+            pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names)
+                .unwrap()
+                .is_none()
+        );
         let h = headers(&[("x-pulse-deployment", "v2")]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment="), &h, &names).unwrap(),
+            pinned_id(Some("pulse_deployment="), &h, &names).unwrap().unwrap(),
             "v2"
         );
     }

@@ -3,7 +3,13 @@
 //! buffering: bodies are hyper's streams end to end, so backpressure flows
 //! through the router.
 
-use std::{borrow::Cow, convert::Infallible, net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    borrow::Cow,
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Instant,
+};
 
 use http::{HeaderValue, Method, Request, Response, Uri, Version, header, uri::PathAndQuery};
 use http_body_util::Either;
@@ -11,55 +17,140 @@ use hyper::body::Incoming;
 
 use crate::{
     Shared,
+    access::{self, Logged},
     headers::{self, SELECTED},
     path::{self, PathVerdict},
     pick::{self, Choice},
-    respond::{self, Body, RouterError},
+    respond::{self, Body, RequestLabel, RouterError},
+    server::Conn,
     table::Target,
     ws,
 };
 
 pub async fn handle(
     shared: Arc<Shared>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
-    Ok(route(&shared, peer, req)
-        .await
-        .unwrap_or_else(RouterError::into_response))
+    conn: Arc<Conn>,
+    mut req: Request<Incoming>,
+) -> Result<Response<Logged>, Infallible> {
+    conn.seen_request.store(true, Relaxed);
+    let started = Instant::now();
+    // Made (or a sane client one kept) before anything can fail, so every
+    // answer and every log line about the request carries it.
+    let request_id = headers::request_id(req.headers_mut());
+    let method = req.method().clone();
+    // Cheap: the parsed target shares the connection's buffer.
+    let uri = req.uri().clone();
+    let res = match route(&shared, &conn, req).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(&RequestLabel {
+            id: &request_id,
+            method: &method,
+            path: uri.path(),
+        }),
+    };
+    let (mut parts, body) = res.into_parts();
+    // RFC 9110 §6.2: a proxy answers in its own HTTP version, never the
+    // backend's (hyper then writes what the client's connection speaks).
+    parts.version = Version::default();
+    let entry = shared.config.access_log.then(|| {
+        Box::new(access::Entry {
+            request_id: request_id.clone(),
+            method,
+            path: uri.path().to_owned(),
+            status: parts.status.as_u16(),
+            deployment: parts.headers.get(&SELECTED).cloned(),
+            started,
+            bytes: 0,
+        })
+    });
+    parts.headers.insert(&headers::X_REQUEST_ID, request_id);
+    Ok(Response::from_parts(parts, Logged::new(body, entry)))
 }
 
 /// Where a request goes once the router has decided.
-struct Decision {
-    target: Arc<Target>,
-    pinned: bool,
+pub(crate) struct Decision {
+    pub target: Arc<Target>,
+    pub pinned: bool,
     /// The normalized path, when it differs from what the client sent.
-    path: Option<PathAndQuery>,
+    pub path: Option<PathAndQuery>,
+    /// The host the client addressed, checked.
+    pub host: Option<HeaderValue>,
 }
 
 async fn route(
     shared: &Arc<Shared>,
-    peer: SocketAddr,
+    conn: &Arc<Conn>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RouterError> {
     let names = &shared.config.names;
     if req.uri().path() == names.health_path {
-        return Ok(respond::health());
+        return Ok(respond::health(shared.table.load().is_some()));
     }
     if req.method() == Method::CONNECT {
         return Err(RouterError::BadRequest("CONNECT is not supported"));
     }
-    let is_ws = ws::is_upgrade(&req);
-    let decision = match decide(shared, peer, &req, is_ws)? {
+    let host = request_host(&req)?;
+    let ws_key = if ws::is_upgrade(&req) {
+        Some(ws::check_handshake(&req)?)
+    } else {
+        None
+    };
+    let decision = match decide(shared, conn.peer, &req, ws_key.is_some(), host)? {
         Ok(d) => d,
         Err(stale) => return Ok(stale),
     };
     decision.target.traffic.touch();
-    if is_ws {
-        ws::proxy(shared, decision.target, req, peer, decision.path).await
-    } else {
-        forward(shared, decision, req, peer).await
+    match ws_key {
+        Some(key) => ws::proxy(shared, conn, decision, req, key).await,
+        None => forward(shared, decision, req, conn.peer).await,
     }
+}
+
+/// The host the client addressed, validated as RFC 9112 §3.2 asks of a
+/// server: exactly one well-formed Host on HTTP/1.1. An absolute-form
+/// target's authority (or HTTP/2's `:authority`) wins over Host (§3.2.2).
+fn request_host(req: &Request<Incoming>) -> Result<Option<HeaderValue>, RouterError> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(RouterError::BadRequest("more than one Host header"));
+    }
+    if let Some(authority) = req.uri().authority() {
+        check_host(authority.as_str())?;
+        return Ok(HeaderValue::from_str(authority.as_str()).ok());
+    }
+    match first {
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| RouterError::BadRequest("Host is not plain ASCII"))?;
+            check_host(s)?;
+            Ok(Some(v.clone()))
+        }
+        None if req.version() == Version::HTTP_11 => {
+            Err(RouterError::BadRequest("HTTP/1.1 request without Host"))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `uri-host [ ":" port ]` and nothing else: no userinfo, no spaces.
+fn check_host(s: &str) -> Result<(), RouterError> {
+    const BAD: RouterError = RouterError::BadRequest("malformed Host");
+    if s.is_empty() || s.contains('@') {
+        return Err(BAD);
+    }
+    let authority: http::uri::Authority = s.parse().map_err(|_| BAD)?;
+    let after_host = s.rsplit_once(']').map_or(s, |(_, rest)| rest);
+    if let Some((_, port)) = after_host.rsplit_once(':')
+        && !port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(BAD);
+    }
+    if authority.host().is_empty() {
+        return Err(BAD);
+    }
+    Ok(())
 }
 
 /// Picks the target, or the stale-affinity answer. Synchronous: the table
@@ -69,6 +160,7 @@ fn decide(
     peer: SocketAddr,
     req: &Request<Incoming>,
     is_ws: bool,
+    host: Option<HeaderValue>,
 ) -> Result<Result<Decision, Response<Body>>, RouterError> {
     let config = &shared.config;
     let names = &config.names;
@@ -91,7 +183,8 @@ fn decide(
     let Some(table) = table.as_ref() else {
         return Err(RouterError::NoSnapshot);
     };
-    let pin = pick::pinned_id(req.uri().query(), req.headers(), names);
+    let pin = pick::pinned_id(req.uri().query(), req.headers(), names)
+        .map_err(|_| RouterError::ConflictingPins)?;
     let choice = pick::choose(table, pin.as_deref(), || {
         pick::rollout_key(
             req.headers(),
@@ -123,24 +216,22 @@ fn decide(
         target,
         pinned,
         path,
+        host,
     }))
 }
 
 /// Rewrites the request for the backend: hop-by-hop headers out, forwarding
-/// headers and request id in, URI pointed at the backend.
+/// headers in, URI pointed at the backend. The request id was set when the
+/// request arrived.
 pub fn rewrite_request(
     shared: &Shared,
     parts: &mut http::request::Parts,
     authority: &http::uri::Authority,
     peer: SocketAddr,
-    path: Option<PathAndQuery>,
-) -> Result<HeaderValue, RouterError> {
-    let host = parts.headers.remove(header::HOST).or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    decision_path: Option<PathAndQuery>,
+    host: Option<HeaderValue>,
+) -> Result<(), RouterError> {
+    parts.headers.remove(header::HOST);
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarded(
         &mut parts.headers,
@@ -148,8 +239,7 @@ pub fn rewrite_request(
         host,
         shared.config.trust_forwarded,
     );
-    let request_id = headers::request_id(&mut parts.headers);
-    let pq = path
+    let pq = decision_path
         .or_else(|| parts.uri.path_and_query().cloned())
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = Uri::builder()
@@ -159,7 +249,7 @@ pub fn rewrite_request(
         .build()
         .map_err(|_| RouterError::BadRequest("request target cannot be forwarded"))?;
     parts.version = Version::HTTP_11;
-    Ok(request_id)
+    Ok(())
 }
 
 async fn forward(
@@ -173,9 +263,10 @@ async fn forward(
         target,
         pinned,
         path,
+        host,
     } = decision;
     let (mut parts, body) = req.into_parts();
-    let request_id = rewrite_request(shared, &mut parts, &target.authority, peer, path)?;
+    rewrite_request(shared, &mut parts, &target.authority, peer, path, host)?;
     let upstream = Request::from_parts(parts, body);
 
     let outcome = tokio::time::timeout(
@@ -206,7 +297,7 @@ async fn forward(
             return Err(backend_failure(&target, err, started));
         }
     };
-    let mut res = backend_response(&target, res, request_id, started);
+    let mut res = backend_response(&target, res, started);
     if !pinned && let Some(cookie) = &target.set_cookie {
         res.headers_mut().append(header::SET_COOKIE, cookie.clone());
     }
@@ -218,13 +309,11 @@ async fn forward(
 pub(crate) fn backend_response(
     target: &Target,
     res: Response<Incoming>,
-    request_id: HeaderValue,
     started: Instant,
 ) -> Response<Body> {
     let (mut parts, body) = res.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(&SELECTED, target.selected.clone());
-    parts.headers.insert(&headers::X_REQUEST_ID, request_id);
     target
         .traffic
         .record(parts.status.as_u16(), started.elapsed());

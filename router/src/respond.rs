@@ -11,6 +11,13 @@ use switchyard_core::{DeploymentId, names::headers as pulse};
 
 pub type Body = Either<Incoming, Full<Bytes>>;
 
+/// What log lines about a request name it by.
+pub struct RequestLabel<'a> {
+    pub id: &'a HeaderValue,
+    pub method: &'a Method,
+    pub path: &'a str,
+}
+
 pub static MARKER: http::HeaderName = http::HeaderName::from_static("x-switchyard");
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +32,10 @@ pub enum RouterError {
     AmbiguousPath(&'static str),
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("bad request: the request names more than one deployment")]
+    ConflictingPins,
+    #[error("unsupported WebSocket version; this router speaks 13 (RFC 6455)")]
+    WebSocketVersion,
     #[error("backend of deployment {id} is unreachable: {reason}")]
     BackendUnreachable { id: DeploymentId, reason: String },
     #[error("backend of deployment {id} did not answer in time")]
@@ -38,20 +49,45 @@ impl RouterError {
         match self {
             Self::NoSnapshot => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeploymentNotFound | Self::InternalPath => StatusCode::NOT_FOUND,
-            Self::AmbiguousPath(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::AmbiguousPath(_) | Self::BadRequest(_) | Self::ConflictingPins => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::BackendUnreachable { .. } | Self::BackendFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
-    pub fn into_response(self) -> Response<Body> {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+    /// The deployment the failure concerns, for the log line.
+    fn deployment(&self) -> Option<&DeploymentId> {
+        match self {
+            Self::BackendUnreachable { id, .. }
+            | Self::BackendTimeout { id }
+            | Self::BackendFailed { id, .. } => Some(id),
+            _ => None,
         }
-        json(status, &self.to_string())
+    }
+
+    pub fn into_response(self, req: &RequestLabel<'_>) -> Response<Body> {
+        let status = self.status();
+        let id = req.id.to_str().unwrap_or("");
+        let deployment = self.deployment().map_or("-", DeploymentId::as_str);
+        if status.is_server_error() {
+            tracing::warn!(request_id = id, method = %req.method, path = req.path, deployment,
+                status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::debug!(request_id = id, method = %req.method, path = req.path, deployment,
+                status = status.as_u16(), error = %self, "request refused");
+        }
+        let mut res = json(status, &self.to_string());
+        if let Self::WebSocketVersion = self {
+            // RFC 6455 §4.4: say which version the server does speak.
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        res
     }
 }
 
@@ -68,10 +104,19 @@ pub fn json(status: StatusCode, detail: &str) -> Response<Body> {
     res
 }
 
-pub fn health() -> Response<Body> {
-    let mut res = Response::new(Either::Right(Full::new(Bytes::from_static(
-        b"{\"ok\":true}",
-    ))));
+/// `/healthz`: ready only once the router holds a routing table, so a
+/// platform health check never sends traffic to a router that could only
+/// answer 503.
+pub fn health(ready: bool) -> Response<Body> {
+    let body: &'static [u8] = if ready {
+        b"{\"ok\":true}"
+    } else {
+        b"{\"ok\":false,\"detail\":\"no deployment snapshot yet\"}"
+    };
+    let mut res = Response::new(Either::Right(Full::new(Bytes::from_static(body))));
+    if !ready {
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

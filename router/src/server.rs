@@ -1,11 +1,16 @@
 //! Accepting connections: the connection limit, per-connection timeouts,
 //! and the graceful drain on shutdown.
+//!
+//! A connection counts against the limit (and in
+//! `switchyard_connections_open`) for its whole life: the slot travels with
+//! an upgraded connection into its WebSocket relay.
 
 use std::{
     pin::{Pin, pin},
+    net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
     },
     task::{Context, Poll},
     time::Duration,
@@ -19,12 +24,44 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
 use tokio_util::task::TaskTracker;
 
 use crate::{Shared, proxy};
+
+/// One accepted connection, as every request on it sees it.
+pub struct Conn {
+    pub peer: SocketAddr,
+    /// Set when the first request head has been read: until then the header
+    /// read timeout runs from accept.
+    pub(crate) seen_request: AtomicBool,
+    pub(crate) slot: Arc<Slot>,
+}
+
+/// A connection's place under the limit. Held by the connection task and,
+/// after an upgrade, by the WebSocket relay: the last holder frees it.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    shared: Arc<Shared>,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, shared: Arc<Shared>) -> Self {
+        shared.health.connections_open.fetch_add(1, Relaxed);
+        Self {
+            _permit: permit,
+            shared,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.health.connections_open.fetch_sub(1, Relaxed);
+    }
+}
 
 /// Serves until `shared.shutdown` is cancelled, then waits up to the
 /// shutdown deadline for in-flight requests. Returns whether every
@@ -34,11 +71,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let conns = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut h1 = builder.http1();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192));
+    if limits.max_header_lines != crate::config::Limits::default().max_header_lines {
+        h1.max_headers(limits.max_header_lines);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -71,14 +110,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
         let shared = shared.clone();
         let builder = builder.clone();
         conns.spawn(async move {
-            let _permit = permit;
-            shared.health.connections_open.fetch_add(1, Relaxed);
+            let conn_info = Arc::new(Conn {
+                peer,
+                seen_request: AtomicBool::new(false),
+                slot: Arc::new(Slot::new(permit, shared.clone())),
+            });
             let activity = Arc::new(AtomicU64::new(0));
             let io = TokioIo::new(IdleIo { inner: stream, activity: activity.clone() });
             let svc_shared = shared.clone();
-            let svc = service_fn(move |req| proxy::handle(svc_shared.clone(), peer, req));
+            let svc_conn = conn_info.clone();
+            let svc = service_fn(move |req| proxy::handle(svc_shared.clone(), svc_conn.clone(), req));
             let mut conn = pin!(builder.serve_connection_with_upgrades(io, svc));
-            let idle_timeout = shared.config.limits.idle_timeout;
+            let limits = &shared.config.limits;
+            let idle_timeout = limits.idle_timeout;
+            // hyper's own header timer starts only once it knows the
+            // protocol, and the HTTP/2 preface sniff has no timer at all: a
+            // connection that sends nothing, or half a preface, would hold
+            // its slot until the idle timeout. So the first head's deadline
+            // runs from accept, whatever the protocol turns out to be.
+            let head_deadline = Instant::now() + limits.header_read_timeout;
+            let mut head_due = true;
             let mut draining = false;
             loop {
                 tokio::select! {
@@ -92,13 +143,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
                         draining = true;
                         conn.as_mut().graceful_shutdown();
                     }
+                    _ = tokio::time::sleep_until(head_deadline), if head_due => {
+                        head_due = false;
+                        if !conn_info.seen_request.load(Relaxed) {
+                            tracing::debug!(%peer, timeout = ?limits.header_read_timeout, "closing connection that sent no complete request head in time");
+                            break;
+                        }
+                    }
                     _ = idle(&activity, idle_timeout) => {
                         tracing::info!(%peer, timeout = ?idle_timeout, "closing connection idle mid-transfer");
                         break;
                     }
                 }
             }
-            shared.health.connections_open.fetch_sub(1, Relaxed);
         });
     }
     drop(listener);

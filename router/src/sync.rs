@@ -2,6 +2,13 @@
 //! start, on every change notification that is newer than what we hold,
 //! on every (re)subscription, and periodically as a safety net. When the
 //! store is unreachable the last table keeps serving.
+//!
+//! A snapshot that would lose the active deployment, or whose version went
+//! backwards, is refused: that is a store that lost its data (a Redis
+//! restarted without persistence, a flush), not a decision anyone made,
+//! since no store operation removes the active deployment or lowers the
+//! version. The router keeps routing on what it has and says so until the
+//! store is restored (`switchyard restore`).
 
 use std::{
     collections::HashSet,
@@ -9,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use switchyard_core::{DeploymentId, DeploymentState};
+use switchyard_core::{DeploymentId, DeploymentState, Snapshot};
 use switchyard_store::{SharedStore, StoreEvent};
 use tokio_util::sync::CancellationToken;
 
@@ -48,9 +55,7 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
                         tracing::info!(deployment = %n.deployment_id, sockets = closing, window_ms = n.window_ms, "reload broadcast received");
                     }
                     Some(StoreEvent::Disconnected { error }) => {
-                        if shared.health.store_up.swap(false, Relaxed) {
-                            tracing::warn!(%error, "lost the store subscription; routing on the last snapshot");
-                        }
+                        shared.health.store.failed("subscription", &error);
                     }
                     None => sub = None,
                 }
@@ -72,26 +77,55 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
 async fn reload(shared: &Shared, store: &SharedStore) {
     match store.snapshot().await {
         Ok(snap) => {
-            if !shared.health.store_up.swap(true, Relaxed) {
+            shared.health.store.succeeded();
+            let held = shared.table.load();
+            if let Some(why) = held.as_ref().and_then(|t| regression(&t.snapshot, &snap)) {
+                refuse(shared, &snap, held.as_ref().map_or(0, |t| t.version), why);
+                return;
+            }
+            if shared.health.store_diverged.swap(false, Relaxed) {
+                tracing::info!(version = snap.version, "store consistent again; installing its snapshot");
+            }
+            if held.is_none() {
                 tracing::info!(
                     version = snap.version,
                     deployments = snap.deployments.len(),
-                    "store reachable; snapshot loaded"
+                    "snapshot loaded"
                 );
             }
             let table = Table::build(&snap, &shared.config.names, &shared.traffic);
             install(shared, table);
         }
         Err(e) => {
-            let had = shared.table.load().is_some();
-            if shared.health.store_up.swap(false, Relaxed) || !had {
-                if had {
-                    tracing::warn!(error = %e, "store unreachable; routing on the last snapshot");
-                } else {
-                    tracing::warn!(error = %e, "store unreachable and no snapshot yet; answering 503 until it is");
-                }
+            if shared.table.load().is_none() && shared.health.store.up() {
+                tracing::warn!(error = %e, "store unreachable and no snapshot yet; answering 503 until it is");
             }
+            shared.health.store.failed("snapshot", &e);
         }
+    }
+}
+
+/// Why `new` cannot replace `held`, if it cannot.
+fn regression(held: &Snapshot, new: &Snapshot) -> Option<&'static str> {
+    if new.version < held.version {
+        Some("its version went backwards")
+    } else if held.active.is_some() && new.active.is_none() {
+        Some("it lost the active deployment")
+    } else {
+        None
+    }
+}
+
+fn refuse(shared: &Shared, snap: &Snapshot, held: u64, why: &'static str) {
+    shared.health.snapshots_refused.fetch_add(1, Relaxed);
+    if !shared.health.store_diverged.swap(true, Relaxed) {
+        tracing::error!(
+            store_version = snap.version,
+            held_version = held,
+            store_deployments = snap.deployments.len(),
+            "refusing the store's snapshot because {why}: the store looks like it lost its data; \
+             routing on the last good snapshot. Restore it with `switchyard restore --from-router <router's private address>`"
+        );
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Target {
 #[derive(Debug, Default)]
 pub struct Table {
     pub version: u64,
+    /// The snapshot this table was built from, served on the private
+    /// listener so a store that lost its data can be restored.
+    pub snapshot: Snapshot,
     by_id: HashMap<DeploymentId, Arc<Target>>,
     pub active: Option<Arc<Target>>,
     pub rollout: Option<(Arc<Target>, u8)>,
@@ -78,6 +81,7 @@ impl Table {
         });
         Self {
             version: snap.version,
+            snapshot: snap.clone(),
             by_id,
             active,
             rollout,

@@ -15,7 +15,6 @@ pub use relay::{CLOSE_GRACE, RelayEnd, relay};
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -31,10 +30,10 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 
 use crate::{
     Shared,
-    headers::{self, SELECTED},
-    proxy::{backend_failure, backend_response, error_chain, rewrite_request},
+    headers::SELECTED,
+    proxy::{Decision, backend_failure, backend_response, error_chain, rewrite_request},
     respond::{Body, RouterError},
-    table::Target,
+    server::Conn,
 };
 
 /// A request to close a deployment's sockets.
@@ -88,7 +87,10 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
                 .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
+    // RFC 9110 §7.8: Upgrade means nothing on HTTP/1.0 (and HTTP/2 has
+    // its own mechanism), so such a request is plain HTTP.
     req.method() == http::Method::GET
+        && req.version() == http::Version::HTTP_11
         && has_token(header::CONNECTION, "upgrade")
         && has_token(header::UPGRADE, "websocket")
 }
@@ -104,28 +106,56 @@ const HANDSHAKE_HEADERS: [header::HeaderName; 4] = [
     header::SEC_WEBSOCKET_ACCEPT,
 ];
 
-pub async fn proxy(
-    shared: &Arc<Shared>,
-    target: Arc<Target>,
-    mut req: Request<Incoming>,
-    peer: SocketAddr,
-    path: Option<PathAndQuery>,
-) -> Result<Response<Body>, RouterError> {
-    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
-        return Err(RouterError::BadRequest(
-            "WebSocket upgrade without Sec-WebSocket-Key",
-        ));
+/// The client's handshake, checked as RFC 6455 §4.2.1 asks before
+/// anything reaches the backend; returns the client's key.
+pub fn check_handshake<B>(req: &Request<B>) -> Result<HeaderValue, RouterError> {
+    let mut keys = req.headers().get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(k), None) if is_valid_key(k.as_bytes()) => k.clone(),
+        (None, _) => {
+            return Err(RouterError::BadRequest(
+                "WebSocket upgrade without Sec-WebSocket-Key",
+            ));
+        }
+        _ => {
+            return Err(RouterError::BadRequest(
+                "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 §4.1)",
+            ));
+        }
     };
-    if req
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .map(HeaderValue::as_bytes)
-        != Some(b"13")
-    {
-        return Err(RouterError::BadRequest(
-            "unsupported WebSocket version (RFC 6455 needs 13)",
-        ));
+    match req.headers().get(header::SEC_WEBSOCKET_VERSION) {
+        Some(v) if v.as_bytes() == b"13" => Ok(key),
+        Some(_) => Err(RouterError::WebSocketVersion),
+        None => Err(RouterError::BadRequest(
+            "WebSocket upgrade without Sec-WebSocket-Version",
+        )),
     }
+}
+
+/// 16 bytes in base64: 22 alphabet characters, the last of which carries
+/// only 2 bits (so one of `AQgw`), then `==`.
+fn is_valid_key(key: &[u8]) -> bool {
+    let b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    key.len() == 24
+        && key[..21].iter().all(b64)
+        && b"AQgw".contains(&key[21])
+        && &key[22..] == b"=="
+}
+
+pub(crate) async fn proxy(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    decision: Decision,
+    mut req: Request<Incoming>,
+    key: HeaderValue,
+) -> Result<Response<Body>, RouterError> {
+    let Decision {
+        target,
+        path,
+        host,
+        ..
+    } = decision;
+    let peer = conn.peer;
     let limits = &shared.config.limits;
 
     // Backend first.
@@ -136,7 +166,7 @@ pub async fn proxy(
         parts.headers.remove(h);
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    let request_id = rewrite_request(shared, &mut parts, &target.authority, peer, path)?;
+    rewrite_request(shared, &mut parts, &target.authority, peer, path, host)?;
     // A direct connection to the backend: origin-form target.
     parts.uri = parts
         .uri
@@ -221,12 +251,7 @@ pub async fn proxy(
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The backend answered the upgrade with a plain HTTP response (say
         // 403): the client gets exactly that.
-        return Ok(backend_response(
-            &target,
-            res,
-            request_id,
-            started.into_std(),
-        ));
+        return Ok(backend_response(&target, res, started.into_std()));
     }
     let expected = derive_accept_key(backend_key.as_bytes());
     if res
@@ -268,15 +293,17 @@ pub async fn proxy(
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
     h.insert(&SELECTED, target.selected.clone());
-    h.insert(&headers::X_REQUEST_ID, request_id);
 
     let orders = shared.sockets.subscribe(&target.id);
     let shutdown = shared.shutdown.clone();
     let lease = target.traffic.open_socket();
+    // The connection keeps its place under the limit while it relays.
+    let slot = conn.slot.clone();
     let id = target.id.clone();
     let max_message = limits.ws_max_message_bytes;
     shared.tasks.spawn(async move {
         let _lease = lease;
+        let _slot = slot;
         let mut backend = TokioIo::new(backend);
         let client = match on_upgrade.await {
             Ok(upgraded) => TokioIo::new(upgraded),

@@ -50,6 +50,14 @@ impl Setting {
     pub const fn new(flag: &'static str, env: &'static [&'static str]) -> Self {
         Self { flag, env }
     }
+
+    /// The flag and every variable, for judging whether the value is a
+    /// secret.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut all = vec![self.flag];
+        all.extend_from_slice(self.env);
+        all
+    }
 }
 
 impl fmt::Display for Setting {
@@ -171,7 +179,7 @@ impl<'a> Resolver<'a> {
             .map_err(|reason| ConfigError::Invalid {
                 setting: setting.to_string(),
                 source_name: from.to_string(),
-                value: raw,
+                value: crate::redact::value(&setting.names(), &raw),
                 reason,
             })
     }

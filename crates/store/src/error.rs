@@ -24,6 +24,8 @@ pub enum StoreError {
     },
     #[error("invalid request: {0}")]
     Invalid(String),
+    #[error("the store is not empty ({0}); a restore never overwrites")]
+    NotEmpty(String),
     #[error("unreadable store data: {0}")]
     Corrupt(String),
 }

@@ -105,4 +105,11 @@ pub trait Store: Send + Sync + 'static {
     async fn put_meta(&self, name: &str, value: &str) -> Result<()>;
 
     async fn get_meta(&self, name: &str) -> Result<Option<String>>;
+
+    /// Writes a snapshot a router still holds into an empty store (one that
+    /// lost its data: a restart without persistence, a flush), with a
+    /// version past the snapshot's so every router installs it. Refuses a
+    /// store that has any deployment or an active id. Returns the new
+    /// version.
+    async fn restore(&self, snap: &Snapshot) -> Result<u64>;
 }

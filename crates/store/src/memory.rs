@@ -103,11 +103,18 @@ impl State {
                 action: "promote",
             });
         }
+        // The previous active one, and a rollout candidate that had a share
+        // of unpinned traffic, drain; other pending deployments are
+        // previews and stay pending.
+        let candidate = self.snap.rollout.as_ref().map(|r| r.deployment_id.clone());
         for d in self.snap.deployments.values_mut() {
+            let had_traffic = d.state == DeploymentState::Active
+                || (d.state == DeploymentState::Pending
+                    && candidate.as_ref() == Some(&d.deployment_id));
             if d.deployment_id == *id {
                 d.state = DeploymentState::Active;
                 d.drain_started_at = None;
-            } else if matches!(d.state, DeploymentState::Active | DeploymentState::Pending) {
+            } else if had_traffic {
                 d.state = DeploymentState::Draining;
                 d.drain_started_at = Some(now);
             }
@@ -229,6 +236,26 @@ impl Store for MemoryStore {
 
     async fn snapshot(&self) -> Result<Snapshot> {
         Ok(self.lock().snap.clone())
+    }
+
+    async fn restore(&self, snap: &Snapshot) -> Result<u64> {
+        let mut st = self.lock();
+        if !st.snap.deployments.is_empty() || st.snap.active.is_some() {
+            return Err(StoreError::NotEmpty(
+                "it has deployments or an active id".into(),
+            ));
+        }
+        let version = st.snap.version.max(snap.version);
+        st.snap = Snapshot {
+            version,
+            ..snap.clone()
+        };
+        st.services = snap
+            .deployments
+            .values()
+            .map(|d| (d.service_name.clone(), d.deployment_id.clone()))
+            .collect();
+        Ok(self.bump(&mut st))
     }
 
     async fn subscribe(&self) -> Result<Subscription> {

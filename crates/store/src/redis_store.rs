@@ -49,6 +49,7 @@ struct Scripts {
     leases: Script,
     stats: Script,
     delete: Script,
+    restore: Script,
     unlock: Script,
 }
 
@@ -66,6 +67,7 @@ impl Scripts {
             leases: with_prelude(include_str!("lua/leases.lua")),
             stats: with_prelude(include_str!("lua/stats.lua")),
             delete: with_prelude(include_str!("lua/delete.lua")),
+            restore: with_prelude(include_str!("lua/restore.lua")),
             unlock: Script::new(include_str!("lua/unlock.lua")),
         }
     }
@@ -396,6 +398,25 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn restore(&self, snap: &Snapshot) -> Result<u64> {
+        let mut inv = self.script(|s| &s.restore);
+        let rollout = match &snap.rollout {
+            Some(r) => serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => String::new(),
+        };
+        inv.arg(snap.active.as_ref().map_or("", DeploymentId::as_str))
+            .arg(rollout)
+            .arg(snap.version);
+        for d in snap.deployments.values() {
+            inv.arg(serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        let (status, version): (String, u64) = self.run(inv).await?;
+        match status.as_str() {
+            "restored" => Ok(version),
+            _ => Err(StoreError::NotEmpty("it has deployments or an active id".into())),
+        }
+    }
+
     async fn get_meta(&self, name: &str) -> Result<Option<String>> {
         let key = self.inner.keys.meta(name);
         let key = &key;
@@ -474,7 +495,10 @@ async fn subscribe_once(
                 }
             }
             _ = probe.tick() => {
-                match tokio::time::timeout(timeout, sink.ping::<String>()).await {
+                // In subscribe mode a RESP2 server answers PING with
+                // ["pong", ""], RESP3 with "PONG": any answer proves the
+                // connection alive, so it is not parsed.
+                match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => return Err(e.to_string()),
                     Err(_) => return Err("subscription ping timed out".into()),

@@ -195,7 +195,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
                     .env_service
                     .clone()
                     .unwrap_or_else(|| "pulse-env".into()),
-                redis_service: "pulse-redis".into(),
+                redis_service: ctx.redis_service.clone(),
                 internal_token: r
                     .raw(INTERNAL_TOKEN, args.internal_token.as_deref())
                     .map(|(v, _)| v),

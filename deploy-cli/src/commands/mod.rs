@@ -6,6 +6,7 @@ pub mod init;
 pub mod list;
 pub mod promote;
 pub mod provision;
+pub mod restore;
 pub mod revoke;
 pub mod upgrade;
 

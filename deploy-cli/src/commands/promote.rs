@@ -36,9 +36,12 @@ pub struct PromoteArgs {
     /// With --watch: how long each step runs before the next [default: 60s]
     #[arg(long)]
     pub step_interval: Option<String>,
-    /// With --watch: fewer requests than this in a step are not enough to judge [default: 20]
+    /// With --watch: a step holds until it has this many requests to judge by [default: 20]
     #[arg(long)]
     pub min_requests: Option<u64>,
+    /// With --watch: a step still short of --min-requests this long after it started rolls back and fails [default: 5 x --step-interval]
+    #[arg(long)]
+    pub step_deadline: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +158,15 @@ async fn watch(
         None => Duration::from_secs(60),
     };
     let min_requests = args.min_requests.unwrap_or(20);
+    let step_deadline = match &args.step_deadline {
+        Some(raw) => parse_duration(raw).map_err(|e| usage(format!("--step-deadline: {e}")))?,
+        None => interval * 5,
+    };
+    if step_deadline < interval {
+        return Err(usage(format!(
+            "--step-deadline ({step_deadline:?}) must be at least --step-interval ({interval:?})"
+        )));
+    }
     args.verify.before(env, id).await?;
     for step in steps {
         if step == 100 {
@@ -166,10 +178,13 @@ async fn watch(
             .map_err(usage_if_caller)?;
         let started = UnixTime::now();
         eprintln!("{id}: {step}% of unpinned traffic; watching for {interval:?}");
-        let deadline = tokio::time::Instant::now() + interval;
+        let step_start = tokio::time::Instant::now();
+        let (judged_at, give_up_at) = (step_start + interval, step_start + step_deadline);
+        let mut reported_wait = None;
         loop {
             let stats = step_stats(ctx, id, started).await?;
-            if stats.requests >= min_requests && stats.error_ratio() > max_ratio {
+            let enough = stats.requests >= min_requests;
+            if enough && stats.error_ratio() > max_ratio {
                 ctx.store.set_rollout(None).await?;
                 return Err(anyhow::anyhow!(
                     "rolled back: {id} answered {} of {} requests with 5xx ({:.1}%, over the {:.1}% limit) at {step}%; all unpinned traffic is back on the active deployment",
@@ -180,12 +195,31 @@ async fn watch(
                 )
                 .into());
             }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            // A step passes only on evidence: its interval is over and it
+            // saw enough requests to judge.
+            if enough && now >= judged_at {
                 eprintln!(
                     "  {step}% held: {} requests, {} 5xx",
                     stats.requests, stats.errors_5xx
                 );
                 break;
+            }
+            if now >= give_up_at {
+                ctx.store.set_rollout(None).await?;
+                return Err(anyhow::anyhow!(
+                    "rolled back: at {step}% {id} got {} {} in {step_deadline:?}, fewer than the {min_requests} needed to judge it (--min-requests); all unpinned traffic is back on the active deployment. With little traffic, lower --min-requests or raise --step-deadline",
+                    stats.requests,
+                    if stats.requests == 1 { "request" } else { "requests" },
+                )
+                .into());
+            }
+            if now >= judged_at && reported_wait != Some(stats.requests) {
+                reported_wait = Some(stats.requests);
+                eprintln!(
+                    "  {step}% waiting for traffic: {} of {min_requests} requests",
+                    stats.requests
+                );
             }
             tokio::time::sleep(Duration::from_millis(500).min(interval)).await;
         }

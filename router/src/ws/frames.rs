@@ -163,6 +163,12 @@ pub fn close_frame(code: u16, reason: &str, masked: bool) -> Vec<u8> {
     frame
 }
 
+/// A close frame with no status, from the server side: the answer to a
+/// close whose echo the other peer never sent.
+pub fn bare_close_frame() -> Vec<u8> {
+    vec![0x80 | OP_CLOSE, 0]
+}
+
 /// The longest prefix of `s` within `max` bytes that ends on a character.
 fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);

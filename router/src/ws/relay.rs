@@ -218,6 +218,16 @@ impl Half {
         }
     }
 
+    /// As `finish`, with a ready-made close frame.
+    fn finish_frame(&mut self, frame: Vec<u8>) {
+        self.inject = Some(frame);
+        if self.scanner.at_boundary() {
+            self.forwarding = false;
+        } else {
+            self.stopping = true;
+        }
+    }
+
     /// Whether this direction has nothing left to wait for while finishing:
     /// its own close went out (or cannot) and the source answered with a
     /// close or went away.
@@ -482,6 +492,21 @@ where
             pump.finish_with(to_client, to_backend, end);
             true
         };
+        // The client started the closing handshake and the backend left
+        // before answering it: from the client's side the close is done
+        // (RFC 6455 §7.1.4), so complete it rather than report an error.
+        // The frame has no status, which the client reads as 1005.
+        if !from_client
+            && matches!(event, Event::SrcEnded | Event::SrcFailed)
+            && self.up.scanner.closed()
+            && !self.down.scanner.closed()
+            && self.end.is_none()
+        {
+            self.end = Some(RelayEnd::ClientClosed);
+            self.down.finish_frame(frames::bare_close_frame());
+            self.up.finish(None);
+            return true;
+        }
         match event {
             Event::Idle => false,
             Event::CloseSeen => {

@@ -23,17 +23,20 @@ local function rollout_candidate()
   if not raw then return nil end
   return cjson.decode(raw).deployment_id
 end
--- Make `id` active; every other live deployment drains. Returns status and
--- the previous active id ('' when none).
+-- Make `id` active; the previous active one, and a rollout candidate that
+-- had a share of unpinned traffic, drain. Other pending deployments are
+-- previews and stay pending. Returns status and the previous active id
+-- ('' when none).
 local function do_promote(id, now)
   local rec = load(id)
   if not rec then return 'missing', '' end
   if rec.state == 'revoked' then return 'revoked', '' end
   local previous = redis.call('GET', prefix .. ':active') or ''
+  local candidate = rollout_candidate()
   for _, other in ipairs(redis.call('SMEMBERS', prefix .. ':deployments')) do
     if other ~= id then
       local o = load(other)
-      if o and (o.state == 'active' or o.state == 'pending') then
+      if o and (o.state == 'active' or (o.state == 'pending' and other == candidate)) then
         o.state = 'draining'
         o.drain_started_at = now
         save(o)
