@@ -47,9 +47,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         config,
         store.clone(),
         listeners,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        // SIGTERM as well as Ctrl-C: both close WebSockets with 1001.
+        switchyard_router::shutdown_signal(),
     ));
     println!("Switchyard demo: router on {base} (in-memory store; Ctrl-C stops it)\n");
 
@@ -102,7 +101,13 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     let exit = router
         .await
         .map_err(|e| anyhow::anyhow!("router task: {e}"))?;
-    println!("router stopped: {exit:?}");
+    match exit {
+        switchyard_router::Exit::Requested { drained: true } => println!("router stopped"),
+        switchyard_router::Exit::Requested { drained: false } => {
+            println!("router stopped; some connections were still open at the deadline")
+        }
+        switchyard_router::Exit::Failed(why) => return Err(anyhow::anyhow!("router failed: {why}").into()),
+    }
     Ok(())
 }
 

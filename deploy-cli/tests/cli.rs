@@ -424,3 +424,26 @@ async fn status_shows_what_the_janitor_retires_next() {
         "{text}"
     );
 }
+
+/// A password in the Redis URL is never printed, in errors or JSON.
+#[test]
+fn the_redis_password_never_appears_in_output() {
+    let port = switchyard_testkit::free_port();
+    for url in [
+        format!("redis://:hunter2-secret@127.0.0.1:{port}/"),
+        "redis://:hunter2-secret@".to_string(),
+        "nonsense://:hunter2-secret@x".to_string(),
+    ] {
+        let cli = Cli { redis_url: url };
+        for args in [&["status"][..], &["status", "--json"], &["promote", "v1"]] {
+            let out = cli.run(args);
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!out.status.success());
+            assert!(!all.contains("hunter2"), "{args:?} leaks the password:\n{all}");
+        }
+    }
+}

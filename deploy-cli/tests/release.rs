@@ -264,6 +264,66 @@ async fn watch_rolls_back_a_failing_release_by_itself() {
     );
 }
 
+/// About four requests a second: too few for a step to judge quickly.
+fn trickle(router: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) && i < 400 {
+            let _ = client
+                .get(format!("{router}/"))
+                .header("x-user", format!("u{}", i % 500))
+                .send()
+                .await;
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_never_passes_a_step_without_enough_requests() {
+    let r = release().await;
+    r.v2.fail_status.store(503, Ordering::SeqCst);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = trickle(r.a.clone(), stop.clone());
+    let out = cli(
+        &r.redis.url(),
+        &[
+            "promote",
+            "v2",
+            "--watch",
+            "--steps",
+            "25,100",
+            "--step-interval",
+            "1s",
+            "--step-deadline",
+            "3s",
+            "--min-requests",
+            "20",
+        ],
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rolled back") && err.contains("fewer than the 20 needed"),
+        "{err}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_slice(&cli(&r.redis.url(), &["list", "--json"]).await.stdout).unwrap();
+    assert_eq!(list["active"], "v1", "the failing candidate never became active");
+    assert!(
+        list["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["rollout_percent"].is_null())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_completes_a_healthy_release() {
     let r = release().await;

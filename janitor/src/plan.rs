@@ -362,10 +362,57 @@ mod tests {
                         why: DeleteReason::Revoked,
                         ..
                     } => "delete:revoked",
+                    Action::Delete {
+                        why: DeleteReason::PreviewAge,
+                        ..
+                    } => "delete:preview-age",
                 };
                 (a.deployment_id().to_string(), kind)
             })
             .collect()
+    }
+
+    #[test]
+    fn previews_have_their_own_age_rule_never_the_idle_one() {
+        use DeploymentState::*;
+        let day = 86_400.0;
+        let preview = |id: &str, registered_ago: f64| {
+            let mut d = dep(id, Pending, 0.0, None);
+            d.created_at = Some(UnixTime(NOW - registered_ago));
+            d.drain_started_at = None;
+            d
+        };
+        let mut snap = snapshot(
+            vec![
+                dep("live", Active, 0.0, Some(1.0)),
+                // Idle for days, never opened: the idle rule would take it.
+                preview("fresh", 2.0 * day),
+                preview("stale", 8.0 * day),
+                preview("cand", 30.0 * day),
+            ],
+            "live",
+        );
+        snap.rollout = Some(switchyard_core::Rollout {
+            deployment_id: DeploymentId::new("cand").unwrap(),
+            percent: 10,
+        });
+        let now = UnixTime(NOW);
+        let actions = plan(&snap, &leases(&[]), &BTreeMap::new(), now, &Policy::default());
+        assert_eq!(verdicts(&actions), vec![("stale".to_string(), "delete:preview-age")]);
+        let off = Policy { preview_max_age: None, ..Policy::default() };
+        assert!(plan(&snap, &leases(&[]), &BTreeMap::new(), now, &off).is_empty());
+    }
+
+    #[test]
+    fn a_deployment_with_no_traffic_is_not_said_to_have_had_some() {
+        use DeploymentState::*;
+        let snap = snapshot(
+            vec![dep("live", Active, 0.0, Some(1.0)), dep("quiet", Draining, 18.0, None)],
+            "live",
+        );
+        let actions = plan(&snap, &leases(&[]), &BTreeMap::new(), UnixTime(NOW), &Policy::default());
+        let Action::Keep { reason, .. } = &actions[0] else { panic!("{actions:?}") };
+        assert!(reason.starts_with("no HTTP traffic since draining began"), "{reason}");
     }
 
     #[test]

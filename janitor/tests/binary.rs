@@ -93,3 +93,31 @@ async fn on_railway_it_reads_its_settings_from_railways_variables() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["platform"], "railway");
 }
+
+/// No password reaches the output, in text or JSON logs, whether the run
+/// works or fails, even at debug level.
+#[test]
+fn the_redis_password_never_appears_in_output() {
+    let redis = RedisServer::start();
+    redis.command("CONFIG SET requirepass hunter2-secret");
+    let good = format!("redis://:hunter2-secret@127.0.0.1:{}/", redis.port());
+    let bad = format!("redis://:wrong-hunter2-secret@127.0.0.1:{}/", redis.port());
+    for (url, format) in [(&good, "text"), (&good, "json"), (&bad, "text"), (&bad, "json")] {
+        let out = janitor()
+            .env("RUST_LOG", "debug")
+            .env("SWITCHYARD_LOG_FORMAT", format)
+            .env("REDIS_URL", url)
+            .env("PULSE_RAILWAY_INTERNAL_TOKEN", "internal-hunter2-secret")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains("hunter2"), "{format} output leaks a secret:\n{all}");
+        if url == &good {
+            assert!(out.status.success(), "{all}");
+        }
+    }
+}

@@ -91,6 +91,15 @@ pub fn add_forwarded(
     }
 }
 
+/// The request head's size as the limit counts it: target plus every
+/// header line. A loop over the parsed headers, no allocation.
+pub fn head_size(uri: &http::Uri, headers: &HeaderMap) -> usize {
+    let target = uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    headers
+        .iter()
+        .fold(target, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+}
+
 /// Keeps a sane client-supplied request id, else makes one.
 pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get(&X_REQUEST_ID)
@@ -104,7 +113,7 @@ pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
     id
 }
 
-fn new_request_id() -> HeaderValue {
+pub fn new_request_id() -> HeaderValue {
     use rand::Rng;
     let bits: u128 = rand::rng().random();
     let mut buf = [0u8; 32];

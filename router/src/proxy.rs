@@ -83,6 +83,9 @@ async fn route(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RouterError> {
     let names = &shared.config.names;
+    if headers::head_size(req.uri(), req.headers()) > shared.config.limits.max_header_bytes {
+        return Err(RouterError::HeadTooLarge);
+    }
     if req.uri().path() == names.health_path {
         return Ok(respond::health(shared.table.load().is_some()));
     }

@@ -32,6 +32,8 @@ pub enum RouterError {
     AmbiguousPath(&'static str),
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("request head larger than the router accepts")]
+    HeadTooLarge,
     #[error("bad request: the request names more than one deployment")]
     ConflictingPins,
     #[error("unsupported WebSocket version; this router speaks 13 (RFC 6455)")]
@@ -53,6 +55,7 @@ impl RouterError {
                 StatusCode::BAD_REQUEST
             }
             Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
+            Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BackendUnreachable { .. } | Self::BackendFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }

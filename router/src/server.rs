@@ -74,7 +74,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
     let mut h1 = builder.http1();
     h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192));
+        // Headroom over the head limit: the router checks the limit itself
+        // (so its 431 carries a request id); hyper's cut-off only bounds
+        // memory.
+        .max_buf_size(limits.max_header_bytes + 16 * 1024);
     if limits.max_header_lines != crate::config::Limits::default().max_header_lines {
         h1.max_headers(limits.max_header_lines);
     }
@@ -171,8 +174,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
 /// Over the connection limit: a short 503 the client can read, then close.
 async fn reject_overloaded(mut stream: TcpStream) {
     let body = r#"{"detail":"router at its connection limit"}"#;
+    let id = crate::headers::new_request_id();
     let msg = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nx-switchyard: router\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nx-switchyard: router\r\nx-request-id: {}\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        id.to_str().unwrap_or("-"),
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), async {

@@ -266,3 +266,42 @@ async fn a_taken_default_metrics_port_does_not_stop_routing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot serve metrics"));
 }
+
+/// The start-up configuration line and every later line keep the Redis
+/// password out, in text and JSON logs.
+#[test]
+fn the_redis_password_never_appears_in_logs() {
+    let redis = RedisServer::start();
+    redis.command("CONFIG SET requirepass hunter2-secret");
+    let url = format!("redis://:hunter2-secret@127.0.0.1:{}/", redis.port());
+    for format in ["text", "json"] {
+        let dir = std::env::temp_dir().join(format!("switchyard-log-{}-{format}", std::process::id()));
+        let log = std::fs::File::create(&dir).unwrap();
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+            .env_clear()
+            .env("REDIS_URL", &url)
+            .env("RUST_LOG", "debug")
+            .env("SWITCHYARD_LOG_FORMAT", format)
+            .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHYARD_METRICS_LISTEN", "off")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let text = loop {
+            let text = std::fs::read_to_string(&dir).unwrap_or_default();
+            if text.contains("configuration") && text.contains("snapshot loaded") {
+                break text;
+            }
+            assert!(std::time::Instant::now() < deadline, "router never logged its start:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&dir);
+        assert!(!text.contains("hunter2"), "{format} logs leak the password:\n{text}");
+        assert!(text.contains("redis://***@127.0.0.1"), "{text}");
+    }
+}

@@ -167,8 +167,8 @@ async fn no_store_at_start_means_503_until_it_arrives() {
     );
     assert_eq!(
         get(addr, "/healthz", &[]).await.status,
-        200,
-        "alive while waiting for the store"
+        503,
+        "not ready while it can only answer 503"
     );
 
     redis.restart();
@@ -178,6 +178,7 @@ async fn no_store_at_start_means_503_until_it_arrives() {
         (get(addr, "/", &[]).await.status == 200).then_some(())
     })
     .await;
+    assert_eq!(get(addr, "/healthz", &[]).await.status, 200, "ready once it routes");
     let _ = stop.send(());
     task.await.unwrap();
 }

@@ -36,14 +36,22 @@ async fn unpinned_goes_to_active_and_pins_reach_draining() {
     let by_header = get(r.addr, "/", &[("x-pulse-deployment", "v1")]).await;
     assert_eq!(by_header.deployment(), "v1");
 
-    // Query beats header; empty values count as absent.
+    // Query and header naming the same deployment are one pin; naming two
+    // is refused (one request, one pin); empty values count as absent.
     let both = get(
+        r.addr,
+        "/?pulse_deployment=v1",
+        &[("x-pulse-deployment", "v1")],
+    )
+    .await;
+    assert_eq!(both.deployment(), "v1");
+    let two = get(
         r.addr,
         "/?pulse_deployment=v2",
         &[("x-pulse-deployment", "v1")],
     )
     .await;
-    assert_eq!(both.deployment(), "v2");
+    assert_eq!(two.status, 400);
     let empty = get(r.addr, "/?pulse_deployment=", &[("x-pulse-deployment", "")]).await;
     assert_eq!(empty.deployment(), "v2");
 }

@@ -153,3 +153,92 @@ async fn redis_down_gives_errors_then_recovers() {
         }
     }
 }
+
+/// The subscription's liveness ping gets `["pong", ""]` on RESP2 and
+/// `PONG` on RESP3; either way one connection lasts, through many pings,
+/// and carries every broadcast.
+async fn subscription_survives_pings(protocol: &str) {
+    let server = RedisServer::start();
+    let mut settings = RedisSettings::new(format!("{}{protocol}", server.url()), "pulse:railway");
+    // Pings every second (twice the timeout).
+    settings.timeout = Duration::from_millis(500);
+    let store = RedisStore::new(&settings).unwrap();
+    let mut sub = store.subscribe().await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), sub.next()).await.unwrap(),
+        Some(StoreEvent::Resync)
+    ));
+    let client_id = |server: &RedisServer| {
+        let list = server.command("CLIENT LIST TYPE pubsub");
+        list.split_whitespace()
+            .find_map(|f| f.strip_prefix("id=").map(str::to_string))
+            .unwrap_or_default()
+    };
+    let first = client_id(&server);
+    assert!(!first.is_empty(), "no pubsub client");
+
+    let sent = 120u32;
+    let publisher = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..sent {
+                let notice = switchyard_store::ReloadNotice {
+                    deployment_id: id("v1"),
+                    reason: format!("n{n}"),
+                    window_ms: 0,
+                };
+                store.publish_reload(&notice).await.unwrap();
+                // Spread over about six seconds: six pings.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut received = 0u32;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while received < sent {
+        let ev = tokio::time::timeout_at(deadline, sub.next())
+            .await
+            .expect("every broadcast arrives in time")
+            .expect("subscription open");
+        match ev {
+            StoreEvent::Reload(_) => received += 1,
+            other => panic!("the subscription dropped or resynced: {other:?}"),
+        }
+    }
+    publisher.await.unwrap();
+    assert_eq!(received, sent);
+    assert_eq!(client_id(&server), first, "one subscription connection throughout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_survives_pings_on_resp2() {
+    subscription_survives_pings("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_survives_pings_on_resp3() {
+    subscription_survives_pings("?protocol=resp3").await;
+}
+
+#[tokio::test]
+async fn a_flushed_store_can_be_restored_and_refuses_a_second_restore() {
+    let server = RedisServer::start();
+    let store = store_on(&server, "pulse:railway");
+    for d in ["v1", "v2"] {
+        store.register(new(d)).await.unwrap();
+    }
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    store.promote(&id("v2"), UnixTime(2.0)).await.unwrap();
+    let held = store.snapshot().await.unwrap();
+    server.command("FLUSHALL");
+    assert_eq!(store.snapshot().await.unwrap().version, 0);
+    let version = store.restore(&held).await.unwrap();
+    assert!(version > held.version);
+    let back = store.snapshot().await.unwrap();
+    assert_eq!(back.active, held.active);
+    assert_eq!(back.deployments, held.deployments);
+    assert!(matches!(
+        store.restore(&held).await.unwrap_err(),
+        StoreError::NotEmpty(_)
+    ));
+}

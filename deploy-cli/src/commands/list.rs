@@ -25,26 +25,55 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
     ctx.say(
         || {
             let mut out = String::new();
-            let _ = writeln!(out, "  {:<28} {:<9} {:>8} {:>9} {:>6} {:>10} {:>9}  BACKEND", "DEPLOYMENT", "STATE", "AGE", "DRAINING", "WS", "LAST SEEN", "5XX/REQ");
-            for d in &rows {
-                let mark = if snap.active.as_ref() == Some(&d.deployment_id) { "*" } else { " " };
-                let share = match &snap.rollout {
-                    Some(r) if r.deployment_id == d.deployment_id => format!("{} ({}%)", d.state, r.percent),
-                    _ => d.state.to_string(),
-                };
-                let s = stats.get(&d.deployment_id).copied().unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "{mark} {:<28} {:<9} {:>8} {:>9} {:>6} {:>10} {:>9}  {}",
-                    d.deployment_id,
-                    share,
-                    ago(d.created_at),
-                    if d.state == DeploymentState::Draining { ago(d.drain_started_at) } else { "-".into() },
-                    leases.get(&d.deployment_id).copied().unwrap_or(0),
-                    ago(d.last_seen_at),
-                    format!("{}/{}", s.errors_5xx, s.requests),
-                    d.backend_url
-                );
+            let header = ["DEPLOYMENT", "STATE", "AGE", "DRAINING", "WS", "LAST SEEN", "5XX/REQ", "BACKEND"];
+            let cells: Vec<(bool, [String; 8])> = rows
+                .iter()
+                .map(|d| {
+                    let share = match &snap.rollout {
+                        Some(r) if r.deployment_id == d.deployment_id => format!("{} ({}%)", d.state, r.percent),
+                        _ => d.state.to_string(),
+                    };
+                    let s = stats.get(&d.deployment_id).copied().unwrap_or_default();
+                    (
+                        snap.active.as_ref() == Some(&d.deployment_id),
+                        [
+                            d.deployment_id.to_string(),
+                            share,
+                            ago(d.created_at),
+                            if d.state == DeploymentState::Draining { ago(d.drain_started_at) } else { "-".into() },
+                            leases.get(&d.deployment_id).copied().unwrap_or(0).to_string(),
+                            ago(d.last_seen_at),
+                            format!("{}/{}", s.errors_5xx, s.requests),
+                            d.backend_url.clone(),
+                        ],
+                    )
+                })
+                .collect();
+            // Each column as wide as its widest cell, header included, so
+            // long ids and rollout shares never push the rest out of line.
+            let mut widths = header.map(str::len);
+            for (_, row) in &cells {
+                for (w, c) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let line = |out: &mut String, mark: &str, row: [&str; 8]| {
+                let _ = write!(out, "{mark} ");
+                for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+                    // Names and text left, numbers and ages right.
+                    let left = matches!(i, 0 | 1 | 7);
+                    let sep = if i == 7 { "" } else { " " };
+                    let _ = match (left, i == 7) {
+                        (_, true) => write!(out, " {c}"),
+                        (true, false) => write!(out, "{c:<w$}{sep}"),
+                        (false, false) => write!(out, "{c:>w$}{sep}"),
+                    };
+                }
+                out.push('\n');
+            };
+            line(&mut out, " ", header);
+            for (active, row) in &cells {
+                line(&mut out, if *active { "*" } else { " " }, row.each_ref().map(String::as_str));
             }
             if rows.is_empty() {
                 out.push_str("  (no deployments)\n");

@@ -48,7 +48,8 @@ macro_rules! store_suite {
             leases_are_per_replica_and_replaced, leases_expire_when_heartbeats_stop, activity_keeps_the_latest,
             request_stats_sum_over_windows, lock_is_exclusive_and_released_only_by_holder,
             concurrent_lock_acquire_has_one_winner, lock_expires, subscribers_see_changes_and_reloads,
-            rollout_rules, revoke_rules, meta_documents_round_trip);
+            rollout_rules, revoke_rules, meta_documents_round_trip,
+            a_rollout_candidate_drains_when_another_is_promoted, restore_fills_only_an_empty_store);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -110,8 +111,9 @@ pub async fn promote_drains_every_other(store: SharedStore) {
     assert_eq!(v1.drain_started_at, Some(UnixTime(3000.0)));
     assert_eq!(snap.get("v2").unwrap().state, DeploymentState::Active);
     assert_eq!(snap.get("v2").unwrap().drain_started_at, None);
-    // The pending v3 was never active, but a promotion supersedes it too.
-    assert_eq!(snap.get("v3").unwrap().state, DeploymentState::Draining);
+    // The pending v3 is a preview: promoting another leaves it pending.
+    assert_eq!(snap.get("v3").unwrap().state, DeploymentState::Pending);
+    assert_eq!(snap.get("v3").unwrap().drain_started_at, None);
     // Promoting again keeps the first drain time of those already draining.
     store.promote(&id("v2"), UnixTime(4000.0)).await.unwrap();
     let snap = store.snapshot().await.unwrap();
@@ -509,4 +511,48 @@ pub async fn meta_documents_round_trip(store: SharedStore) {
         store.get_meta("janitor-policy").await.unwrap().as_deref(),
         Some("{\"max_draining\":2}")
     );
+}
+
+pub async fn a_rollout_candidate_drains_when_another_is_promoted(store: SharedStore) {
+    for d in ["v1", "cand", "preview", "v2"] {
+        store.register(new(d)).await.unwrap();
+    }
+    store.promote(&id("v1"), UnixTime(1.0)).await.unwrap();
+    store.set_rollout(Some((&id("cand"), 10))).await.unwrap();
+    store.promote(&id("v2"), UnixTime(2.0)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    // The candidate had a share of unpinned traffic; the preview had none.
+    assert_eq!(snap.get("cand").unwrap().state, DeploymentState::Draining);
+    assert_eq!(snap.get("v1").unwrap().state, DeploymentState::Draining);
+    assert_eq!(snap.get("preview").unwrap().state, DeploymentState::Pending);
+    assert_eq!(snap.active, Some(id("v2")));
+}
+
+pub async fn restore_fills_only_an_empty_store(store: SharedStore) {
+    let mut held = store.snapshot().await.unwrap();
+    // An empty store takes a snapshot, with a version past the held one.
+    for d in ["v1", "v2"] {
+        let mut rec = new(d).record();
+        rec.state = if d == "v2" {
+            DeploymentState::Active
+        } else {
+            DeploymentState::Draining
+        };
+        held.deployments.insert(id(d), rec);
+    }
+    held.active = Some(id("v2"));
+    held.version = 41;
+    let version = store.restore(&held).await.unwrap();
+    assert!(version > 41, "{version}");
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.active, Some(id("v2")));
+    assert_eq!(snap.deployments.len(), 2);
+    assert_eq!(snap.get("v1").unwrap().state, DeploymentState::Draining);
+    // The restored records keep their service names taken.
+    let err = store.register(new("v1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err}");
+    // A store that has deployments is never overwritten.
+    let err = store.restore(&held).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotEmpty(_)), "{err}");
+    assert_eq!(store.snapshot().await.unwrap().version, version);
 }

@@ -1,0 +1,139 @@
+//! A Redis that comes back empty (FLUSHALL; a restart without persistence
+//! looks the same) must not take routing down, and `switchyard restore`
+//! refills it from what a router still routes on.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    process::{Command, Output, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use switchyard_testkit::{Backend, RedisServer, eventually};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn cli(redis: &str, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.env_clear().env("REDIS_URL", redis).args(args).stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// (id, state) of every deployment `switchyard status --json` lists.
+async fn listed(redis: &str) -> Vec<(String, String)> {
+    let out = ok(&cli(redis, &["status", "--json"]).await);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut rows: Vec<(String, String)> = v["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["deployment_id"].as_str().unwrap().to_string(),
+                d["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+async fn metric(client: &reqwest::Client, metrics: &str, name: &str) -> String {
+    let text = client.get(format!("{metrics}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let store: switchyard_store::SharedStore = Arc::new(
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(&url, "pulse:railway"))
+            .unwrap(),
+    );
+    let config = switchyard_router::RouterConfig {
+        replica_id: "restore-test".into(),
+        reload_interval: Duration::from_millis(500),
+        heartbeat_interval: Duration::from_millis(200),
+        lease_ttl: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let router = format!("http://{}", public.local_addr().unwrap());
+    let metrics_url = format!("http://{}", metrics.local_addr().unwrap());
+    let ws_url = format!("ws://{}/ws", public.local_addr().unwrap());
+    let _task = tokio::spawn(switchyard_router::run(
+        config,
+        store,
+        switchyard_router::Listeners { public, metrics: Some(metrics) },
+        std::future::pending(),
+    ));
+    for (id, backend) in [("v1", &v1), ("v2", &v2)] {
+        ok(&cli(
+            &url,
+            &["deploy", "--url", &backend.url(), "--deployment-id", id, "--health-path", "/", "--router-url", &router],
+        )
+        .await);
+    }
+    let before = listed(&url).await;
+    assert_eq!(before, vec![("v1".into(), "draining".into()), ("v2".into(), "active".into())]);
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    redis.command("FLUSHALL");
+
+    // A minute of traffic, pinned and unpinned, with the store empty.
+    let client = reqwest::Client::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (mut sent, mut failed) = (0u32, Vec::new());
+    while tokio::time::Instant::now() < until {
+        for (path, want) in [("/", "v2"), ("/?pulse_deployment=v1", "v1")] {
+            sent += 1;
+            match client.get(format!("{router}{path}")).send().await {
+                Ok(res) if res.status() == 200
+                    && res.headers().get("x-pulse-selected-deployment").is_some_and(|v| v == want) => {}
+                Ok(res) => failed.push(format!("{path}: {}", res.status())),
+                Err(e) => failed.push(format!("{path}: {e}")),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failed.is_empty(), "{} of {sent} failed: {:?}", failed.len(), &failed[..failed.len().min(5)]);
+    assert_eq!(metric(&client, &metrics_url, "switchyard_store_diverged").await, "1");
+    ws.send(Message::text("still open")).await.unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(echo, Message::text("still open"));
+
+    // The store is empty: status shows nothing; restore refills it.
+    assert!(listed(&url).await.is_empty());
+    let out = ok(&cli(&url, &["restore", "--from-router", &metrics_url]).await);
+    assert!(out.contains("restored 2 deployments"), "{out}");
+    assert_eq!(listed(&url).await, before);
+    let m = metrics_url.clone();
+    eventually(Duration::from_secs(10), "router to take the restored store", || {
+        let (client, m) = (client.clone(), m.clone());
+        async move { (metric(&client, &m, "switchyard_store_diverged").await == "0").then_some(()) }
+    })
+    .await;
+    // A second restore would overwrite: refused, exit 2.
+    let again = cli(&url, &["restore", "--from-router", &metrics_url]).await;
+    assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // Promote works on the restored store.
+    ok(&cli(&url, &["promote", "v1", "--router-url", &router, "--health-path", "/"]).await);
+}
