@@ -470,7 +470,10 @@ mod tests {
             .map(|(id, drained, seen, ..)| dep(id, Draining, *drained, *seen))
             .collect();
         deps.push(dep("live", Active, 0.0, Some(0.0)));
-        deps.push(dep("preview", Pending, 99_999.0, None));
+        // A preview registered a day ago: inside the preview max age.
+        let mut preview = dep("preview", Pending, 99_999.0, None);
+        preview.created_at = Some(UnixTime(NOW - 86_400.0));
+        deps.push(preview);
         let l: Vec<(&str, u64)> = rows.iter().map(|(id, _, _, n, ..)| (*id, *n)).collect();
         let sessions: BTreeMap<DeploymentId, SessionProbe> = rows
             .iter()
@@ -493,7 +496,7 @@ mod tests {
         }
         assert!(
             !got.iter().any(|(id, _)| id == "live" || id == "preview"),
-            "never the active or a pending one"
+            "never the active, never a preview inside its max age"
         );
         // Oldest drain first.
         assert_eq!(got.first().unwrap().0, "ancient");
