@@ -106,7 +106,9 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         switchyard_router::Exit::Requested { drained: false } => {
             println!("router stopped; some connections were still open at the deadline")
         }
-        switchyard_router::Exit::Failed(why) => return Err(anyhow::anyhow!("router failed: {why}").into()),
+        switchyard_router::Exit::Failed(why) => {
+            return Err(anyhow::anyhow!("router failed: {why}").into());
+        }
     }
     Ok(())
 }

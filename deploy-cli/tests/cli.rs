@@ -443,7 +443,32 @@ fn the_redis_password_never_appears_in_output() {
                 String::from_utf8_lossy(&out.stderr)
             );
             assert!(!out.status.success());
-            assert!(!all.contains("hunter2"), "{args:?} leaks the password:\n{all}");
+            assert!(
+                !all.contains("hunter2"),
+                "{args:?} leaks the password:\n{all}"
+            );
         }
     }
+}
+
+/// Every flag of every subcommand says what it does in `--help`.
+#[test]
+fn every_flag_of_every_subcommand_has_help() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg
+                .get_help()
+                .is_none_or(|h| h.to_string().trim().is_empty())
+            {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&switchyard_cli::Cli::command(), "switchyard", &mut missing);
+    assert!(missing.is_empty(), "no help text: {missing:?}");
 }

@@ -308,3 +308,36 @@ async fn from_an_empty_project_to_a_promoted_second_deployment() {
         "${{pulse-env.PULSE_RAILWAY_INTERNAL_TOKEN}}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_redis_service_is_the_one_backends_reference() {
+    let s = stack().await;
+    for svc in s.fake.state().services.iter_mut() {
+        if svc.name == "pulse-redis" {
+            svc.name = "acme-redis".into();
+        }
+    }
+    let web = Backend::start("web-1").await;
+    let port = web.addr.port().to_string();
+    let out = s
+        .cli(&[
+            "--redis-service",
+            "acme-redis",
+            "deploy",
+            "--image",
+            "ghcr.io/acme/web:1",
+            "--deployment-id",
+            "web-1",
+            "--port",
+            &port,
+            "--health-path",
+            "/",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let service = s.fake.live_service("web-1").expect("service created");
+    assert_eq!(
+        service.variables["PULSE_RAILWAY_REDIS_URL"],
+        "${{acme-redis.REDIS_URL}}"
+    );
+}

@@ -314,7 +314,10 @@ async fn watch_never_passes_a_step_without_enough_requests() {
     );
     let list: serde_json::Value =
         serde_json::from_slice(&cli(&r.redis.url(), &["list", "--json"]).await.stdout).unwrap();
-    assert_eq!(list["active"], "v1", "the failing candidate never became active");
+    assert_eq!(
+        list["active"], "v1",
+        "the failing candidate never became active"
+    );
     assert!(
         list["deployments"]
             .as_array()

@@ -16,8 +16,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 async fn cli(redis: &str, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_clear().env("REDIS_URL", redis).args(args).stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+    c.env_clear()
+        .env("REDIS_URL", redis)
+        .args(args)
+        .stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn ok(out: &Output) -> String {
@@ -50,7 +55,14 @@ async fn listed(redis: &str) -> Vec<(String, String)> {
 }
 
 async fn metric(client: &reqwest::Client, metrics: &str, name: &str) -> String {
-    let text = client.get(format!("{metrics}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
         .unwrap_or_default()
@@ -63,8 +75,11 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
     let v1 = Backend::start("v1").await;
     let v2 = Backend::start("v2").await;
     let store: switchyard_store::SharedStore = Arc::new(
-        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(&url, "pulse:railway"))
-            .unwrap(),
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
+            &url,
+            "pulse:railway",
+        ))
+        .unwrap(),
     );
     let config = switchyard_router::RouterConfig {
         replica_id: "restore-test".into(),
@@ -81,20 +96,45 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
     let _task = tokio::spawn(switchyard_router::run(
         config,
         store,
-        switchyard_router::Listeners { public, metrics: Some(metrics) },
+        switchyard_router::Listeners {
+            public,
+            metrics: Some(metrics),
+        },
         std::future::pending(),
     ));
     for (id, backend) in [("v1", &v1), ("v2", &v2)] {
         ok(&cli(
             &url,
-            &["deploy", "--url", &backend.url(), "--deployment-id", id, "--health-path", "/", "--router-url", &router],
+            &[
+                "deploy",
+                "--url",
+                &backend.url(),
+                "--deployment-id",
+                id,
+                "--health-path",
+                "/",
+                "--router-url",
+                &router,
+            ],
         )
         .await);
     }
     let before = listed(&url).await;
-    assert_eq!(before, vec![("v1".into(), "draining".into()), ("v2".into(), "active".into())]);
+    assert_eq!(
+        before,
+        vec![
+            ("v1".into(), "draining".into()),
+            ("v2".into(), "active".into())
+        ]
+    );
 
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let hello = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(hello, Message::text("hello from v2"));
     redis.command("FLUSHALL");
 
     // A minute of traffic, pinned and unpinned, with the store empty.
@@ -105,18 +145,34 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
         for (path, want) in [("/", "v2"), ("/?pulse_deployment=v1", "v1")] {
             sent += 1;
             match client.get(format!("{router}{path}")).send().await {
-                Ok(res) if res.status() == 200
-                    && res.headers().get("x-pulse-selected-deployment").is_some_and(|v| v == want) => {}
+                Ok(res)
+                    if res.status() == 200
+                        && res
+                            .headers()
+                            .get("x-pulse-selected-deployment")
+                            .is_some_and(|v| v == want) => {}
                 Ok(res) => failed.push(format!("{path}: {}", res.status())),
                 Err(e) => failed.push(format!("{path}: {e}")),
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(failed.is_empty(), "{} of {sent} failed: {:?}", failed.len(), &failed[..failed.len().min(5)]);
-    assert_eq!(metric(&client, &metrics_url, "switchyard_store_diverged").await, "1");
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert_eq!(
+        metric(&client, &metrics_url, "switchyard_store_diverged").await,
+        "1"
+    );
     ws.send(Message::text("still open")).await.unwrap();
-    let echo = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(echo, Message::text("still open"));
 
     // The store is empty: status shows nothing; restore refills it.
@@ -132,8 +188,24 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
     .await;
     // A second restore would overwrite: refused, exit 2.
     let again = cli(&url, &["restore", "--from-router", &metrics_url]).await;
-    assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
     // Promote works on the restored store.
-    ok(&cli(&url, &["promote", "v1", "--router-url", &router, "--health-path", "/"]).await);
+    ok(&cli(
+        &url,
+        &[
+            "promote",
+            "v1",
+            "--router-url",
+            &router,
+            "--health-path",
+            "/",
+        ],
+    )
+    .await);
 }

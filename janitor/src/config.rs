@@ -18,52 +18,52 @@ use crate::plan::Policy;
     about = "Reload clients of drained deployments and delete idle ones (one run)"
 )]
 pub struct JanitorArgs {
-    /// Redis URL (redis:// or rediss://)
+    /// Redis URL, redis:// or rediss:// (TLS) [env: REDIS_URL, PULSE_KV_URL]
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Prefix of every Redis key [default: pulse:railway]
+    /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]
     #[arg(long)]
     pub redis_prefix: Option<String>,
-    /// Delete a draining deployment once it has had no websockets and no HTTP traffic this long [default: 10m]
+    /// Delete a draining deployment once it has had no websockets and no HTTP traffic this long [env: SWITCHYARD_IDLE_GRACE; default: 10m]
     #[arg(long)]
     pub idle_grace: Option<String>,
-    /// Reload a draining deployment's clients once it has drained this long [default: 30m]
+    /// Reload a draining deployment's clients once it has drained this long [env: SWITCHYARD_RELOAD_AFTER; default: 30m]
     #[arg(long)]
     pub reload_after: Option<String>,
-    /// Delete a draining deployment after this long whatever its traffic [default: 24h]
+    /// Delete a draining deployment after this long whatever its traffic [env: SWITCHYARD_MAX_DRAIN_AGE, PULSE_RAILWAY_DRAIN_TTL_SECONDS; default: 24h]
     #[arg(long)]
     pub max_drain_age: Option<String>,
-    /// Keep at most this many draining deployments, retiring the oldest [default: no cap]
+    /// Keep at most this many draining deployments, retiring the oldest [env: SWITCHYARD_MAX_DRAINING; default: no cap]
     #[arg(long)]
     pub max_draining: Option<String>,
     /// Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or "off" [env: SWITCHYARD_PREVIEW_MAX_AGE; default: 7d]
     #[arg(long)]
     pub preview_max_age: Option<String>,
-    /// Wait this long after a reload before deleting, so clients move over [default: 2s]
+    /// Wait this long after a reload before deleting, so clients move over [env: SWITCHYARD_RELOAD_GRACE; default: 2s]
     #[arg(long)]
     pub reload_grace: Option<String>,
-    /// Spread a reload's websocket closes over this window [default: 30s]
+    /// Spread a reload's websocket closes over this window [env: SWITCHYARD_RELOAD_WINDOW; default: 30s]
     #[arg(long)]
     pub reload_window: Option<String>,
-    /// Token for the backends' internal endpoints
+    /// Token for the backends' internal endpoints [env: PULSE_RAILWAY_INTERNAL_TOKEN]
     #[arg(long)]
     pub internal_token: Option<String>,
-    /// static (backends run elsewhere) or railway [default: railway on Railway, else static]
+    /// static (backends run elsewhere) or railway [env: SWITCHYARD_PLATFORM; default: railway on Railway, else static]
     #[arg(long)]
     pub platform: Option<String>,
-    /// Deployments handled at once [default: 4]
+    /// Deployments handled at once [env: SWITCHYARD_JANITOR_CONCURRENCY; default: 4]
     #[arg(long)]
     pub concurrency: Option<String>,
-    /// Timeout of each backend call [default: 10s]
+    /// Timeout of each backend call [env: SWITCHYARD_PROBE_TIMEOUT; default: 10s]
     #[arg(long)]
     pub probe_timeout: Option<String>,
-    /// Print one JSON object instead of a summary
+    /// Print one JSON object instead of a summary [env: SWITCHYARD_JSON]
     #[arg(long)]
     pub json: bool,
-    /// Print the decisions and change nothing
+    /// Print the decisions and change nothing [env: SWITCHYARD_DRY_RUN]
     #[arg(long)]
     pub dry_run: bool,
-    /// text or json logs
+    /// Log format, text or json [env: SWITCHYARD_LOG_FORMAT; default: text]
     #[arg(long)]
     pub log_format: Option<String>,
     /// Railway project of the stack [env: RAILWAY_PROJECT_ID, set by Railway]
@@ -241,6 +241,19 @@ impl JanitorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_has_help() {
+        use clap::CommandFactory;
+        for arg in JanitorArgs::command().get_arguments() {
+            assert!(
+                arg.get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty()),
+                "--%s has no help text",
+                arg.get_id()
+            );
+        }
+    }
 
     fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<JanitorConfig, ConfigError> {
         let mut argv = vec!["switchyard-janitor"];

@@ -397,9 +397,21 @@ mod tests {
             percent: 10,
         });
         let now = UnixTime(NOW);
-        let actions = plan(&snap, &leases(&[]), &BTreeMap::new(), now, &Policy::default());
-        assert_eq!(verdicts(&actions), vec![("stale".to_string(), "delete:preview-age")]);
-        let off = Policy { preview_max_age: None, ..Policy::default() };
+        let actions = plan(
+            &snap,
+            &leases(&[]),
+            &BTreeMap::new(),
+            now,
+            &Policy::default(),
+        );
+        assert_eq!(
+            verdicts(&actions),
+            vec![("stale".to_string(), "delete:preview-age")]
+        );
+        let off = Policy {
+            preview_max_age: None,
+            ..Policy::default()
+        };
         assert!(plan(&snap, &leases(&[]), &BTreeMap::new(), now, &off).is_empty());
     }
 
@@ -407,12 +419,26 @@ mod tests {
     fn a_deployment_with_no_traffic_is_not_said_to_have_had_some() {
         use DeploymentState::*;
         let snap = snapshot(
-            vec![dep("live", Active, 0.0, Some(1.0)), dep("quiet", Draining, 18.0, None)],
+            vec![
+                dep("live", Active, 0.0, Some(1.0)),
+                dep("quiet", Draining, 18.0, None),
+            ],
             "live",
         );
-        let actions = plan(&snap, &leases(&[]), &BTreeMap::new(), UnixTime(NOW), &Policy::default());
-        let Action::Keep { reason, .. } = &actions[0] else { panic!("{actions:?}") };
-        assert!(reason.starts_with("no HTTP traffic since draining began"), "{reason}");
+        let actions = plan(
+            &snap,
+            &leases(&[]),
+            &BTreeMap::new(),
+            UnixTime(NOW),
+            &Policy::default(),
+        );
+        let Action::Keep { reason, .. } = &actions[0] else {
+            panic!("{actions:?}")
+        };
+        assert!(
+            reason.starts_with("no HTTP traffic since draining began"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -102,7 +102,12 @@ fn the_redis_password_never_appears_in_output() {
     redis.command("CONFIG SET requirepass hunter2-secret");
     let good = format!("redis://:hunter2-secret@127.0.0.1:{}/", redis.port());
     let bad = format!("redis://:wrong-hunter2-secret@127.0.0.1:{}/", redis.port());
-    for (url, format) in [(&good, "text"), (&good, "json"), (&bad, "text"), (&bad, "json")] {
+    for (url, format) in [
+        (&good, "text"),
+        (&good, "json"),
+        (&bad, "text"),
+        (&bad, "json"),
+    ] {
         let out = janitor()
             .env("RUST_LOG", "debug")
             .env("SWITCHYARD_LOG_FORMAT", format)
@@ -115,7 +120,10 @@ fn the_redis_password_never_appears_in_output() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!all.contains("hunter2"), "{format} output leaks a secret:\n{all}");
+        assert!(
+            !all.contains("hunter2"),
+            "{format} output leaks a secret:\n{all}"
+        );
         if url == &good {
             assert!(out.status.success(), "{all}");
         }

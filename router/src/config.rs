@@ -288,7 +288,8 @@ impl RouterConfig {
              backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
              ws_max_message_bytes={} workers={}",
             self.listen,
-            self.metrics_listen.map_or_else(|| "off".into(), |a| a.to_string()),
+            self.metrics_listen
+                .map_or_else(|| "off".into(), |a| a.to_string()),
             switchyard_core::redact::Url(self.redis_url.as_deref()),
             self.redis_prefix,
             self.replica_id,
@@ -310,7 +311,8 @@ impl RouterConfig {
             self.lease_ttl,
             self.reload_interval,
             l.ws_max_message_bytes,
-            self.worker_threads.map_or_else(|| "per-core".into(), |n| n.to_string()),
+            self.worker_threads
+                .map_or_else(|| "per-core".into(), |n| n.to_string()),
         )
     }
 
@@ -478,6 +480,19 @@ impl RouterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_has_help() {
+        use clap::CommandFactory;
+        for arg in RouterArgs::command().get_arguments() {
+            assert!(
+                arg.get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty()),
+                "--%s has no help text",
+                arg.get_id()
+            );
+        }
+    }
 
     fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<RouterConfig, ConfigError> {
         let mut argv = vec!["switchyard-router"];

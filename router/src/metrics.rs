@@ -104,11 +104,7 @@ pub fn render(shared: &Shared) -> String {
         "# HELP switchyard_store_up Whether the last store read succeeded."
     );
     let _ = writeln!(out, "# TYPE switchyard_store_up gauge");
-    let _ = writeln!(
-        out,
-        "switchyard_store_up {}",
-        u8::from(h.store.up())
-    );
+    let _ = writeln!(out, "switchyard_store_up {}", u8::from(h.store.up()));
     let _ = writeln!(out, "# TYPE switchyard_snapshot_version gauge");
     let _ = writeln!(
         out,
@@ -172,11 +168,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
                 let shared = shared.clone();
                 async move {
                     let res = match req.uri().path() {
-                        "/metrics" => text(
-                            StatusCode::OK,
-                            "text/plain; version=0.0.4",
-                            render(&shared),
-                        ),
+                        "/metrics" => {
+                            text(StatusCode::OK, "text/plain; version=0.0.4", render(&shared))
+                        }
                         // What this router routes on, for `switchyard
                         // restore` after the store lost its data. Private:
                         // this listener is not the public one.

@@ -223,36 +223,64 @@ mod tests {
             ("cookie", "a=1; pulse_affinity=c"),
         ]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment=h"), &h, &names).unwrap().unwrap(),
+            pinned_id(Some("pulse_deployment=h"), &h, &names)
+                .unwrap()
+                .unwrap(),
             "h"
         );
-        assert_eq!(pinned_id(Some("other=1"), &h, &names).unwrap().unwrap(), "h");
+        assert_eq!(
+            pinned_id(Some("other=1"), &h, &names).unwrap().unwrap(),
+            "h"
+        );
         let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
         assert_eq!(pinned_id(None, &h2, &names).unwrap().unwrap(), "c");
         // A query or header pin beats the cookie, even a different one.
         assert_eq!(
-            pinned_id(Some("pulse_deployment=q"), &h2, &names).unwrap().unwrap(),
+            pinned_id(Some("pulse_deployment=q"), &h2, &names)
+                .unwrap()
+                .unwrap(),
             "q"
         );
         // Cookies are ignored unless enabled.
-        assert!(pinned_id(None, &h2, &RoutingNames::default()).unwrap().is_none());
+        assert!(
+            pinned_id(None, &h2, &RoutingNames::default())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn two_different_pins_are_refused() {
         let names = RoutingNames::default();
         let none = HeaderMap::new();
-        let conflict = |q: Option<&str>, h: &HeaderMap| pinned_id(q, h, &names) == Err(ConflictingPins);
-        assert!(conflict(Some("pulse_deployment=a&pulse_deployment=b"), &none));
-        assert!(conflict(Some("pulse_deployment=a&pulse%5Fdeployment=b"), &none));
-        assert!(conflict(Some("pulse_deployment=a&pulse%5fdeployment=b"), &none));
-        assert!(conflict(Some("pulse_deployment=a"), &headers(&[("x-pulse-deployment", "b")])));
+        let conflict =
+            |q: Option<&str>, h: &HeaderMap| pinned_id(q, h, &names) == Err(ConflictingPins);
+        assert!(conflict(
+            Some("pulse_deployment=a&pulse_deployment=b"),
+            &none
+        ));
+        assert!(conflict(
+            Some("pulse_deployment=a&pulse%5Fdeployment=b"),
+            &none
+        ));
+        assert!(conflict(
+            Some("pulse_deployment=a&pulse%5fdeployment=b"),
+            &none
+        ));
+        assert!(conflict(
+            Some("pulse_deployment=a"),
+            &headers(&[("x-pulse-deployment", "b")])
+        ));
         assert!(conflict(
             None,
             &headers(&[("x-pulse-deployment", "a"), ("x-pulse-deployment", "b")])
         ));
         // The same pin twice, or beside an empty one, is one pin.
-        let same = pinned_id(Some("pulse_deployment=a&pulse%5Fdeployment=a"), &none, &names);
+        let same = pinned_id(
+            Some("pulse_deployment=a&pulse%5Fdeployment=a"),
+            &none,
+            &names,
+        );
         assert_eq!(same.unwrap().unwrap(), "a");
         let empty = pinned_id(Some("pulse_deployment=&pulse_deployment=b"), &none, &names);
         assert_eq!(empty.unwrap().unwrap(), "b");
@@ -265,7 +293,11 @@ mod tests {
     fn empty_pins_count_as_absent() {
         let names = RoutingNames::default();
         let h = headers(&[("x-pulse-deployment", "")]);
-        assert!(pinned_id(Some("pulse_deployment="), &h, &names).unwrap().is_none());
+        assert!(
+            pinned_id(Some("pulse_deployment="), &h, &names)
+                .unwrap()
+                .is_none()
+        );
         assert!(
             pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names)
                 .unwrap()
@@ -273,7 +305,9 @@ mod tests {
         );
         let h = headers(&[("x-pulse-deployment", "v2")]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment="), &h, &names).unwrap().unwrap(),
+            pinned_id(Some("pulse_deployment="), &h, &names)
+                .unwrap()
+                .unwrap(),
             "v2"
         );
     }

@@ -6,8 +6,8 @@
 //! an upgraded connection into its WebSocket relay.
 
 use std::{
-    pin::{Pin, pin},
     net::SocketAddr,
+    pin::{Pin, pin},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},

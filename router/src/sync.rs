@@ -84,7 +84,10 @@ async fn reload(shared: &Shared, store: &SharedStore) {
                 return;
             }
             if shared.health.store_diverged.swap(false, Relaxed) {
-                tracing::info!(version = snap.version, "store consistent again; installing its snapshot");
+                tracing::info!(
+                    version = snap.version,
+                    "store consistent again; installing its snapshot"
+                );
             }
             if held.is_none() {
                 tracing::info!(

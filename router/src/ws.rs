@@ -150,10 +150,7 @@ pub(crate) async fn proxy(
     key: HeaderValue,
 ) -> Result<Response<Body>, RouterError> {
     let Decision {
-        target,
-        path,
-        host,
-        ..
+        target, path, host, ..
     } = decision;
     let peer = conn.peer;
     let limits = &shared.config.limits;

@@ -275,7 +275,8 @@ fn the_redis_password_never_appears_in_logs() {
     redis.command("CONFIG SET requirepass hunter2-secret");
     let url = format!("redis://:hunter2-secret@127.0.0.1:{}/", redis.port());
     for format in ["text", "json"] {
-        let dir = std::env::temp_dir().join(format!("switchyard-log-{}-{format}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-log-{}-{format}", std::process::id()));
         let log = std::fs::File::create(&dir).unwrap();
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
@@ -295,13 +296,75 @@ fn the_redis_password_never_appears_in_logs() {
             if text.contains("configuration") && text.contains("snapshot loaded") {
                 break text;
             }
-            assert!(std::time::Instant::now() < deadline, "router never logged its start:\n{text}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "router never logged its start:\n{text}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         let _ = child.kill();
         let _ = child.wait();
         let _ = std::fs::remove_file(&dir);
-        assert!(!text.contains("hunter2"), "{format} logs leak the password:\n{text}");
+        assert!(
+            !text.contains("hunter2"),
+            "{format} logs leak the password:\n{text}"
+        );
         assert!(text.contains("redis://***@127.0.0.1"), "{text}");
     }
+}
+
+/// A Redis outage is one warning when it starts and one line when it
+/// ends, not a warning per heartbeat.
+#[test]
+fn a_store_outage_logs_once_when_it_starts_and_once_when_it_ends() {
+    let mut redis = RedisServer::start();
+    let path = std::env::temp_dir().join(format!("switchyard-outage-{}", std::process::id()));
+    let log = std::fs::File::create(&path).unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .env_clear()
+        .env("REDIS_URL", redis.url())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHYARD_METRICS_LISTEN", "off")
+        .env("SWITCHYARD_HEARTBEAT_INTERVAL", "100ms")
+        .env("SWITCHYARD_LEASE_TTL", "1s")
+        .env("SWITCHYARD_RELOAD_INTERVAL", "200ms")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = read();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("snapshot loaded");
+    redis.stop();
+    wait_for("store unreachable");
+    // Thirty heartbeats and ten reloads fail while it is down.
+    let down_since = std::time::Instant::now();
+    while down_since.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    redis.restart();
+    let text = wait_for("store reachable again");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(text.matches("store unreachable").count(), 1, "{text}");
+    assert_eq!(text.matches("store reachable again").count(), 1, "{text}");
+    assert!(
+        !text.contains("WARN") || text.matches("WARN").count() <= 3,
+        "{text}"
+    );
 }

@@ -66,8 +66,12 @@ async fn silent_and_half_sent_connections_are_closed_at_the_header_deadline() {
     }
     // Every silent one is gone within the timeout plus a second.
     for s in &mut silent {
-        let left = (opened + Duration::from_secs(3)).saturating_duration_since(tokio::time::Instant::now());
-        assert!(closed_within(s, left).await, "a silent connection outlived the header deadline");
+        let left = (opened + Duration::from_secs(3))
+            .saturating_duration_since(tokio::time::Instant::now());
+        assert!(
+            closed_within(s, left).await,
+            "a silent connection outlived the header deadline"
+        );
     }
     assert_eq!(get(r.addr, "/", &[]).await.status, 200);
     r.shutdown().await;
@@ -81,7 +85,9 @@ async fn a_connection_that_sent_its_head_in_time_is_served() {
     let mut s = TcpStream::connect(r.addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    s.write_all(b"Host: app\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"Host: app\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
@@ -109,14 +115,22 @@ async fn websockets_hold_their_connection_slot_for_their_whole_life() {
     assert_eq!(metric(&r, "switchyard_connections_open").await, 2.0);
     // A third connection of any kind is over the limit.
     assert!(connect_async(format!("ws://{}/ws", r.addr)).await.is_err());
-    let reply = raw(r.addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    let reply = raw(
+        r.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
     // Closing one frees its slot.
     a.close(None).await.unwrap();
     while a.next().await.is_some() {}
     let addr = r.addr;
     eventually(Duration::from_secs(5), "a slot to free", || async move {
-        let reply = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+        let reply = raw(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         reply.starts_with("HTTP/1.1 200").then_some(())
     })
     .await;
@@ -166,11 +180,26 @@ async fn every_router_answer_carries_the_request_id() {
         "a".repeat(70_000)
     );
     let reply = raw(r.addr, big.as_bytes()).await;
-    assert!(reply.starts_with("HTTP/1.1 431"), "{}", &reply[..reply.len().min(80)]);
-    assert!(reply.to_ascii_lowercase().contains("x-request-id: "), "{}", &reply[..reply.len().min(300)]);
-    let reply = raw(r.addr, b"GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n").await;
+    assert!(
+        reply.starts_with("HTTP/1.1 431"),
+        "{}",
+        &reply[..reply.len().min(80)]
+    );
+    assert!(
+        reply.to_ascii_lowercase().contains("x-request-id: "),
+        "{}",
+        &reply[..reply.len().min(300)]
+    );
+    let reply = raw(
+        r.addr,
+        b"GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
-    assert!(reply.to_ascii_lowercase().contains("x-request-id: "), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("x-request-id: "),
+        "{reply}"
+    );
     r.shutdown().await;
 }
 
@@ -187,7 +216,10 @@ async fn host_is_validated_and_an_absolute_target_wins() {
     ] {
         let reply = raw(r.addr, bad.as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 400"), "{bad:?} -> {reply}");
-        assert!(!reply.contains("\"deployment\""), "reached the backend: {bad:?}");
+        assert!(
+            !reply.contains("\"deployment\""),
+            "reached the backend: {bad:?}"
+        );
     }
     // HTTP/1.0 needs no Host.
     let reply = raw(r.addr, b"GET / HTTP/1.0\r\n\r\n").await;
@@ -236,9 +268,16 @@ async fn a_proxy_answers_in_its_own_http_version() {
         })
         .await
         .unwrap();
-    store.promote(&id("old"), switchyard_core::UnixTime::now()).await.unwrap();
+    store
+        .promote(&id("old"), switchyard_core::UnixTime::now())
+        .await
+        .unwrap();
     let r = TestRouter::start(test_config(), store).await;
-    let reply = raw(r.addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    let reply = raw(
+        r.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with("ok"), "{reply}");
     r.shutdown().await;
@@ -253,21 +292,42 @@ fn upgrade_request(key: &str, version: &str, http: &str) -> String {
 #[tokio::test]
 async fn websocket_handshakes_are_checked_before_the_backend() {
     let (r, v1) = v1_router(test_config()).await;
-    for key in ["short", "AAAAAAAAAAAAAAAAAAAAAA==AA", "AAAAAAAAAAAAAAAAAAAAAB==", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+    for key in [
+        "short",
+        "AAAAAAAAAAAAAAAAAAAAAA==AA",
+        "AAAAAAAAAAAAAAAAAAAAAB==",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
         let reply = raw(r.addr, upgrade_request(key, "13", "HTTP/1.1").as_bytes()).await;
         assert!(reply.starts_with("HTTP/1.1 400"), "{key}: {reply}");
     }
-    let reply = raw(r.addr, upgrade_request("dGhlIHNhbXBsZSBub25jZQ==", "8", "HTTP/1.1").as_bytes()).await;
+    let reply = raw(
+        r.addr,
+        upgrade_request("dGhlIHNhbXBsZSBub25jZQ==", "8", "HTTP/1.1").as_bytes(),
+    )
+    .await;
     assert!(reply.starts_with("HTTP/1.1 426"), "{reply}");
-    assert!(reply.to_ascii_lowercase().contains("sec-websocket-version: 13"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{reply}"
+    );
     assert_eq!(
         v1.state.ws_open.load(std::sync::atomic::Ordering::SeqCst),
         0,
         "nothing reached the backend"
     );
     // RFC 9110 §7.8: Upgrade on HTTP/1.0 is ignored, the request is plain.
-    let reply = raw(r.addr, upgrade_request("dGhlIHNhbXBsZSBub25jZQ==", "13", "HTTP/1.0").as_bytes()).await;
-    assert!(!reply.starts_with("HTTP/1.1 101") && !reply.starts_with("HTTP/1.0 101"), "{reply}");
+    let reply = raw(
+        r.addr,
+        upgrade_request("dGhlIHNhbXBsZSBub25jZQ==", "13", "HTTP/1.0").as_bytes(),
+    )
+    .await;
+    assert!(
+        !reply.starts_with("HTTP/1.1 101") && !reply.starts_with("HTTP/1.0 101"),
+        "{reply}"
+    );
     // A good key still upgrades.
     let (mut ws, _) = connect_async(format!("ws://{}/ws", r.addr)).await.unwrap();
     ws.send(Message::text("x")).await.unwrap();
@@ -298,8 +358,18 @@ async fn one_request_one_pin() {
     .await;
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     // The name as the backend decodes it pins.
-    assert_eq!(get(r.addr, "/?pulse%5Fdeployment=v1", &[]).await.deployment(), "v1");
-    assert_eq!(get(r.addr, "/?pulse_deployment=v1&pulse_deployment=v1", &[]).await.deployment(), "v1");
+    assert_eq!(
+        get(r.addr, "/?pulse%5Fdeployment=v1", &[])
+            .await
+            .deployment(),
+        "v1"
+    );
+    assert_eq!(
+        get(r.addr, "/?pulse_deployment=v1&pulse_deployment=v1", &[])
+            .await
+            .deployment(),
+        "v1"
+    );
     r.shutdown().await;
 }
 
@@ -311,7 +381,9 @@ async fn rude_ws_backend() -> String {
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else { return };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
                 while let Some(Ok(msg)) = ws.next().await {
                     if msg.is_close() {
                         // Drop without the close reply.
@@ -340,12 +412,18 @@ async fn a_clients_clean_close_completes_when_the_backend_just_leaves() {
         })
         .await
         .unwrap();
-    store.promote(&id("rude"), switchyard_core::UnixTime::now()).await.unwrap();
+    store
+        .promote(&id("rude"), switchyard_core::UnixTime::now())
+        .await
+        .unwrap();
     let r = TestRouter::start(test_config(), store).await;
     let (mut ws, _) = connect_async(format!("ws://{}/ws", r.addr)).await.unwrap();
     ws.close(None).await.unwrap();
     let mut close_code = None;
-    while let Some(msg) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+    {
         match msg {
             Ok(Message::Close(frame)) => close_code = Some(frame.map(|f| u16::from(f.code))),
             Ok(_) => {}
@@ -353,7 +431,10 @@ async fn a_clients_clean_close_completes_when_the_backend_just_leaves() {
         }
     }
     let code = close_code.expect("the client's close was answered");
-    assert!(code.is_none() || code == Some(1000), "client saw {code:?}, not an error close");
+    assert!(
+        code.is_none() || code == Some(1000),
+        "client saw {code:?}, not an error close"
+    );
     r.shutdown().await;
 }
 
@@ -373,7 +454,10 @@ async fn health_is_unready_until_the_first_snapshot() {
     let task = tokio::spawn(switchyard_router::run(
         test_config(),
         store,
-        switchyard_router::Listeners { public, metrics: None },
+        switchyard_router::Listeners {
+            public,
+            metrics: None,
+        },
         async move {
             let _ = stopped.await;
         },
@@ -383,4 +467,25 @@ async fn health_is_unready_until_the_first_snapshot() {
     assert_eq!(reply.json()["ok"], false);
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+#[tokio::test]
+async fn the_header_line_limit_is_a_setting() {
+    let mut config = test_config();
+    config.limits.max_header_lines = 8;
+    let (r, _v1) = v1_router(config).await;
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
+    for i in 0..12 {
+        many.push_str(&format!("x-h{i}: 1\r\n"));
+    }
+    many.push_str("\r\n");
+    let reply = raw(r.addr, many.as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
+    let reply = raw(
+        r.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    r.shutdown().await;
 }

@@ -178,7 +178,11 @@ async fn no_store_at_start_means_503_until_it_arrives() {
         (get(addr, "/", &[]).await.status == 200).then_some(())
     })
     .await;
-    assert_eq!(get(addr, "/healthz", &[]).await.status, 200, "ready once it routes");
+    assert_eq!(
+        get(addr, "/healthz", &[]).await.status,
+        200,
+        "ready once it routes"
+    );
     let _ = stop.send(());
     task.await.unwrap();
 }

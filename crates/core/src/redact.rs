@@ -58,8 +58,14 @@ mod tests {
     #[test]
     fn userinfo_goes() {
         let cases = [
-            ("redis://:hunter2@10.0.0.1:6379/0", "redis://***@10.0.0.1:6379/0"),
-            ("rediss://default:p%40ss@r.example:6380", "rediss://***@r.example:6380"),
+            (
+                "redis://:hunter2@10.0.0.1:6379/0",
+                "redis://***@10.0.0.1:6379/0",
+            ),
+            (
+                "rediss://default:p%40ss@r.example:6380",
+                "rediss://***@r.example:6380",
+            ),
             ("redis://user:p@ss@host:1", "redis://***@host:1"),
             (
                 "redis+sentinel://:pw@s1:26379,s2:26379/mymaster",

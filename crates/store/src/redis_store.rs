@@ -413,7 +413,9 @@ impl Store for RedisStore {
         let (status, version): (String, u64) = self.run(inv).await?;
         match status.as_str() {
             "restored" => Ok(version),
-            _ => Err(StoreError::NotEmpty("it has deployments or an active id".into())),
+            _ => Err(StoreError::NotEmpty(
+                "it has deployments or an active id".into(),
+            )),
         }
     }
 

@@ -165,7 +165,9 @@ async fn subscription_survives_pings(protocol: &str) {
     let store = RedisStore::new(&settings).unwrap();
     let mut sub = store.subscribe().await.unwrap();
     assert!(matches!(
-        tokio::time::timeout(Duration::from_secs(5), sub.next()).await.unwrap(),
+        tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .unwrap(),
         Some(StoreEvent::Resync)
     ));
     let client_id = |server: &RedisServer| {
@@ -207,7 +209,11 @@ async fn subscription_survives_pings(protocol: &str) {
     }
     publisher.await.unwrap();
     assert_eq!(received, sent);
-    assert_eq!(client_id(&server), first, "one subscription connection throughout");
+    assert_eq!(
+        client_id(&server),
+        first,
+        "one subscription connection throughout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,9 +30,11 @@ pub async fn run(ctx: &Context, args: RestoreArgs) -> Result<(), Failure> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let res = client.get(&url).send().await.map_err(|e| {
-        anyhow::anyhow!("cannot read the router's snapshot at {url}: {e}")
-    })?;
+    let res = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the router's snapshot at {url}: {e}"))?;
     if !res.status().is_success() {
         return Err(anyhow::anyhow!(
             "the router at {url} answered {}; it has no snapshot to restore from",
@@ -45,7 +47,10 @@ pub async fn run(ctx: &Context, args: RestoreArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| anyhow::anyhow!("the router at {url} sent an unreadable snapshot: {e}"))?;
     if snap.deployments.is_empty() {
-        return Err(anyhow::anyhow!("the router at {url} holds no deployments; nothing to restore").into());
+        return Err(anyhow::anyhow!(
+            "the router at {url} holds no deployments; nothing to restore"
+        )
+        .into());
     }
     let version = ctx.store.restore(&snap).await.map_err(|e| match e {
         switchyard_store::StoreError::NotEmpty(_) => usage(format!(
