@@ -45,6 +45,9 @@ pub struct RouterArgs {
     /// Cookie that pins a request and is set on unpinned responses [env: SWITCHYARD_AFFINITY_COOKIE; default: none, disabled]
     #[arg(long)]
     pub affinity_cookie: Option<String>,
+    /// Path prefix of the router's own browser-client endpoints (script, pin status); never forwarded [env: SWITCHYARD_CLIENT_PREFIX; default: /_switchyard]
+    #[arg(long)]
+    pub client_prefix: Option<String>,
     /// Header whose value keys the sticky rollout split [env: SWITCHYARD_ROLLOUT_KEY_HEADER; default: client address]
     #[arg(long)]
     pub rollout_key_header: Option<String>,
@@ -116,6 +119,7 @@ pub mod settings {
         Setting::new("--affinity-header", &["SWITCHYARD_AFFINITY_HEADER"]);
     pub const AFFINITY_COOKIE: Setting =
         Setting::new("--affinity-cookie", &["SWITCHYARD_AFFINITY_COOKIE"]);
+    pub const CLIENT_PREFIX: Setting = Setting::new("--client-prefix", &["SWITCHYARD_CLIENT_PREFIX"]);
     pub const ROLLOUT_KEY_HEADER: Setting =
         Setting::new("--rollout-key-header", &["SWITCHYARD_ROLLOUT_KEY_HEADER"]);
     pub const MAX_CONNECTIONS: Setting = Setting::new(
@@ -263,6 +267,23 @@ fn header_name(raw: &str) -> Result<String, String> {
         .map_err(|_| "not a valid HTTP header name".into())
 }
 
+/// `/segment[/segment...]` of token characters, no trailing slash.
+fn path_prefix(raw: &str) -> Result<String, String> {
+    let p = raw.trim().trim_end_matches('/');
+    let ok = p.starts_with('/')
+        && p[1..].split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    if ok {
+        Ok(p.to_string())
+    } else {
+        Err("a path like /_switchyard: '/' then letters, digits, '-', '_' or '.'".into())
+    }
+}
+
 fn non_empty_token(raw: &str) -> Result<String, String> {
     let t = raw.trim();
     if t.is_empty()
@@ -353,6 +374,9 @@ impl RouterConfig {
                 args.affinity_cookie.as_deref(),
                 non_empty_token,
             )?,
+            client_prefix: r
+                .optional_with(CLIENT_PREFIX, args.client_prefix.as_deref(), path_prefix)?
+                .unwrap_or(d.names.client_prefix),
             ..d.names
         };
         let heartbeat_interval = r.duration(

@@ -11,6 +11,9 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static SELECTED: HeaderName =
     HeaderName::from_static(switchyard_core::names::headers::SELECTED_DEPLOYMENT);
+pub static ACTIVE: HeaderName =
+    HeaderName::from_static(switchyard_core::names::headers::ACTIVE_DEPLOYMENT);
+pub static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -89,6 +92,19 @@ pub fn add_forwarded(
             }
         }
     }
+}
+
+/// Whether a shared cache may store the response (RFC 9111 §3, §5.2.2):
+/// `public` or `s-maxage`. Such a response never pins a browser, or the
+/// cache would hand one user's cookie to everyone.
+pub fn publicly_cacheable(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.trim().split('=').next().unwrap_or("").trim())
+        .any(|d| d.eq_ignore_ascii_case("public") || d.eq_ignore_ascii_case("s-maxage"))
 }
 
 /// The request head's size as the limit counts it: target plus every

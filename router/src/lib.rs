@@ -7,6 +7,7 @@
 //! only reads configuration, installs logging and signals, and calls it.
 
 mod access;
+mod client;
 pub mod config;
 mod headers;
 mod heartbeat;
@@ -55,6 +56,11 @@ pub struct Shared {
     /// WebSocket relays, awaited during the drain.
     tasks: TaskTracker,
     health: Health,
+    /// `Vary` for every forwarded response: the pin header, and the cookie
+    /// when cookie affinity is on.
+    vary: http::HeaderValue,
+    /// The browser client's script, with this router's names baked in.
+    client_script: bytes::Bytes,
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +85,14 @@ impl Shared {
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
             .build(connector);
+        let vary = match &config.names.cookie {
+            Some(_) => format!("{}, Cookie", config.names.header),
+            None => config.names.header.clone(),
+        };
         Self {
+            vary: http::HeaderValue::try_from(vary)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("Cookie")),
+            client_script: client::script(&config.names),
             config,
             table: ArcSwapOption::empty(),
             traffic: Default::default(),

@@ -15,10 +15,20 @@ pub enum PathVerdict<'a> {
     Forward(Cow<'a, str>),
     /// Under the internal prefix: never forwarded.
     Internal,
+    /// Under the router's own prefix: answered by the router, never
+    /// forwarded. Holds the rest of the path after the prefix.
+    Own(String),
     Ambiguous(&'static str),
 }
 
-pub fn check<'a>(raw: &'a str, internal_prefix: &str) -> PathVerdict<'a> {
+/// The verdict on `raw`, with the internal prefix (never forwarded) and the
+/// router's own prefix (answered here) judged on the same normalized,
+/// decoded path.
+pub fn check<'a>(
+    raw: &'a str,
+    internal_prefix: &str,
+    own_prefix: Option<&str>,
+) -> PathVerdict<'a> {
     if !raw.starts_with('/') {
         return PathVerdict::Ambiguous("path must start with '/'");
     }
@@ -58,17 +68,21 @@ pub fn check<'a>(raw: &'a str, internal_prefix: &str) -> PathVerdict<'a> {
     } else {
         Cow::Borrowed(raw)
     };
-    let internal = if has_escapes {
-        let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
-        under(&decoded, internal_prefix)
+    let decoded = if has_escapes {
+        percent_encoding::percent_decode_str(&path).decode_utf8_lossy()
     } else {
-        under(&path, internal_prefix)
+        Cow::Borrowed(&*path)
     };
-    if internal {
-        PathVerdict::Internal
-    } else {
-        PathVerdict::Forward(path)
+    if under(&decoded, internal_prefix) {
+        return PathVerdict::Internal;
     }
+    if let Some(own) = own_prefix
+        && under(&decoded, own)
+    {
+        let rest = decoded[own.trim_end_matches('/').len()..].to_string();
+        return PathVerdict::Own(rest);
+    }
+    PathVerdict::Forward(path)
 }
 
 fn under(path: &str, prefix: &str) -> bool {
@@ -116,7 +130,7 @@ mod tests {
     const P: &str = "/_pulse/internal";
 
     fn forwarded(raw: &str) -> String {
-        match check(raw, P) {
+        match check(raw, P, None) {
             PathVerdict::Forward(p) => p.into_owned(),
             other => panic!("{raw}: expected forward, got {other:?}"),
         }
@@ -134,10 +148,36 @@ mod tests {
             "/a.b/c..d",
         ] {
             assert!(
-                matches!(check(p, P), PathVerdict::Forward(Cow::Borrowed(x)) if x == p),
+                matches!(check(p, P, None), PathVerdict::Forward(Cow::Borrowed(x)) if x == p),
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn the_routers_own_prefix_is_reserved_in_every_spelling() {
+        for p in [
+            "/_switchyard/client.js",
+            "//_switchyard//client.js",
+            "/x/../_switchyard/client.js",
+            "/%5Fswitchyard/client.js",
+            "/_switchyard/./client.js",
+            "/_sw%69tchyard/client.js",
+        ] {
+            assert_eq!(
+                check(p, P, Some("/_switchyard")),
+                PathVerdict::Own("/client.js".into()),
+                "{p}"
+            );
+        }
+        assert!(matches!(
+            check("/_switchyardx/a", P, Some("/_switchyard")),
+            PathVerdict::Forward(_)
+        ));
+        assert_eq!(
+            check("/_pulse/internal/x", P, Some("/_switchyard")),
+            PathVerdict::Internal
+        );
     }
 
     #[test]
@@ -154,7 +194,7 @@ mod tests {
             "/%5Fpulse/internal",
             "/_pulse/x/..//internal",
         ] {
-            assert_eq!(check(p, P), PathVerdict::Internal, "{p}");
+            assert_eq!(check(p, P, None), PathVerdict::Internal, "{p}");
         }
     }
 
@@ -172,7 +212,7 @@ mod tests {
             "/a%4",
             "*",
         ] {
-            assert!(matches!(check(p, P), PathVerdict::Ambiguous(_)), "{p}");
+            assert!(matches!(check(p, P, None), PathVerdict::Ambiguous(_)), "{p}");
         }
     }
 

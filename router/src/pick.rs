@@ -31,10 +31,15 @@ pub struct ConflictingPins;
 /// names and values decoded as a backend decodes them, and two different
 /// values (repeated parameter, repeated header, or query against header)
 /// are refused: one request, one pin.
+///
+/// `cookie` says whether the cookie may pin this request: a document load
+/// is the one moment a page can change version safely, so it is routed
+/// unpinned and gets a fresh cookie instead.
 pub fn pinned_id<'r>(
     query: Option<&'r str>,
     headers: &'r HeaderMap,
     names: &RoutingNames,
+    cookie: bool,
 ) -> Result<Option<Cow<'r, str>>, ConflictingPins> {
     fn offer<'r>(pin: &mut Option<Cow<'r, str>>, v: Cow<'r, str>) -> Result<(), ConflictingPins> {
         if v.is_empty() {
@@ -66,7 +71,7 @@ pub fn pinned_id<'r>(
             )?,
         }
     }
-    if pin.is_some() {
+    if pin.is_some() || !cookie {
         return Ok(pin);
     }
     let Some(cookie) = names.cookie.as_deref() else {
@@ -83,6 +88,22 @@ pub fn pinned_id<'r>(
         offer(&mut pin, Cow::Borrowed(v.1.trim()))?;
     }
     Ok(pin)
+}
+
+/// A top-level page load, as opposed to a fetch, image or script: the
+/// browser says so in `Sec-Fetch-Dest`; older ones are judged by asking
+/// for HTML.
+pub fn is_document_load(method: &http::Method, headers: &HeaderMap) -> bool {
+    if method != http::Method::GET {
+        return false;
+    }
+    match headers.get("sec-fetch-dest") {
+        Some(dest) => dest.as_bytes() == b"document",
+        None => headers
+            .get(http::header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    }
 }
 
 /// Decodes one query component as form decoding does: `+` is a space,
@@ -223,27 +244,29 @@ mod tests {
             ("cookie", "a=1; pulse_affinity=c"),
         ]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment=h"), &h, &names)
+            pinned_id(Some("pulse_deployment=h"), &h, &names, true)
                 .unwrap()
                 .unwrap(),
             "h"
         );
         assert_eq!(
-            pinned_id(Some("other=1"), &h, &names).unwrap().unwrap(),
+            pinned_id(Some("other=1"), &h, &names, true).unwrap().unwrap(),
             "h"
         );
         let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
-        assert_eq!(pinned_id(None, &h2, &names).unwrap().unwrap(), "c");
+        assert_eq!(pinned_id(None, &h2, &names, true).unwrap().unwrap(), "c");
         // A query or header pin beats the cookie, even a different one.
         assert_eq!(
-            pinned_id(Some("pulse_deployment=q"), &h2, &names)
+            pinned_id(Some("pulse_deployment=q"), &h2, &names, true)
                 .unwrap()
                 .unwrap(),
             "q"
         );
+        // A document load is not pinned by its cookie.
+        assert!(pinned_id(None, &h2, &names, false).unwrap().is_none());
         // Cookies are ignored unless enabled.
         assert!(
-            pinned_id(None, &h2, &RoutingNames::default())
+            pinned_id(None, &h2, &RoutingNames::default(), true)
                 .unwrap()
                 .is_none()
         );
@@ -254,7 +277,7 @@ mod tests {
         let names = RoutingNames::default();
         let none = HeaderMap::new();
         let conflict =
-            |q: Option<&str>, h: &HeaderMap| pinned_id(q, h, &names) == Err(ConflictingPins);
+            |q: Option<&str>, h: &HeaderMap| pinned_id(q, h, &names, true) == Err(ConflictingPins);
         assert!(conflict(
             Some("pulse_deployment=a&pulse_deployment=b"),
             &none
@@ -280,12 +303,13 @@ mod tests {
             Some("pulse_deployment=a&pulse%5Fdeployment=a"),
             &none,
             &names,
+            true,
         );
         assert_eq!(same.unwrap().unwrap(), "a");
-        let empty = pinned_id(Some("pulse_deployment=&pulse_deployment=b"), &none, &names);
+        let empty = pinned_id(Some("pulse_deployment=&pulse_deployment=b"), &none, &names, true);
         assert_eq!(empty.unwrap().unwrap(), "b");
         // An encoded name alone pins, as the backend would read it.
-        let encoded = pinned_id(Some("pulse%5Fdeployment=b"), &none, &names);
+        let encoded = pinned_id(Some("pulse%5Fdeployment=b"), &none, &names, true);
         assert_eq!(encoded.unwrap().unwrap(), "b");
     }
 
@@ -294,18 +318,18 @@ mod tests {
         let names = RoutingNames::default();
         let h = headers(&[("x-pulse-deployment", "")]);
         assert!(
-            pinned_id(Some("pulse_deployment="), &h, &names)
+            pinned_id(Some("pulse_deployment="), &h, &names, true)
                 .unwrap()
                 .is_none()
         );
         assert!(
-            pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names)
+            pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names, true)
                 .unwrap()
                 .is_none()
         );
         let h = headers(&[("x-pulse-deployment", "v2")]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment="), &h, &names)
+            pinned_id(Some("pulse_deployment="), &h, &names, true)
                 .unwrap()
                 .unwrap(),
             "v2"

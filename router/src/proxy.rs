@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use crate::{
     Shared,
     access::{self, Logged},
+    client,
     headers::{self, SELECTED},
     path::{self, PathVerdict},
     pick::{self, Choice},
@@ -75,6 +76,11 @@ pub(crate) struct Decision {
     pub path: Option<PathAndQuery>,
     /// The host the client addressed, checked.
     pub host: Option<HeaderValue>,
+    /// An unpinned document load with cookie affinity on: the response
+    /// (unless publicly cacheable) pins the browser here.
+    pub set_cookie: bool,
+    /// The active deployment's id, told to pinned pages.
+    pub active: Option<HeaderValue>,
 }
 
 async fn route(
@@ -93,12 +99,32 @@ async fn route(
         return Err(RouterError::BadRequest("CONNECT is not supported"));
     }
     let host = request_host(&req)?;
+    let path = match path::check(
+        req.uri().path(),
+        &names.internal_prefix,
+        Some(&names.client_prefix),
+    ) {
+        PathVerdict::Forward(Cow::Borrowed(_)) => None,
+        PathVerdict::Forward(Cow::Owned(p)) => {
+            let pq = match req.uri().query() {
+                Some(q) => format!("{p}?{q}"),
+                None => p,
+            };
+            Some(
+                PathAndQuery::try_from(pq)
+                    .map_err(|_| RouterError::AmbiguousPath("unparseable path"))?,
+            )
+        }
+        PathVerdict::Own(rest) => return client::answer(shared, &req, &rest),
+        PathVerdict::Internal => return Err(RouterError::InternalPath),
+        PathVerdict::Ambiguous(why) => return Err(RouterError::AmbiguousPath(why)),
+    };
     let ws_key = if ws::is_upgrade(&req) {
         Some(ws::check_handshake(&req)?)
     } else {
         None
     };
-    let decision = match decide(shared, conn.peer, &req, ws_key.is_some(), host)? {
+    let decision = match decide(shared, conn.peer, &req, ws_key.is_some(), host, path)? {
         Ok(d) => d,
         Err(stale) => return Ok(stale),
     };
@@ -164,30 +190,18 @@ fn decide(
     req: &Request<Incoming>,
     is_ws: bool,
     host: Option<HeaderValue>,
+    path: Option<PathAndQuery>,
 ) -> Result<Result<Decision, Response<Body>>, RouterError> {
     let config = &shared.config;
     let names = &config.names;
-    let path = match path::check(req.uri().path(), &names.internal_prefix) {
-        PathVerdict::Forward(Cow::Borrowed(_)) => None,
-        PathVerdict::Forward(Cow::Owned(p)) => {
-            let pq = match req.uri().query() {
-                Some(q) => format!("{p}?{q}"),
-                None => p,
-            };
-            Some(
-                PathAndQuery::try_from(pq)
-                    .map_err(|_| RouterError::AmbiguousPath("unparseable path"))?,
-            )
-        }
-        PathVerdict::Internal => return Err(RouterError::InternalPath),
-        PathVerdict::Ambiguous(why) => return Err(RouterError::AmbiguousPath(why)),
-    };
     let table = shared.table.load();
     let Some(table) = table.as_ref() else {
         return Err(RouterError::NoSnapshot);
     };
-    let pin = pick::pinned_id(req.uri().query(), req.headers(), names)
+    let document = names.cookie.is_some() && pick::is_document_load(req.method(), req.headers());
+    let pin = pick::pinned_id(req.uri().query(), req.headers(), names, !document)
         .map_err(|_| RouterError::ConflictingPins)?;
+    let set_cookie = document && pin.is_none();
     let choice = pick::choose(table, pin.as_deref(), || {
         pick::rollout_key(
             req.headers(),
@@ -220,6 +234,8 @@ fn decide(
         pinned,
         path,
         host,
+        set_cookie,
+        active: table.active_id.clone(),
     }))
 }
 
@@ -267,6 +283,8 @@ async fn forward(
         pinned,
         path,
         host,
+        set_cookie,
+        active,
     } = decision;
     let (mut parts, body) = req.into_parts();
     rewrite_request(shared, &mut parts, &target.authority, peer, path, host)?;
@@ -301,8 +319,18 @@ async fn forward(
         }
     };
     let mut res = backend_response(&target, res, started);
-    if !pinned && let Some(cookie) = &target.set_cookie {
-        res.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    let h = res.headers_mut();
+    // The pin header (and cookie) chose this response: a cache must not
+    // hand it to a request that names another deployment.
+    h.append(header::VARY, shared.vary.clone());
+    if pinned && let Some(active) = active {
+        h.insert(&headers::ACTIVE, active);
+    }
+    if set_cookie
+        && !headers::publicly_cacheable(h)
+        && let Some(cookie) = &target.set_cookie
+    {
+        h.append(header::SET_COOKIE, cookie.clone());
     }
     Ok(res)
 }
@@ -317,6 +345,9 @@ pub(crate) fn backend_response(
     let (mut parts, body) = res.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(&SELECTED, target.selected.clone());
+    parts
+        .headers
+        .append(&headers::SERVER_TIMING, target.label.clone());
     target
         .traffic
         .record(parts.status.as_u16(), started.elapsed());

@@ -19,11 +19,18 @@ pub struct Target {
     pub selected: HeaderValue,
     /// `Set-Cookie` pinning a client here, when cookie affinity is on.
     pub set_cookie: Option<HeaderValue>,
+    /// `Server-Timing` naming this deployment's pin and the active one:
+    /// the one response header page script can read for the document
+    /// itself (`performance.getEntriesByType("navigation")`), which is how
+    /// the browser client learns its pin without app changes.
+    pub label: HeaderValue,
     pub traffic: Arc<Traffic>,
 }
 
 #[derive(Debug, Default)]
 pub struct Table {
+    /// The active deployment's id, for `x-switchyard-active`.
+    pub active_id: Option<HeaderValue>,
     pub version: u64,
     /// The snapshot this table was built from, served on the private
     /// listener so a store that lost its data can be restored.
@@ -50,6 +57,11 @@ pub fn backend_authority(url: &str) -> Result<Authority, String> {
 impl Table {
     pub fn build(snap: &Snapshot, names: &RoutingNames, traffic: &TrafficRegistry) -> Self {
         let mut by_id = HashMap::with_capacity(snap.deployments.len());
+        let active_desc = snap
+            .active
+            .as_ref()
+            .map(|a| format!(", switchyard-active;desc=\"{a}\""))
+            .unwrap_or_default();
         for d in snap.deployments.values() {
             let authority = match backend_authority(&d.backend_url) {
                 Ok(a) => a,
@@ -70,6 +82,8 @@ impl Table {
                 set_cookie: names.cookie.as_ref().and_then(|c| {
                     HeaderValue::try_from(format!("{c}={id}; Path=/; HttpOnly; SameSite=Lax")).ok()
                 }),
+                label: HeaderValue::try_from(format!("switchyard-pin;desc=\"{id}\"{active_desc}"))
+                    .unwrap_or_else(|_| HeaderValue::from_static("switchyard-pin")),
                 traffic: traffic.get(id),
             };
             by_id.insert(id.clone(), Arc::new(target));
@@ -80,6 +94,10 @@ impl Table {
             Some((t.clone(), r.percent))
         });
         Self {
+            active_id: snap
+                .active
+                .as_ref()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
             version: snap.version,
             snapshot: snap.clone(),
             by_id,

@@ -17,6 +17,9 @@ pub struct RoutingNames {
     pub internal_prefix: String,
     /// The router's own health endpoint.
     pub health_path: String,
+    /// Path prefix of the router's own endpoints for the browser client
+    /// (its script and the pin status); never forwarded either.
+    pub client_prefix: String,
 }
 
 impl Default for RoutingNames {
@@ -28,6 +31,7 @@ impl Default for RoutingNames {
             ws_fallback_param: "pulse_reload_on_stale_affinity".into(),
             internal_prefix: "/_pulse/internal".into(),
             health_path: "/healthz".into(),
+            client_prefix: "/_switchyard".into(),
         }
     }
 }
@@ -39,6 +43,11 @@ pub mod headers {
     pub const CLIENT_LOADER: &str = "x-pulse-client-loader";
     pub const CLIENT_LOADER_LOCATION: &str = "x-pulse-client-loader-location";
     pub const INTERNAL_TOKEN: &str = "x-pulse-railway-internal-token";
+    /// On responses to pinned requests: the deployment unpinned traffic
+    /// goes to now, so a page can tell an update is out.
+    pub const ACTIVE_DEPLOYMENT: &str = "x-switchyard-active";
+    /// Set when an asset request fell through to an older deployment.
+    pub const FELL_THROUGH: &str = "x-switchyard-fell-through";
 }
 
 /// Backend endpoints a Pulse app serves.

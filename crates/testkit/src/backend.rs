@@ -90,6 +90,8 @@ impl Backend {
         });
         let app = Router::new()
             .route("/ws", get(ws))
+            .route("/page", get(page))
+            .route("/sse", get(sse))
             .route("/status/{code}", any(status))
             .route("/slow", any(slow))
             .route("/download", get(download))
@@ -161,7 +163,7 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
             .or_default()
             .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
     }
-    axum::Json(serde_json::json!({
+    let mut res = axum::Json(serde_json::json!({
         "deployment": s.deployment,
         "method": parts.method.as_str(),
         "path": parts.uri.path(),
@@ -169,7 +171,55 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
         "headers": headers,
         "body_bytes": bytes,
     }))
-    .into_response()
+    .into_response();
+    // Readable from any page, so a browser test can see what a
+    // cross-origin request carried.
+    res.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        axum::http::HeaderValue::from_static("*"),
+    );
+    res
+}
+
+/// A page using the browser client from the router's reserved path, with
+/// `probe()` reporting which deployment answered each kind of request and
+/// the client's events kept in sessionStorage (they survive reloads).
+async fn page(State(s): State<Arc<BackendState>>) -> Response {
+    let html = PAGE.replace("{DEPLOYMENT}", &s.deployment);
+    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>{DEPLOYMENT}</title>
+<script src="/_switchyard/client.js"></script>
+<script>
+  const keep = (k, f) => sessionStorage.setItem(k, JSON.stringify(f(JSON.parse(sessionStorage.getItem(k) || "null"))));
+  keep("loads", (n) => (n || 0) + 1);
+  keep("loaded", (a) => (a || []).concat([[Date.now(), "{DEPLOYMENT}"]]));
+  for (const t of ["pinned", "stale", "reload-scheduled", "reload-suppressed", "update-available"])
+    switchyard.addEventListener(t, (e) => keep("events", (a) => (a || []).concat([[t, e.detail]])));
+  const first = (open) => new Promise((done, fail) => { const s = open(); s.onmessage = (e) => { done(e.data); s.close(); }; s.onerror = () => fail(new Error("failed")); });
+  window.probe = async () => {
+    const fetched = (await (await fetch("/api")).json()).deployment;
+    const xhr = await new Promise((done) => { const x = new XMLHttpRequest(); x.open("GET", "/api"); x.onload = () => done(JSON.parse(x.responseText).deployment); x.send(); });
+    const ws = await first(() => new WebSocket(location.origin.replace("http", "ws") + "/ws"));
+    const es = await first(() => new EventSource("/sse"));
+    return { fetched, xhr, ws, es };
+  };
+</script></head>
+<body><h1 id="served">{DEPLOYMENT}</h1></body></html>
+"#;
+
+/// One server-sent event naming the deployment, then the stream ends.
+async fn sse(State(s): State<Arc<BackendState>>) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        format!("retry: 60000\ndata: {}\n\n", s.deployment),
+    )
+        .into_response()
 }
 
 async fn status(Path(code): Path<u16>) -> Response {

@@ -1,0 +1,11 @@
+import { Client } from "./client";
+declare global {
+    interface Window {
+        __SWITCHYARD__?: {
+            query: string;
+            header: string;
+            prefix: string;
+        };
+        switchyard?: Client;
+    }
+}

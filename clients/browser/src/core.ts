@@ -1,0 +1,85 @@
+// Pure decisions of the browser client, free of DOM globals so node's test
+// runner can check them.
+
+/** The router's names for the pin; the router serves them with its script. */
+export interface Names {
+  query: string;
+  header: string;
+  prefix: string;
+}
+
+export const DEFAULT_NAMES: Names = {
+  query: "pulse_deployment",
+  header: "x-pulse-deployment",
+  prefix: "/_switchyard",
+};
+
+/** The Server-Timing metric the router labels every response with. */
+export const PIN_METRIC = "switchyard-pin";
+export const ACTIVE_METRIC = "switchyard-active";
+
+interface TimingEntry {
+  name: string;
+  description: string;
+}
+
+/** The value of `metric` in a navigation entry's serverTiming list. */
+export function timing(entries: readonly TimingEntry[] | undefined, metric: string): string | null {
+  for (const e of entries || []) if (e.name === metric && e.description) return e.description;
+  return null;
+}
+
+/**
+ * Whether a request to `url` should carry the pin: same origin, or an
+ * origin the app allow-listed. Anything else is another site's business.
+ */
+export function targets(url: URL, origin: string, allow: readonly string[]): boolean {
+  return url.origin === origin || allow.includes(url.origin);
+}
+
+/** `url` with the pin as query parameter (replacing any earlier one). */
+export function withPin(url: URL, pin: string, names: Names): URL {
+  const out = new URL(url.href);
+  out.searchParams.set(names.query, pin);
+  return out;
+}
+
+/** The page's address without the pin parameter, query and hash kept. */
+export function withoutPin(href: string, names: Names): string {
+  const url = new URL(href);
+  if (!url.searchParams.has(names.query)) return href;
+  url.searchParams.delete(names.query);
+  return url.href;
+}
+
+/** A response that says the pin is stale: 409 with the stale header. */
+export function isStale(status: number, header: (name: string) => string | null): boolean {
+  return status === 409 && header("x-pulse-stale-affinity") === "1";
+}
+
+/** Close codes: 1012 means "reload" (the router's stale signal). */
+export const RELOAD_CLOSE = 1012;
+
+/** Close codes after which a socket reconnects with the same pin. */
+export function reconnects(code: number): boolean {
+  return code === 1001 || code === 1006 || code === 1011 || code === 1013;
+}
+
+/** A delay in [0, windowMs], from `random` in [0, 1). */
+export function jitter(windowMs: number, random: number): number {
+  return Math.floor(Math.max(0, windowMs) * random);
+}
+
+/** Exponential backoff with full jitter, capped. */
+export function backoff(attempt: number, baseMs: number, capMs: number, random: number): number {
+  return jitter(Math.min(capMs, baseMs * 2 ** attempt), random);
+}
+
+/**
+ * The loop guard: a reload is allowed unless this tab already reloaded for
+ * staleness less than `windowMs` ago (then the page stays, and the app is
+ * told instead).
+ */
+export function mayReload(lastReloadAt: number | null, now: number, windowMs: number): boolean {
+  return lastReloadAt === null || now - lastReloadAt >= windowMs;
+}

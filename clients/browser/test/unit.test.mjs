@@ -1,0 +1,74 @@
+// The client's pure decisions, with node's test runner, against the built
+// ESM package (what npm users import).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  DEFAULT_NAMES,
+  backoff,
+  isStale,
+  jitter,
+  mayReload,
+  reconnects,
+  targets,
+  timing,
+  withPin,
+  withoutPin,
+} from "../dist/index.js";
+
+test("the pin comes from the router's Server-Timing label", () => {
+  const entries = [
+    { name: "db", description: "" },
+    { name: "switchyard-pin", description: "web-3f9a1c" },
+    { name: "switchyard-active", description: "web-77aa00" },
+  ];
+  assert.equal(timing(entries, "switchyard-pin"), "web-3f9a1c");
+  assert.equal(timing(entries, "switchyard-active"), "web-77aa00");
+  assert.equal(timing([], "switchyard-pin"), null);
+  assert.equal(timing(undefined, "switchyard-pin"), null);
+});
+
+test("only same-origin and allow-listed requests are stamped", () => {
+  const origin = "https://app.example";
+  assert.ok(targets(new URL("https://app.example/api"), origin, []));
+  assert.ok(!targets(new URL("https://cdn.example/x.js"), origin, []));
+  assert.ok(!targets(new URL("http://app.example/api"), origin, []), "another scheme is another origin");
+  assert.ok(targets(new URL("https://api.example/v1"), origin, ["https://api.example"]));
+});
+
+test("query pins replace, and the reload URL keeps query and hash", () => {
+  const u = withPin(new URL("wss://app.example/ws?room=1&pulse_deployment=old"), "new", DEFAULT_NAMES);
+  assert.equal(u.href, "wss://app.example/ws?room=1&pulse_deployment=new");
+  assert.equal(
+    withoutPin("https://app.example/p?x=1&pulse_deployment=old#sec", DEFAULT_NAMES),
+    "https://app.example/p?x=1#sec",
+  );
+  const plain = "https://app.example/p?x=1#sec";
+  assert.equal(withoutPin(plain, DEFAULT_NAMES), plain);
+});
+
+test("a stale answer is a 409 with the stale header, nothing else", () => {
+  const h = (v) => (name) => (name === "x-pulse-stale-affinity" ? v : null);
+  assert.ok(isStale(409, h("1")));
+  assert.ok(!isStale(409, h(null)), "an app's own 409 is not stale affinity");
+  assert.ok(!isStale(200, h("1")));
+});
+
+test("close codes: reconnect after restarts and losses, not after a clean close", () => {
+  for (const c of [1001, 1006, 1011, 1013]) assert.ok(reconnects(c), String(c));
+  for (const c of [1000, 1008, 1012, 4000]) assert.ok(!reconnects(c), String(c));
+});
+
+test("jitter and backoff stay inside their windows", () => {
+  assert.equal(jitter(2000, 0), 0);
+  assert.equal(jitter(2000, 0.5), 1000);
+  assert.ok(jitter(2000, 0.9999) < 2000);
+  assert.equal(jitter(-5, 0.5), 0);
+  assert.ok(backoff(0, 250, 30000, 0.9999) < 250);
+  assert.ok(backoff(20, 250, 30000, 0.9999) < 30000, "capped");
+});
+
+test("the loop guard allows one reload per window", () => {
+  assert.ok(mayReload(null, 1000, 60000));
+  assert.ok(!mayReload(1000, 30000, 60000));
+  assert.ok(mayReload(1000, 61000, 60000));
+});
