@@ -1,6 +1,8 @@
 //! `switchyard demo`: the whole idea on one machine, no Redis or Railway.
-//! A router on 127.0.0.1:8080 with the in-memory store, two built-in
-//! backends (v1, v2), a deploy of each, and the commands to try.
+//! A router on 127.0.0.1:8080 with the in-memory store (or the Redis at
+//! `--redis-url`, so the CLI in another terminal can promote and revoke),
+//! two built-in backends (v1, v2) serving a page that uses the browser
+//! client, a deploy of each, and the commands to try.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -16,7 +18,7 @@ use axum::{
 use clap::Args;
 use switchyard_core::{DeploymentId, UnixTime};
 use switchyard_router::{Listeners, RouterConfig};
-use switchyard_store::{MemoryStore, NewDeployment, SharedStore};
+use switchyard_store::{MemoryStore, NewDeployment, SharedStore, Store};
 use tokio::net::TcpListener;
 
 use crate::{Failure, usage};
@@ -28,8 +30,25 @@ pub struct DemoArgs {
     pub listen: SocketAddr,
 }
 
-pub async fn run(args: DemoArgs) -> Result<(), Failure> {
-    let store: SharedStore = Arc::new(MemoryStore::new());
+pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failure> {
+    let store: SharedStore = match &redis_url {
+        None => Arc::new(MemoryStore::new()),
+        Some(url) => {
+            let settings =
+                switchyard_store::RedisSettings::new(url, switchyard_core::names::DEFAULT_PREFIX);
+            let store = switchyard_store::RedisStore::new(&settings).map_err(usage)?;
+            let snap = store
+                .snapshot()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the store at --redis-url: {e}"))?;
+            if !snap.deployments.is_empty() {
+                return Err(usage(
+                    "the demo registers v1 and v2 itself: give it a Redis with no deployments under pulse:railway",
+                ));
+            }
+            Arc::new(store)
+        }
+    };
     let config = RouterConfig {
         listen: args.listen,
         metrics_listen: None,
@@ -93,7 +112,22 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     println!(
         "     curl -i -H 'x-pulse-client-loader: 1' -H 'x-pulse-client-loader-location: /' '{base}/?pulse_deployment=v0'\n"
     );
-    println!("4. In production the janitor (cron, every 5 minutes) reloads v1's remaining");
+    println!("4. The browser client: open {base}/ in a browser. The page shows which");
+    println!("   version served it and keeps its requests there.");
+    match &redis_url {
+        Some(url) => {
+            println!("   In another terminal, revoke v1 and watch a v1 page reload once onto v2:");
+            println!(
+                "     switchyard --redis-url {} revoke v1 --yes",
+                switchyard_core::redact::url(url)
+            );
+        }
+        None => println!(
+            "   (run the demo with --redis-url to promote and revoke from another terminal)"
+        ),
+    }
+    println!();
+    println!("5. In production the janitor (cron, every 5 minutes) reloads v1's remaining");
     println!("   clients with close code 1012 and deletes v1 once nobody uses it.");
     println!("   Router health: curl {base}/healthz\n");
     println!("Ctrl-C to stop.");
@@ -132,6 +166,7 @@ async fn spawn_backend(name: &'static str) -> Result<SocketAddr, Failure> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
+        .route("/", get(page))
         .route("/ws", get(ws))
         .fallback(hello)
         .with_state(name);
@@ -150,6 +185,46 @@ async fn hello(State(name): State<&'static str>, req: Request) -> Response {
     .into_response()
 }
 
+/// A page using the browser client from the router's reserved path: it
+/// says which version served it, shows a banner when an update is out, and
+/// logs the client's events.
+async fn page(State(name): State<&'static str>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        DEMO_PAGE.replace("{VERSION}", name),
+    )
+        .into_response()
+}
+
+const DEMO_PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Switchyard demo: {VERSION}</title>
+<script src="/_switchyard/client.js"></script>
+<style>
+  body { font: 16px system-ui, sans-serif; margin: 3rem auto; max-width: 40rem; color: #222; }
+  #banner { display: none; background: #fff3c4; border: 1px solid #e0c050; padding: .8rem 1rem; border-radius: 6px; }
+  code, pre { background: #f4f4f4; padding: .1rem .3rem; border-radius: 4px; }
+  pre { padding: .8rem; min-height: 4rem; }
+</style></head>
+<body>
+<div id="banner">A new version is out. <button onclick="location.replace(location.pathname + location.hash)">Load it</button></div>
+<h1>Served by <span id="version">{VERSION}</span></h1>
+<p>This tab is pinned to <code id="pin">?</code>; its requests stay there while it drains.</p>
+<p><button id="ask">Ask the backend</button> <span id="answer"></span></p>
+<pre id="log"></pre>
+<script>
+  const log = (line) => (document.getElementById("log").textContent += line + "\n");
+  document.getElementById("pin").textContent = switchyard.pin || "none";
+  for (const t of ["pinned", "stale", "reload-scheduled", "reload-suppressed", "update-available"])
+    switchyard.addEventListener(t, (e) => log(t + " " + JSON.stringify(e.detail)));
+  switchyard.addEventListener("update-available", () => (document.getElementById("banner").style.display = "block"));
+  document.getElementById("ask").onclick = async () => {
+    const r = await fetch("/hello");
+    document.getElementById("answer").textContent = r.ok ? "answered by " + (await r.json()).deployment : "HTTP " + r.status;
+  };
+</script>
+</body></html>
+"#;
+
 async fn ws(State(name): State<&'static str>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| echo(socket, name))
 }
@@ -164,7 +239,11 @@ async fn echo(mut socket: WebSocket, name: &'static str) {
         let reply = match msg {
             Message::Text(t) => Message::Text(format!("{name}: {t}").into()),
             Message::Binary(b) => Message::Binary(b),
-            Message::Close(_) => break,
+            Message::Close(frame) => {
+                // Answer the client's close (RFC 6455 §5.5.1) before going.
+                let _ = socket.send(Message::Close(frame)).await;
+                break;
+            }
             _ => continue,
         };
         if socket.send(reply).await.is_err() {

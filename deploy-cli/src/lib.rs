@@ -87,7 +87,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
     let layered = file::layered(env, std::path::Path::new(&config_path)).map_err(usage)?;
     let env: &dyn switchyard_core::config::EnvSource = &layered;
     match cli.command {
-        Command::Demo(args) => demo::run(args).await,
+        Command::Demo(args) => demo::run(args, cli.global.redis_url.clone()).await,
         Command::Init(args) => commands::init::run(&cli.global, env, *args).await,
         Command::Upgrade(args) => commands::upgrade::run(&cli.global, env, *args).await,
         command => {

@@ -119,7 +119,8 @@ pub mod settings {
         Setting::new("--affinity-header", &["SWITCHYARD_AFFINITY_HEADER"]);
     pub const AFFINITY_COOKIE: Setting =
         Setting::new("--affinity-cookie", &["SWITCHYARD_AFFINITY_COOKIE"]);
-    pub const CLIENT_PREFIX: Setting = Setting::new("--client-prefix", &["SWITCHYARD_CLIENT_PREFIX"]);
+    pub const CLIENT_PREFIX: Setting =
+        Setting::new("--client-prefix", &["SWITCHYARD_CLIENT_PREFIX"]);
     pub const ROLLOUT_KEY_HEADER: Setting =
         Setting::new("--rollout-key-header", &["SWITCHYARD_ROLLOUT_KEY_HEADER"]);
     pub const MAX_CONNECTIONS: Setting = Setting::new(
@@ -275,7 +276,9 @@ fn path_prefix(raw: &str) -> Result<String, String> {
             !seg.is_empty()
                 && seg != "."
                 && seg != ".."
-                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         });
     if ok {
         Ok(p.to_string())

@@ -24,11 +24,7 @@ pub enum PathVerdict<'a> {
 /// The verdict on `raw`, with the internal prefix (never forwarded) and the
 /// router's own prefix (answered here) judged on the same normalized,
 /// decoded path.
-pub fn check<'a>(
-    raw: &'a str,
-    internal_prefix: &str,
-    own_prefix: Option<&str>,
-) -> PathVerdict<'a> {
+pub fn check<'a>(raw: &'a str, internal_prefix: &str, own_prefix: Option<&str>) -> PathVerdict<'a> {
     if !raw.starts_with('/') {
         return PathVerdict::Ambiguous("path must start with '/'");
     }
@@ -212,7 +208,10 @@ mod tests {
             "/a%4",
             "*",
         ] {
-            assert!(matches!(check(p, P, None), PathVerdict::Ambiguous(_)), "{p}");
+            assert!(
+                matches!(check(p, P, None), PathVerdict::Ambiguous(_)),
+                "{p}"
+            );
         }
     }
 

@@ -250,7 +250,9 @@ mod tests {
             "h"
         );
         assert_eq!(
-            pinned_id(Some("other=1"), &h, &names, true).unwrap().unwrap(),
+            pinned_id(Some("other=1"), &h, &names, true)
+                .unwrap()
+                .unwrap(),
             "h"
         );
         let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
@@ -306,7 +308,12 @@ mod tests {
             true,
         );
         assert_eq!(same.unwrap().unwrap(), "a");
-        let empty = pinned_id(Some("pulse_deployment=&pulse_deployment=b"), &none, &names, true);
+        let empty = pinned_id(
+            Some("pulse_deployment=&pulse_deployment=b"),
+            &none,
+            &names,
+            true,
+        );
         assert_eq!(empty.unwrap().unwrap(), "b");
         // An encoded name alone pins, as the backend would read it.
         let encoded = pinned_id(Some("pulse%5Fdeployment=b"), &none, &names, true);

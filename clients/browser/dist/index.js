@@ -11,7 +11,8 @@ function timing(entries, metric) {
   return null;
 }
 function targets(url, origin, allow) {
-  return url.origin === origin || allow.includes(url.origin);
+  const o = url.origin.replace(/^ws(s?):/, "http$1:");
+  return o === origin || allow.includes(o);
 }
 function withPin(url, pin, names) {
   const out = new URL(url.href);
@@ -77,7 +78,15 @@ var Client = class extends EventTarget {
     this.pin = opts.pin || this.fromPage() || store(KEY);
     if (this.pin) {
       store(KEY, this.pin);
-      this.emit("pinned", { pin: this.pin });
+      const pin = this.pin;
+      const active = this.known;
+      this.known = null;
+      const tell = () => {
+        this.emit("pinned", { pin });
+        if (active) this.update(active, pin);
+      };
+      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tell);
+      else setTimeout(tell);
     }
     try {
       this.channel = new BroadcastChannel("switchyard");

@@ -76,7 +76,17 @@ export class Client extends EventTarget {
     this.pin = opts.pin || this.fromPage() || store(KEY);
     if (this.pin) {
       store(KEY, this.pin);
-      this.emit("pinned", { pin: this.pin });
+      // Once the page's own scripts had a chance to listen.
+      const pin = this.pin;
+      const active = this.known;
+      this.known = null;
+      const tell = () => {
+        this.emit("pinned", { pin });
+        // The document itself may say a newer deployment is active.
+        if (active) this.update(active, pin);
+      };
+      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tell);
+      else setTimeout(tell);
     }
     try {
       this.channel = new BroadcastChannel("switchyard");

@@ -34,7 +34,9 @@ export function timing(entries: readonly TimingEntry[] | undefined, metric: stri
  * origin the app allow-listed. Anything else is another site's business.
  */
 export function targets(url: URL, origin: string, allow: readonly string[]): boolean {
-  return url.origin === origin || allow.includes(url.origin);
+  // A WebSocket to the page's own host is same-origin for this purpose.
+  const o = url.origin.replace(/^ws(s?):/, "http$1:");
+  return o === origin || allow.includes(o);
 }
 
 /** `url` with the pin as query parameter (replacing any earlier one). */

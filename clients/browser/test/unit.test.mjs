@@ -33,6 +33,8 @@ test("only same-origin and allow-listed requests are stamped", () => {
   assert.ok(!targets(new URL("https://cdn.example/x.js"), origin, []));
   assert.ok(!targets(new URL("http://app.example/api"), origin, []), "another scheme is another origin");
   assert.ok(targets(new URL("https://api.example/v1"), origin, ["https://api.example"]));
+  assert.ok(targets(new URL("wss://app.example/ws"), origin, []), "a socket to the page's host");
+  assert.ok(!targets(new URL("ws://app.example/ws"), origin, []), "but not over another scheme");
 });
 
 test("query pins replace, and the reload URL keeps query and hash", () => {

@@ -186,7 +186,11 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
 /// the client's events kept in sessionStorage (they survive reloads).
 async fn page(State(s): State<Arc<BackendState>>) -> Response {
     let html = PAGE.replace("{DEPLOYMENT}", &s.deployment);
-    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
 }
 
 const PAGE: &str = r#"<!doctype html>

@@ -1,0 +1,217 @@
+// The browser client in headless Chromium (Debian's, driven by
+// playwright-core), through the real router binary, real test backends and
+// Redis, with the CLI promoting and revoking as an operator would.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { Stack, browser, eventually } from "./stack.mjs";
+
+let chrome;
+before(async () => {
+  chrome = await browser();
+});
+after(async () => {
+  await chrome?.close();
+});
+
+/** A stack with v1 active behind one router (env: router settings). */
+async function withV1(body, env = {}) {
+  const s = await new Stack().start();
+  try {
+    const router = await s.router(env);
+    await s.deploy("v1", router);
+    const ctx = await chrome.newContext();
+    try {
+      await body({ s, router, ctx });
+    } finally {
+      await ctx.close();
+    }
+  } catch (e) {
+    for (const p of s.procs) if (p.output) console.error(p.spawnargs[0], p.output.slice(-2000));
+    throw e;
+  } finally {
+    await s.stop();
+  }
+}
+
+const look = (page) =>
+  page.evaluate(() => ({
+    served: document.getElementById("served").textContent,
+    loads: JSON.parse(sessionStorage.getItem("loads")),
+    loaded: JSON.parse(sessionStorage.getItem("loaded")),
+    events: JSON.parse(sessionStorage.getItem("events") || "[]").map((e) => e[0]),
+    href: location.href,
+  }));
+
+/** Fails if `check` stops holding during `ms` (an observation, not a wait for something to happen). */
+async function holds(what, check, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    assert.ok(await check(), what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const served = (page, id) =>
+  page.waitForFunction((want) => document.getElementById("served")?.textContent === want, id, { timeout: 15000 });
+
+/** Makes the page's next request learn whether its pin went stale. */
+const poke = (page) => page.evaluate(() => fetch("/api").then((r) => r.status)).catch(() => "navigated");
+
+test("a v1 page keeps fetch, XHR, WebSocket and EventSource on v1 after v2 is promoted", () =>
+  withV1(async ({ s, router, ctx }) => {
+    const page = await ctx.newPage();
+    await page.goto(`${router}/page`);
+    assert.equal(await page.evaluate(() => switchyard.pin), "v1", "pin learnt from Server-Timing");
+    await s.deploy("v2", router);
+    assert.deepEqual(await page.evaluate(() => probe()), {
+      fetched: "v1",
+      xhr: "v1",
+      ws: "hello from v1",
+      es: "v1",
+    });
+    await eventually("update-available", async () => (await look(page)).events.includes("update-available"));
+    const fresh = await ctx.newPage();
+    await fresh.goto(`${router}/page`);
+    assert.equal(await fresh.textContent("#served"), "v2", "a new page lands on the active deployment");
+    // Tabs keep their own pins.
+    assert.equal(await page.evaluate(() => switchyard.pin), "v1");
+    assert.equal(await fresh.evaluate(() => switchyard.pin), "v2");
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/pinned-page.png" });
+  }));
+
+test("revoking v1 reloads the page exactly once, onto v2, with its URL intact", () =>
+  withV1(async ({ s, router, ctx }) => {
+    const page = await ctx.newPage();
+    await page.goto(`${router}/page?x=1#frag`);
+    await s.deploy("v2", router);
+    await s.must(["revoke", "v1", "--yes"]);
+    await poke(page);
+    await served(page, "v2");
+    const after = await look(page);
+    assert.equal(after.loads, 2);
+    assert.equal(after.href, `${router}/page?x=1#frag`);
+    assert.deepEqual(after.events.slice(0, 3), ["pinned", "stale", "reload-scheduled"]);
+    await poke(page);
+    await holds("no second reload", async () => (await look(page)).loads === 2, 3000);
+  }));
+
+test("a page stale again right after its reload does not loop", () =>
+  withV1(async ({ s, router, ctx }) => {
+    const page = await ctx.newPage();
+    await page.goto(`${router}/page`);
+    await s.deploy("v2", router);
+    await s.must(["revoke", "v1", "--yes"]);
+    await poke(page);
+    await served(page, "v2");
+    await s.deploy("v3", router, false);
+    await s.must(["revoke", "v2", "--promote", "v3", "--yes"]);
+    await poke(page);
+    await eventually("reload-suppressed", async () => (await look(page)).events.includes("reload-suppressed"));
+    await holds("no reload loop", async () => (await look(page)).loads === 2, 3000);
+  }));
+
+test("two tabs both recover, once each, at different moments", () =>
+  withV1(async ({ s, router, ctx }) => {
+    const a = await ctx.newPage();
+    const b = await ctx.newPage();
+    await a.goto(`${router}/page?tab=a`);
+    await b.goto(`${router}/page?tab=b`);
+    await s.deploy("v2", router);
+    await s.must(["revoke", "v1", "--yes"]);
+    // Only tab a makes a request; tab b hears of it over BroadcastChannel.
+    await poke(a);
+    await served(a, "v2");
+    await served(b, "v2");
+    const [la, lb] = [await look(a), await look(b)];
+    assert.equal(la.loads, 2);
+    assert.equal(lb.loads, 2);
+    assert.ok(lb.events.includes("stale"));
+    assert.notEqual(la.loaded[1][0], lb.loaded[1][0], "reloads are spread, not simultaneous");
+    await holds("each reloaded once", async () => (await look(a)).loads === 2 && (await look(b)).loads === 2, 2500);
+  }));
+
+test("a hidden tab waits until it is visible before it reloads", () =>
+  withV1(async ({ s, router, ctx }) => {
+    await ctx.addInitScript(() => {
+      let state = "visible";
+      Object.defineProperty(document, "visibilityState", { get: () => state, configurable: true });
+      Object.defineProperty(document, "hidden", { get: () => state !== "visible", configurable: true });
+      window.__show = (v) => {
+        state = v;
+        document.dispatchEvent(new Event("visibilitychange"));
+      };
+    });
+    const page = await ctx.newPage();
+    await page.goto(`${router}/page`);
+    await page.evaluate(() => window.__show("hidden"));
+    await s.deploy("v2", router);
+    await s.must(["revoke", "v1", "--yes"]);
+    await poke(page);
+    await eventually("reload-scheduled", async () => (await look(page)).events.includes("reload-scheduled"));
+    // Past the longest reload delay, still hidden: still the old page.
+    await holds("no reload while hidden", async () => (await look(page)).loads === 1, 3000);
+    await page.evaluate(() => window.__show("visible"));
+    await served(page, "v2");
+    assert.equal((await look(page)).loads, 2);
+  }));
+
+test("cross-origin requests carry no pin unless allow-listed", () =>
+  withV1(async ({ s, router, ctx }) => {
+    const page = await ctx.newPage();
+    await page.goto(`${router}/page`);
+    const other = s.backends.v1; // another origin: the backend itself
+    const theirs = await page.evaluate(async (u) => (await (await fetch(`${u}/api`)).json()).headers, other);
+    assert.equal(theirs["x-pulse-deployment"], undefined);
+    const ours = await page.evaluate(async () => (await (await fetch("/api")).json()).headers);
+    assert.deepEqual(ours["x-pulse-deployment"], ["v1"]);
+    // The beacon and socket URLs of another origin are left alone too.
+    assert.equal(await page.evaluate((u) => switchyard.url(`${u}/x`), other), `${other}/x`);
+  }));
+
+test("a cookie-mode page is never locked out by a stale cookie", () =>
+  withV1(
+    async ({ s, router, ctx }) => {
+      const page = await ctx.newPage();
+      await page.goto(`${router}/page`);
+      const cookie = async () => (await ctx.cookies()).find((c) => c.name === "sy_pin")?.value;
+      assert.equal(await cookie(), "v1");
+      // Requests that are not document loads never set it.
+      await page.evaluate(() => fetch("/api"));
+      await s.deploy("v2", router);
+      await s.must(["revoke", "v1", "--yes"]);
+      const res = await page.goto(`${router}/page`);
+      assert.equal(res.status(), 200, "a document load with a revoked cookie is served");
+      assert.equal(await page.textContent("#served"), "v2");
+      assert.equal(await cookie(), "v2", "and the cookie replaced");
+    },
+    { SWITCHYARD_AFFINITY_COOKIE: "sy_pin" },
+  ));
+
+test("the demo page shows its version, the update banner, and reloads once when revoked", async () => {
+  const { freePort, BIN } = await import("./stack.mjs");
+  const s = await new Stack().start();
+  try {
+    const port = await freePort();
+    const demo = s.spawn(`${BIN}/switchyard`, ["demo", "--listen", `127.0.0.1:${port}`, "--redis-url", s.redis]);
+    const base = `http://127.0.0.1:${port}`;
+    await eventually("demo", () => demo.output.includes("Ctrl-C to stop"), 30000);
+    const ctx = await chrome.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${base}/?pulse_deployment=v1`);
+    assert.equal(await page.textContent("#version"), "v1");
+    await page.click("#ask");
+    await page.waitForFunction(() => document.getElementById("answer").textContent.includes("v1"));
+    await page.waitForSelector("#banner", { state: "visible", timeout: 15000 });
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/demo.png" });
+    await s.must(["revoke", "v1", "--yes"]);
+    await page.click("#ask").catch(() => {});
+    await page.waitForFunction(() => document.getElementById("version")?.textContent === "v2", null, { timeout: 15000 });
+    assert.equal(new URL(page.url()).search, "", "the stale pin left the URL");
+    await ctx.close();
+  } finally {
+    await s.stop();
+  }
+});
