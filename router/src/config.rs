@@ -515,7 +515,7 @@ mod tests {
             assert!(
                 arg.get_help()
                     .is_some_and(|h| !h.to_string().trim().is_empty()),
-                "--%s has no help text",
+                "--{} has no help text",
                 arg.get_id()
             );
         }
