@@ -36,6 +36,9 @@ pub struct JanitorArgs {
     /// Keep at most this many draining deployments, retiring the oldest [env: SWITCHYARD_MAX_DRAINING; default: no cap]
     #[arg(long)]
     pub max_draining: Option<String>,
+    /// Keep every draining deployment at least this long, whatever its leases say, e.g. your CDN's max-age for documents [env: SWITCHYARD_RETENTION_FLOOR; default: 0s]
+    #[arg(long)]
+    pub retention_floor: Option<String>,
     /// Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or "off" [env: SWITCHYARD_PREVIEW_MAX_AGE; default: 7d]
     #[arg(long)]
     pub preview_max_age: Option<String>,
@@ -86,6 +89,8 @@ pub mod settings {
         ],
     );
     pub const MAX_DRAINING: Setting = Setting::new("--max-draining", &["SWITCHYARD_MAX_DRAINING"]);
+    pub const RETENTION_FLOOR: Setting =
+        Setting::new("--retention-floor", &["SWITCHYARD_RETENTION_FLOOR"]);
     pub const PREVIEW_MAX_AGE: Setting =
         Setting::new("--preview-max-age", &["SWITCHYARD_PREVIEW_MAX_AGE"]);
     pub const RELOAD_GRACE: Setting = Setting::new("--reload-grace", &["SWITCHYARD_RELOAD_GRACE"]);
@@ -170,7 +175,7 @@ impl JanitorConfig {
                 environment_id: r.required(ENVIRONMENT_ID, args.environment_id.as_deref(), "Railway sets it in every service; elsewhere pass --environment-id")?,
             }),
         };
-        Ok(Self {
+        let config = Self {
             railway,
             redis_url: r.required(
                 common::REDIS_URL,
@@ -197,6 +202,11 @@ impl JanitorConfig {
                 max_draining: r.optional_with(MAX_DRAINING, args.max_draining.as_deref(), |s| {
                     s.trim().parse::<usize>().map_err(|e| e.to_string())
                 })?,
+                retention_floor: r.duration(
+                    RETENTION_FLOOR,
+                    args.retention_floor.as_deref(),
+                    d.retention_floor,
+                )?,
                 preview_max_age: r
                     .optional_with(PREVIEW_MAX_AGE, args.preview_max_age.as_deref(), |s| {
                         if s.trim().eq_ignore_ascii_case("off") {
@@ -234,7 +244,20 @@ impl JanitorConfig {
                 args.log_format.as_deref(),
                 LogFormat::Text,
             )?,
-        })
+        };
+        let p = &config.policy;
+        if p.retention_floor > p.max_drain_age {
+            return Err(ConfigError::Invalid {
+                setting: RETENTION_FLOOR.to_string(),
+                source_name: "configuration".into(),
+                value: switchyard_core::time::human_duration(p.retention_floor),
+                reason: format!(
+                    "must not exceed the max drain age ({}): the floor keeps what the cap would delete",
+                    switchyard_core::time::human_duration(p.max_drain_age)
+                ),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -327,5 +350,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(bad.contains("static or railway"), "{bad}");
+        let bad = parse(
+            &["--retention-floor", "2d", "--max-drain-age", "1d"],
+            &[("REDIS_URL", "redis://r")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("--retention-floor") && bad.contains("max drain age"),
+            "{bad}"
+        );
+        let ok = parse(&["--retention-floor", "1h"], &[("REDIS_URL", "redis://r")]).unwrap();
+        assert_eq!(ok.policy.retention_floor, Duration::from_secs(3600));
     }
 }

@@ -1,8 +1,11 @@
 //! Every cleanup decision, as a pure function of the snapshot, the live
 //! leases and the clock, so the rules can be tested as a table.
 //!
-//! For each draining (or revoked) deployment, oldest drain first:
+//! For each draining (or revoked) deployment, oldest drain first, the first
+//! rule that applies decides:
 //! - revoked: delete, whatever its leases (it must not serve again);
+//! - draining for less than the retention floor: keep, whatever its leases
+//!   say (a CDN may still hold documents that load its assets);
 //! - draining longer than the max drain age: delete (forced);
 //! - beyond the retention cap (`max_draining`): delete the oldest extras;
 //! - no live leases and no HTTP activity for the idle grace: delete;
@@ -35,6 +38,10 @@ pub struct Policy {
     pub max_drain_age: Duration,
     /// Keep at most this many draining deployments; `None` for no cap.
     pub max_draining: Option<usize>,
+    /// Keep every draining deployment at least this long, whatever its
+    /// leases say: at least the max-age documents are cached for.
+    #[serde(default, with = "secs")]
+    pub retention_floor: Duration,
     /// Delete previews registered longer ago than this; `None` keeps them
     /// until someone deletes or promotes them.
     #[serde(default = "default_preview_max_age", with = "opt_secs")]
@@ -52,6 +59,7 @@ impl Default for Policy {
             reload_after: Duration::from_secs(1800),
             max_drain_age: Duration::from_secs(86_400),
             max_draining: None,
+            retention_floor: Duration::ZERO,
             preview_max_age: default_preview_max_age(),
         }
     }
@@ -214,6 +222,19 @@ pub fn plan(
             };
             if d.state == DeploymentState::Revoked {
                 return delete(DeleteReason::Revoked, "revoked".into());
+            }
+            if age < policy.retention_floor {
+                let left = policy.retention_floor.saturating_sub(age);
+                return Action::Keep {
+                    deployment_id: id.clone(),
+                    reason: format!(
+                        "inside the retention floor of {} for another {} (until {})",
+                        human_duration(policy.retention_floor),
+                        human_duration(left),
+                        UnixTime(start.0 + policy.retention_floor.as_secs_f64()).rfc3339(),
+                    ),
+                    signals,
+                };
             }
             if age >= policy.max_drain_age {
                 over_cap = over_cap.saturating_sub(1);
@@ -413,6 +434,58 @@ mod tests {
             ..Policy::default()
         };
         assert!(plan(&snap, &leases(&[]), &BTreeMap::new(), now, &off).is_empty());
+    }
+
+    #[test]
+    fn the_retention_floor_keeps_a_young_drain_whatever_its_leases_say() {
+        use DeploymentState::*;
+        let policy = Policy {
+            retention_floor: Duration::from_secs(3600),
+            idle_grace: Duration::from_secs(60),
+            reload_after: Duration::from_secs(600),
+            ..Policy::default()
+        };
+        let snap = snapshot(
+            vec![
+                dep("live", Active, 0.0, Some(1.0)),
+                // Idle for 30 minutes with sockets past the reload deadline:
+                // both rules would act, the floor comes first.
+                dep("young", Draining, 1800.0, None),
+                dep("old", Draining, 7200.0, None),
+            ],
+            "live",
+        );
+        let now = UnixTime(NOW);
+        let actions = plan(
+            &snap,
+            &leases(&[("young", 3)]),
+            &BTreeMap::new(),
+            now,
+            &policy,
+        );
+        let got = verdicts(&actions);
+        assert!(got.contains(&("young".to_string(), "keep")), "{got:?}");
+        assert!(got.contains(&("old".to_string(), "delete:idle")), "{got:?}");
+        let Some(Action::Keep { reason, .. }) = actions
+            .iter()
+            .find(|a| a.deployment_id().as_str() == "young")
+        else {
+            panic!("{actions:?}")
+        };
+        assert!(
+            reason.contains("retention floor") && reason.contains("for another 30m"),
+            "{reason}"
+        );
+        // Past the floor, the ordinary rules apply: reload (it has sockets).
+        let later = UnixTime(NOW + 1801.0);
+        let actions = plan(
+            &snap,
+            &leases(&[("young", 3)]),
+            &BTreeMap::new(),
+            later,
+            &policy,
+        );
+        assert!(verdicts(&actions).contains(&("young".to_string(), "reload")));
     }
 
     #[test]

@@ -649,3 +649,22 @@ async fn a_slow_probe_does_not_stall_the_run() {
         report.human()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_floor_keeps_a_drained_deployment_then_lets_it_go() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    // Drained 30 minutes ago, idle since: the idle grace alone would delete it.
+    active_at(&s, "old", "http://127.0.0.1:9", 2.0 * HOUR).await;
+    active_at(&s, "live", "http://127.0.0.1:9", 0.5 * HOUR).await;
+    let mut c = config(&redis);
+    c.policy.retention_floor = Duration::from_secs(3600);
+    let report = switchyard_janitor::run(&c, &s, &platform()).await.unwrap();
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert_eq!(state_of(&s, "old").await, Some(DeploymentState::Draining));
+    // A floor it has outlived: retired by the ordinary idle rule.
+    c.policy.retention_floor = Duration::from_secs(600);
+    let report = switchyard_janitor::run(&c, &s, &platform()).await.unwrap();
+    assert_eq!(report.deleted, vec![id("old")], "{report:?}");
+    assert_eq!(state_of(&s, "old").await, None);
+}

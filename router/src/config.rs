@@ -93,6 +93,12 @@ pub struct RouterArgs {
     /// Keep the client's X-Forwarded-Proto and -Host (behind a trusted edge such as Railway's) [env: SWITCHYARD_TRUST_FORWARDED]
     #[arg(long)]
     pub trust_forwarded: bool,
+    /// Path prefixes of content-hashed build output whose 404 is retried on older live deployments, comma-separated, or "off" [env: SWITCHYARD_ASSET_PATHS; default: /assets/,/_next/static/,/_app/immutable/]
+    #[arg(long)]
+    pub asset_paths: Option<String>,
+    /// Other live deployments an asset 404 is retried on, newest first; 0 turns fallthrough off [env: SWITCHYARD_ASSET_FALLTHROUGH_TRIES; default: 2]
+    #[arg(long)]
+    pub asset_fallthrough_tries: Option<String>,
     /// Write one JSON line per request to stdout: id, method, path, status, deployment, duration, bytes [env: SWITCHYARD_ACCESS_LOG]
     #[arg(long)]
     pub access_log: bool,
@@ -136,6 +142,11 @@ pub mod settings {
         Setting::new("--max-header-bytes", &["SWITCHYARD_MAX_HEADER_BYTES"]);
     pub const MAX_HEADER_LINES: Setting =
         Setting::new("--max-header-lines", &["SWITCHYARD_MAX_HEADER_LINES"]);
+    pub const ASSET_PATHS: Setting = Setting::new("--asset-paths", &["SWITCHYARD_ASSET_PATHS"]);
+    pub const ASSET_TRIES: Setting = Setting::new(
+        "--asset-fallthrough-tries",
+        &["SWITCHYARD_ASSET_FALLTHROUGH_TRIES"],
+    );
     pub const ACCESS_LOG: Setting = Setting::new("--access-log", &["SWITCHYARD_ACCESS_LOG"]);
     pub const HEADER_READ_TIMEOUT: Setting =
         Setting::new("--header-read-timeout", &["SWITCHYARD_HEADER_READ_TIMEOUT"]);
@@ -199,6 +210,41 @@ impl Default for Limits {
     }
 }
 
+/// Asset fallthrough: which paths, and how many other deployments to ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assets {
+    pub prefixes: Vec<String>,
+    pub tries: usize,
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Self {
+            prefixes: ["/assets/", "/_next/static/", "/_app/immutable/"]
+                .map(String::from)
+                .to_vec(),
+            tries: 2,
+        }
+    }
+}
+
+fn asset_prefixes(raw: &str) -> Result<Vec<String>, String> {
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(Vec::new());
+    }
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.starts_with('/') && !p.contains(['?', '#', ' ']) {
+                Ok(p.to_string())
+            } else {
+                Err(format!("{p:?} is not a path prefix starting with '/'"))
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
     pub listen: SocketAddr,
@@ -217,6 +263,7 @@ pub struct RouterConfig {
     pub trust_forwarded: bool,
     /// One JSON line per request on stdout.
     pub access_log: bool,
+    pub assets: Assets,
     pub limits: Limits,
     pub heartbeat_interval: Duration,
     pub lease_ttl: Duration,
@@ -239,6 +286,7 @@ impl Default for RouterConfig {
             rollout_key_header: None,
             trust_forwarded: false,
             access_log: false,
+            assets: Assets::default(),
             limits: Limits::default(),
             heartbeat_interval: Duration::from_secs(15),
             lease_ttl: Duration::from_secs(45),
@@ -310,7 +358,7 @@ impl RouterConfig {
              rollout_key={} trust_forwarded={} access_log={} max_connections={} max_header_bytes={} \
              max_header_lines={} header_read_timeout={:?} idle_timeout={:?} backend_connect_timeout={:?} \
              backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
-             ws_max_message_bytes={} workers={}",
+             ws_max_message_bytes={} workers={} asset_paths={} asset_tries={}",
             self.listen,
             self.metrics_listen
                 .map_or_else(|| "off".into(), |a| a.to_string()),
@@ -337,6 +385,12 @@ impl RouterConfig {
             l.ws_max_message_bytes,
             self.worker_threads
                 .map_or_else(|| "per-core".into(), |n| n.to_string()),
+            if self.assets.prefixes.is_empty() {
+                "off".into()
+            } else {
+                self.assets.prefixes.join(",")
+            },
+            self.assets.tries,
         )
     }
 
@@ -442,6 +496,16 @@ impl RouterConfig {
             )?,
             trust_forwarded: r.flag_bool(TRUST_FORWARDED, args.trust_forwarded)?,
             access_log: r.flag_bool(ACCESS_LOG, args.access_log)?,
+            assets: Assets {
+                prefixes: r
+                    .optional_with(ASSET_PATHS, args.asset_paths.as_deref(), asset_prefixes)?
+                    .unwrap_or(d.assets.prefixes),
+                tries: r.value(
+                    ASSET_TRIES,
+                    args.asset_fallthrough_tries.as_deref(),
+                    d.assets.tries,
+                )?,
+            },
             limits: Limits {
                 max_connections: r
                     .optional_with(MAX_CONNECTIONS, args.max_connections.as_deref(), positive)?

@@ -9,6 +9,7 @@
 mod access;
 mod client;
 pub mod config;
+mod fallthrough;
 mod headers;
 mod heartbeat;
 pub mod metrics;
@@ -61,6 +62,8 @@ pub struct Shared {
     vary: http::HeaderValue,
     /// The browser client's script, with this router's names baked in.
     client_script: bytes::Bytes,
+    /// Asset fallthrough's retries: bodiless, on their own small pool.
+    asset_client: fallthrough::AssetClient,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +87,10 @@ impl Shared {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
+            .build(connector.clone());
+        let asset_client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
             .build(connector);
         let vary = match &config.names.cookie {
             Some(_) => format!("{}, Cookie", config.names.header),
@@ -93,6 +100,7 @@ impl Shared {
             vary: http::HeaderValue::try_from(vary)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("Cookie")),
             client_script: client::script(&config.names),
+            asset_client,
             config,
             table: ArcSwapOption::empty(),
             traffic: Default::default(),

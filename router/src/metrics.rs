@@ -97,6 +97,18 @@ pub fn render(shared: &Shared) -> String {
             t.backend_errors()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_asset_fallthrough_total Asset requests a deployment answered after the chosen one had no such file."
+    );
+    let _ = writeln!(out, "# TYPE switchyard_asset_fallthrough_total counter");
+    for (id, t) in &all {
+        let _ = writeln!(
+            out,
+            "switchyard_asset_fallthrough_total{{deployment=\"{id}\"}} {}",
+            t.fell_through_total()
+        );
+    }
     let h = &shared.health;
     let table = shared.table.load();
     let _ = writeln!(

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use crate::{
     Shared,
     access::{self, Logged},
-    client,
+    client, fallthrough,
     headers::{self, SELECTED},
     path::{self, PathVerdict},
     pick::{self, Choice},
@@ -288,6 +288,12 @@ async fn forward(
     } = decision;
     let (mut parts, body) = req.into_parts();
     rewrite_request(shared, &mut parts, &target.authority, peer, path, host)?;
+    let retry = fallthrough::retry_for(
+        shared,
+        pinned,
+        &parts,
+        http_body::Body::is_end_stream(&body),
+    );
     let upstream = Request::from_parts(parts, body);
 
     let outcome = tokio::time::timeout(
@@ -318,7 +324,12 @@ async fn forward(
             return Err(backend_failure(&target, err, started));
         }
     };
-    let mut res = backend_response(&target, res, started);
+    let mut res = match retry {
+        Some(retry) if res.status() == http::StatusCode::NOT_FOUND => {
+            fallthrough::fall_through(shared, retry, &target, res, started).await
+        }
+        _ => backend_response(&target, res, started),
+    };
     let h = res.headers_mut();
     // The pin header (and cookie) chose this response: a cache must not
     // hand it to a request that names another deployment.

@@ -38,6 +38,9 @@ pub struct Table {
     by_id: HashMap<DeploymentId, Arc<Target>>,
     pub active: Option<Arc<Target>>,
     pub rollout: Option<(Arc<Target>, u8)>,
+    /// Deployments that may answer an asset the chosen one lacks: active
+    /// and draining, newest first. Never revoked ones, never previews.
+    pub asset_order: Vec<Arc<Target>>,
 }
 
 /// Parses a backend base URL into the authority the router dials. Only
@@ -93,7 +96,20 @@ impl Table {
             let t = by_id.get(&r.deployment_id)?;
             Some((t.clone(), r.percent))
         });
+        let mut live: Vec<_> = snap
+            .deployments
+            .values()
+            .filter(|d| matches!(d.state, DeploymentState::Active | DeploymentState::Draining))
+            .filter_map(|d| {
+                Some((
+                    d.created_at.map_or(0.0, |t| t.0),
+                    by_id.get(&d.deployment_id)?.clone(),
+                ))
+            })
+            .collect();
+        live.sort_by(|a, b| b.0.total_cmp(&a.0));
         Self {
+            asset_order: live.into_iter().map(|(_, t)| t).collect(),
             active_id: snap
                 .active
                 .as_ref()

@@ -28,6 +28,9 @@ pub struct Traffic {
     /// Non-cumulative counts; the last slot is "above every bound".
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     backend_errors: AtomicU64,
+    /// Asset requests this deployment answered after the chosen one had
+    /// no such file.
+    fell_through: AtomicU64,
     ws_open: AtomicU64,
     ws_total: AtomicU64,
 }
@@ -67,6 +70,14 @@ impl Traffic {
 
     pub fn backend_error(&self) {
         self.backend_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn fell_through(&self) {
+        self.fell_through.fetch_add(1, Relaxed);
+    }
+
+    pub fn fell_through_total(&self) -> u64 {
+        self.fell_through.load(Relaxed)
     }
 
     /// Counts an open WebSocket until the guard drops.

@@ -298,11 +298,13 @@ async fn affinity_cookie_is_opt_in_and_pins() {
     let mut config = test_config();
     config.names.cookie = Some("pulse_affinity".into());
     let r = TestRouter::start(config, store).await;
-    let first = get(r.addr, "/", &[]).await;
+    // Set on a document load, not on other requests.
+    let first = get(r.addr, "/", &[("sec-fetch-dest", "document")]).await;
     assert_eq!(
         first.header("set-cookie"),
         Some("pulse_affinity=v2; Path=/; HttpOnly; SameSite=Lax")
     );
+    assert!(get(r.addr, "/", &[]).await.header("set-cookie").is_none());
     let pinned = get(r.addr, "/", &[("cookie", "theme=dark; pulse_affinity=v1")]).await;
     assert_eq!(pinned.deployment(), "v1");
     assert!(

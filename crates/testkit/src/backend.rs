@@ -58,6 +58,10 @@ pub struct BackendState {
     pub sessions_delay_ms: AtomicU64,
     /// When non-zero, every echo answer has this status (a broken release).
     pub fail_status: std::sync::atomic::AtomicU16,
+    /// Requests for `/assets/...`, found or not.
+    pub asset_requests: AtomicU64,
+    /// `Cache-Control` to put on echo answers (for cache tests).
+    pub cache_control: std::sync::Mutex<Option<String>>,
 }
 
 pub struct Backend {
@@ -87,10 +91,13 @@ impl Backend {
             sessions: std::sync::atomic::AtomicI64::new(-1),
             sessions_delay_ms: AtomicU64::new(0),
             fail_status: std::sync::atomic::AtomicU16::new(0),
+            asset_requests: AtomicU64::new(0),
+            cache_control: std::sync::Mutex::new(None),
         });
         let app = Router::new()
             .route("/ws", get(ws))
             .route("/page", get(page))
+            .route("/assets/{file}", any(asset))
             .route("/sse", get(sse))
             .route("/status/{code}", any(status))
             .route("/slow", any(slow))
@@ -172,6 +179,16 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
         "body_bytes": bytes,
     }))
     .into_response();
+    if let Some(cc) = s
+        .cache_control
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        && let Ok(v) = axum::http::HeaderValue::from_str(&cc)
+    {
+        res.headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, v);
+    }
     // Readable from any page, so a browser test can see what a
     // cross-origin request carried.
     res.headers_mut().insert(
@@ -213,6 +230,21 @@ const PAGE: &str = r#"<!doctype html>
 </script></head>
 <body><h1 id="served">{DEPLOYMENT}</h1></body></html>
 "#;
+
+/// A content-hashed build file: this deployment has the files whose names
+/// start with its own name (`/assets/v1-app.js` on v1), nothing else.
+async fn asset(State(s): State<Arc<BackendState>>, Path(file): Path<String>) -> Response {
+    s.asset_requests.fetch_add(1, SeqCst);
+    if file.starts_with(&format!("{}-", s.deployment)) {
+        format!("{file} from {}", s.deployment).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            format!("{} has no {file}", s.deployment),
+        )
+            .into_response()
+    }
+}
 
 /// One server-sent event naming the deployment, then the stream ends.
 async fn sse(State(s): State<Arc<BackendState>>) -> Response {
