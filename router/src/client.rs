@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use switchyard_core::{DeploymentState, RoutingNames};
+use switchyard_core::RoutingNames;
 
 use crate::{
     Shared, pick,
@@ -65,15 +65,22 @@ fn status(shared: &Shared, req: &Request<Incoming>) -> Result<Response<Body>, Ro
     let pin = pick::pinned_id(req.uri().query(), req.headers(), names, true)
         .map_err(|_| RouterError::ConflictingPins)?;
     let active = table.snapshot.active.as_ref().map(|a| a.as_str());
-    let (state, drain_started_at) = match pin.as_deref().and_then(|p| table.snapshot.get(p)) {
-        Some(d) if d.state == DeploymentState::Revoked => ("stale", None),
-        Some(d) => (d.state.as_str(), d.drain_started_at),
-        None if pin.is_some() => ("stale", None),
-        None => ("unpinned", None),
+    let deployment = pin
+        .as_deref()
+        .and_then(|p| pick::pinned_deployment(p, &shared.config.pins));
+    let choice = deployment
+        .map(|id| pick::honour_age(pick::choose(table, Some(id), || 0), &shared.config.pins));
+    let (state, drain_started_at) = match (choice, deployment.and_then(|id| table.snapshot.get(id)))
+    {
+        (Some(pick::Choice::Pinned(_)), Some(d)) => (d.state.as_str(), d.drain_started_at),
+        (Some(_), _) => ("stale", None),
+        (None, _) if pin.is_some() => ("stale", None),
+        (None, _) => ("unpinned", None),
     };
     let body = serde_json::json!({
         "active": active,
         "pin": pin,
+        "deployment": deployment,
         "state": state,
         "drain_started_at": drain_started_at,
         // The router does not know the janitor's schedule.

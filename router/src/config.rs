@@ -99,6 +99,21 @@ pub struct RouterArgs {
     /// Other live deployments an asset 404 is retried on, newest first; 0 turns fallthrough off [env: SWITCHYARD_ASSET_FALLTHROUGH_TRIES; default: 2]
     #[arg(long)]
     pub asset_fallthrough_tries: Option<String>,
+    /// Strict mode: sign pins with this secret (32+ bytes) and route only valid, unexpired tokens [env: SWITCHYARD_PIN_SECRET; default: off]
+    #[arg(long)]
+    pub pin_secret: Option<String>,
+    /// The secret before a rotation, still accepted for --pin-previous-grace after start [env: SWITCHYARD_PIN_SECRET_PREVIOUS]
+    #[arg(long)]
+    pub pin_secret_previous: Option<String>,
+    /// How long after start the previous pin secret is accepted [env: SWITCHYARD_PIN_PREVIOUS_GRACE; default: 1h]
+    #[arg(long)]
+    pub pin_previous_grace: Option<String>,
+    /// Lifetime of the signed pins the router hands out [env: SWITCHYARD_PIN_TTL; default: 24h]
+    #[arg(long)]
+    pub pin_ttl: Option<String>,
+    /// Pins to a deployment draining longer than this are stale, whatever its leases ("off" for none) [env: SWITCHYARD_MAX_PIN_AGE; default: off]
+    #[arg(long)]
+    pub max_pin_age: Option<String>,
     /// Write one JSON line per request to stdout: id, method, path, status, deployment, duration, bytes [env: SWITCHYARD_ACCESS_LOG]
     #[arg(long)]
     pub access_log: bool,
@@ -147,6 +162,13 @@ pub mod settings {
         "--asset-fallthrough-tries",
         &["SWITCHYARD_ASSET_FALLTHROUGH_TRIES"],
     );
+    pub const PIN_SECRET: Setting = Setting::new("--pin-secret", &["SWITCHYARD_PIN_SECRET"]);
+    pub const PIN_SECRET_PREVIOUS: Setting =
+        Setting::new("--pin-secret-previous", &["SWITCHYARD_PIN_SECRET_PREVIOUS"]);
+    pub const PIN_PREVIOUS_GRACE: Setting =
+        Setting::new("--pin-previous-grace", &["SWITCHYARD_PIN_PREVIOUS_GRACE"]);
+    pub const PIN_TTL: Setting = Setting::new("--pin-ttl", &["SWITCHYARD_PIN_TTL"]);
+    pub const MAX_PIN_AGE: Setting = Setting::new("--max-pin-age", &["SWITCHYARD_MAX_PIN_AGE"]);
     pub const ACCESS_LOG: Setting = Setting::new("--access-log", &["SWITCHYARD_ACCESS_LOG"]);
     pub const HEADER_READ_TIMEOUT: Setting =
         Setting::new("--header-read-timeout", &["SWITCHYARD_HEADER_READ_TIMEOUT"]);
@@ -210,6 +232,16 @@ impl Default for Limits {
     }
 }
 
+/// What pins mean: in strict mode signed tokens, and how old a drain may
+/// be before its pins go stale.
+#[derive(Debug, Clone, Default)]
+pub struct Pins {
+    /// Strict mode's keys; `None` means pins are bare deployment ids.
+    pub keys: Option<switchyard_core::pin::PinKeys>,
+    pub ttl: Duration,
+    pub max_age: Option<Duration>,
+}
+
 /// Asset fallthrough: which paths, and how many other deployments to ask.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assets {
@@ -264,6 +296,7 @@ pub struct RouterConfig {
     /// One JSON line per request on stdout.
     pub access_log: bool,
     pub assets: Assets,
+    pub pins: Pins,
     pub limits: Limits,
     pub heartbeat_interval: Duration,
     pub lease_ttl: Duration,
@@ -287,6 +320,11 @@ impl Default for RouterConfig {
             trust_forwarded: false,
             access_log: false,
             assets: Assets::default(),
+            pins: Pins {
+                keys: None,
+                ttl: Duration::from_secs(86_400),
+                max_age: None,
+            },
             limits: Limits::default(),
             heartbeat_interval: Duration::from_secs(15),
             lease_ttl: Duration::from_secs(45),
@@ -314,6 +352,50 @@ fn header_name(raw: &str) -> Result<String, String> {
     http::HeaderName::from_bytes(lower.as_bytes())
         .map(|_| lower)
         .map_err(|_| "not a valid HTTP header name".into())
+}
+
+fn pins(r: &Resolver<'_>, args: &RouterArgs, d: &Pins) -> Result<Pins, ConfigError> {
+    use settings::*;
+    let key = |raw: &str| switchyard_core::pin::PinKeys::new(raw.trim().as_bytes());
+    let mut keys = r.optional_with(PIN_SECRET, args.pin_secret.as_deref(), key)?;
+    let grace = r.duration(
+        PIN_PREVIOUS_GRACE,
+        args.pin_previous_grace.as_deref(),
+        Duration::from_secs(3600),
+    )?;
+    if let Some(current) = keys.take() {
+        let until = switchyard_core::UnixTime::now().plus(grace);
+        keys = Some(
+            match r.optional_with(
+                PIN_SECRET_PREVIOUS,
+                args.pin_secret_previous.as_deref(),
+                |raw| current.clone().with_previous(raw.trim().as_bytes(), until),
+            )? {
+                Some(with_previous) => with_previous,
+                None => current,
+            },
+        );
+    } else if r
+        .raw(PIN_SECRET_PREVIOUS, args.pin_secret_previous.as_deref())
+        .is_some()
+    {
+        return Err(ConfigError::missing(
+            PIN_SECRET,
+            "a previous pin secret means nothing without the current one",
+        ));
+    }
+    let max_age = r.optional_with(MAX_PIN_AGE, args.max_pin_age.as_deref(), |s| {
+        if s.trim().eq_ignore_ascii_case("off") {
+            Ok(None)
+        } else {
+            switchyard_core::config::parse_duration(s).map(Some)
+        }
+    })?;
+    Ok(Pins {
+        keys,
+        ttl: r.duration(PIN_TTL, args.pin_ttl.as_deref(), d.ttl)?,
+        max_age: max_age.flatten(),
+    })
 }
 
 /// `/segment[/segment...]` of token characters, no trailing slash.
@@ -358,7 +440,8 @@ impl RouterConfig {
              rollout_key={} trust_forwarded={} access_log={} max_connections={} max_header_bytes={} \
              max_header_lines={} header_read_timeout={:?} idle_timeout={:?} backend_connect_timeout={:?} \
              backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
-             ws_max_message_bytes={} workers={} asset_paths={} asset_tries={}",
+             ws_max_message_bytes={} workers={} asset_paths={} asset_tries={} pins={} pin_ttl={:?} \
+             max_pin_age={}",
             self.listen,
             self.metrics_listen
                 .map_or_else(|| "off".into(), |a| a.to_string()),
@@ -391,6 +474,15 @@ impl RouterConfig {
                 self.assets.prefixes.join(",")
             },
             self.assets.tries,
+            if self.pins.keys.is_some() {
+                "strict"
+            } else {
+                "ids"
+            },
+            self.pins.ttl,
+            self.pins
+                .max_age
+                .map_or_else(|| "off".into(), |d| format!("{d:?}")),
         )
     }
 
@@ -496,6 +588,7 @@ impl RouterConfig {
             )?,
             trust_forwarded: r.flag_bool(TRUST_FORWARDED, args.trust_forwarded)?,
             access_log: r.flag_bool(ACCESS_LOG, args.access_log)?,
+            pins: pins(&r, args, &d.pins)?,
             assets: Assets {
                 prefixes: r
                     .optional_with(ASSET_PATHS, args.asset_paths.as_deref(), asset_prefixes)?

@@ -202,13 +202,20 @@ fn decide(
     let pin = pick::pinned_id(req.uri().query(), req.headers(), names, !document)
         .map_err(|_| RouterError::ConflictingPins)?;
     let set_cookie = document && pin.is_none();
-    let choice = pick::choose(table, pin.as_deref(), || {
+    let key = || {
         pick::rollout_key(
             req.headers(),
             config.rollout_key_header.as_deref(),
             peer.ip(),
         )
-    });
+    };
+    let choice = match pin.as_deref() {
+        None => pick::choose(table, None, key),
+        Some(pin) => match pick::pinned_deployment(pin, &config.pins) {
+            Some(id) => pick::honour_age(pick::choose(table, Some(id), key), &config.pins),
+            None => Choice::Stale,
+        },
+    };
     let (target, pinned) = match choice {
         Choice::Pinned(t) => (t.clone(), true),
         Choice::Unpinned(t) => (t.clone(), false),

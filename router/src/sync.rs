@@ -96,7 +96,12 @@ async fn reload(shared: &Shared, store: &SharedStore) {
                     "snapshot loaded"
                 );
             }
-            let table = Table::build(&snap, &shared.config.names, &shared.traffic);
+            let table = Table::build(
+                &snap,
+                &shared.config.names,
+                &shared.config.pins,
+                &shared.traffic,
+            );
             install(shared, table);
         }
         Err(e) => {

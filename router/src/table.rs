@@ -24,6 +24,8 @@ pub struct Target {
     /// itself (`performance.getEntriesByType("navigation")`), which is how
     /// the browser client learns its pin without app changes.
     pub label: HeaderValue,
+    /// For the maximum pin age.
+    pub drain_started_at: Option<switchyard_core::UnixTime>,
     pub traffic: Arc<Traffic>,
 }
 
@@ -58,7 +60,13 @@ pub fn backend_authority(url: &str) -> Result<Authority, String> {
 }
 
 impl Table {
-    pub fn build(snap: &Snapshot, names: &RoutingNames, traffic: &TrafficRegistry) -> Self {
+    pub fn build(
+        snap: &Snapshot,
+        names: &RoutingNames,
+        pins: &crate::config::Pins,
+        traffic: &TrafficRegistry,
+    ) -> Self {
+        let now = switchyard_core::UnixTime::now();
         let mut by_id = HashMap::with_capacity(snap.deployments.len());
         let active_desc = snap
             .active
@@ -75,6 +83,13 @@ impl Table {
                 }
             };
             let id = &d.deployment_id;
+            // In strict mode the label is a signed token, minted once per
+            // table (tables are rebuilt on every reload, well within the
+            // token's lifetime).
+            let pin = match &pins.keys {
+                Some(keys) => keys.mint(id, now, pins.ttl),
+                None => id.to_string(),
+            };
             let target = Target {
                 id: id.clone(),
                 state: d.state,
@@ -83,9 +98,12 @@ impl Table {
                 selected: HeaderValue::from_str(id.as_str())
                     .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
                 set_cookie: names.cookie.as_ref().and_then(|c| {
-                    HeaderValue::try_from(format!("{c}={id}; Path=/; HttpOnly; SameSite=Lax")).ok()
+                    HeaderValue::try_from(format!("{c}={pin}; Path=/; HttpOnly; SameSite=Lax")).ok()
                 }),
-                label: HeaderValue::try_from(format!("switchyard-pin;desc=\"{id}\"{active_desc}"))
+                drain_started_at: d.drain_started_at,
+                label: HeaderValue::try_from(format!(
+                    "switchyard-pin;desc=\"{pin}\", switchyard-deployment;desc=\"{id}\"{active_desc}"
+                ))
                     .unwrap_or_else(|_| HeaderValue::from_static("switchyard-pin")),
                 traffic: traffic.get(id),
             };

@@ -27,6 +27,8 @@ export declare class Client extends EventTarget {
     private opts;
     private scheduled;
     private known;
+    /** The deployment that served this page (the pin may be a token). */
+    private serving;
     private channel;
     private native;
     constructor(opts?: Options);

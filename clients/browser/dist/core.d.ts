@@ -8,6 +8,7 @@ export declare const DEFAULT_NAMES: Names;
 /** The Server-Timing metric the router labels every response with. */
 export declare const PIN_METRIC = "switchyard-pin";
 export declare const ACTIVE_METRIC = "switchyard-active";
+export declare const DEPLOYMENT_METRIC = "switchyard-deployment";
 interface TimingEntry {
     name: string;
     description: string;

@@ -6,6 +6,7 @@ var DEFAULT_NAMES = {
 };
 var PIN_METRIC = "switchyard-pin";
 var ACTIVE_METRIC = "switchyard-active";
+var DEPLOYMENT_METRIC = "switchyard-deployment";
 function timing(entries, metric) {
   for (const e of entries || []) if (e.name === metric && e.description) return e.description;
   return null;
@@ -59,6 +60,8 @@ var Client = class extends EventTarget {
     super();
     this.scheduled = false;
     this.known = null;
+    /** The deployment that served this page (the pin may be a token). */
+    this.serving = null;
     this.channel = null;
     this.native = {
       fetch: globalThis.fetch?.bind(globalThis),
@@ -83,7 +86,7 @@ var Client = class extends EventTarget {
       this.known = null;
       const tell = () => {
         this.emit("pinned", { pin });
-        if (active) this.update(active, pin);
+        if (active) this.update(active, this.serving || pin);
       };
       if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tell);
       else setTimeout(tell);
@@ -115,6 +118,7 @@ var Client = class extends EventTarget {
       const label = timing(nav && nav.serverTiming, PIN_METRIC);
       if (label) {
         this.known = timing(nav && nav.serverTiming, ACTIVE_METRIC);
+        this.serving = timing(nav && nav.serverTiming, DEPLOYMENT_METRIC);
         return label;
       }
     } catch {
@@ -306,6 +310,7 @@ export {
   ACTIVE_METRIC,
   Client,
   DEFAULT_NAMES,
+  DEPLOYMENT_METRIC,
   PIN_METRIC,
   RELOAD_CLOSE,
   backoff,

@@ -5,6 +5,7 @@
 import {
   ACTIVE_METRIC,
   DEFAULT_NAMES,
+  DEPLOYMENT_METRIC,
   Names,
   PIN_METRIC,
   RELOAD_CLOSE,
@@ -62,6 +63,8 @@ export class Client extends EventTarget {
   private opts: Options;
   private scheduled = false;
   private known: string | null = null;
+  /** The deployment that served this page (the pin may be a token). */
+  private serving: string | null = null;
   private channel: BroadcastChannel | null = null;
   private native = {
     fetch: globalThis.fetch?.bind(globalThis),
@@ -83,7 +86,7 @@ export class Client extends EventTarget {
       const tell = () => {
         this.emit("pinned", { pin });
         // The document itself may say a newer deployment is active.
-        if (active) this.update(active, pin);
+        if (active) this.update(active, this.serving || pin);
       };
       if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tell);
       else setTimeout(tell);
@@ -118,6 +121,7 @@ export class Client extends EventTarget {
       const label = timing(nav && nav.serverTiming, PIN_METRIC);
       if (label) {
         this.known = timing(nav && nav.serverTiming, ACTIVE_METRIC);
+        this.serving = timing(nav && nav.serverTiming, DEPLOYMENT_METRIC);
         return label;
       }
     } catch {

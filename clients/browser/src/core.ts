@@ -17,6 +17,7 @@ export const DEFAULT_NAMES: Names = {
 /** The Server-Timing metric the router labels every response with. */
 export const PIN_METRIC = "switchyard-pin";
 export const ACTIVE_METRIC = "switchyard-active";
+export const DEPLOYMENT_METRIC = "switchyard-deployment";
 
 interface TimingEntry {
   name: string;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod id;
 pub mod model;
 pub mod names;
+pub mod pin;
 pub mod redact;
 pub mod time;
 

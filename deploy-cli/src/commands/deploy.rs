@@ -97,7 +97,6 @@ pub struct DeployArgs {
 }
 
 const NAME: Setting = Setting::new("--deployment-name", &["PULSE_RAILWAY_DEPLOYMENT_NAME"]);
-const ROUTER_URL: Setting = Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
 const SERVICE_PREFIX: Setting = Setting::new("--service-prefix", &["PULSE_RAILWAY_SERVICE_PREFIX"]);
 const INTERNAL_TOKEN: Setting = Setting::new("--internal-token", &["PULSE_RAILWAY_INTERNAL_TOKEN"]);
 /// How the router reaches a Railway service (override for other private networks).
@@ -139,9 +138,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         args.timeout.as_deref(),
         Duration::from_secs(60),
     )?;
-    let router = r
-        .raw(ROUTER_URL, args.router_url.as_deref())
-        .map(|(v, _)| v);
+    let router = super::router_url(env, args.router_url.as_deref())?;
     let health_path = args
         .health_path
         .clone()
@@ -236,8 +233,9 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     // Health: through the router with the pin when we know it, else direct.
     let check_url = match &router {
         Some(r) => format!(
-            "{}{health_path}?pulse_deployment={id}",
-            r.trim_end_matches('/')
+            "{}{health_path}?pulse_deployment={}",
+            r.trim_end_matches('/'),
+            super::check_pin(env, &id)
         ),
         None => format!("{}{health_path}", backend.url.trim_end_matches('/')),
     };

@@ -4,6 +4,7 @@ pub mod delete;
 pub mod deploy;
 pub mod init;
 pub mod list;
+pub mod preview;
 pub mod promote;
 pub mod provision;
 pub mod restore;
@@ -15,6 +16,71 @@ use std::time::Duration;
 use switchyard_core::{DeploymentId, Snapshot};
 
 use crate::{Context, Failure, usage};
+
+pub const ROUTER_URL: switchyard_core::config::Setting =
+    switchyard_core::config::Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
+
+/// The public router URL, when given: an `https://` origin with no path,
+/// query, credentials or fragment (`http://` only for loopback, where no
+/// one else can listen in).
+pub fn router_url(
+    env: &dyn switchyard_core::config::EnvSource,
+    flag: Option<&str>,
+) -> Result<Option<String>, Failure> {
+    let r = switchyard_core::config::Resolver::new(env);
+    let Some((raw, from)) = r.raw(ROUTER_URL, flag) else {
+        return Ok(None);
+    };
+    public_origin(&raw).map(Some).map_err(|why| {
+        usage(format!(
+            "invalid value {raw:?} for {ROUTER_URL} (from {from}): {why}"
+        ))
+    })
+}
+
+pub fn public_origin(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => return Err("no host".into()),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err("use https:// (plain http:// only for a router on loopback)".into()),
+        other => return Err(format!("{other}:// is not a web origin; use https://")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(
+            "must be an origin only, like https://app.example.com (no path, query or fragment)"
+                .into(),
+        );
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// The pin the CLI's own checks through the router use: in strict mode
+/// (the routers' `SWITCHYARD_PIN_SECRET` is set here too) a short-lived
+/// signed token, else the bare id.
+pub fn check_pin(env: &dyn switchyard_core::config::EnvSource, id: &DeploymentId) -> String {
+    env.var("SWITCHYARD_PIN_SECRET")
+        .and_then(|s| switchyard_core::pin::PinKeys::new(s.trim().as_bytes()).ok())
+        .map_or_else(
+            || id.to_string(),
+            |keys| {
+                keys.mint(
+                    id,
+                    switchyard_core::UnixTime::now(),
+                    Duration::from_secs(600),
+                )
+            },
+        )
+}
 
 pub fn parse_id(raw: &str) -> Result<DeploymentId, Failure> {
     DeploymentId::new(raw).map_err(|e| usage(format!("{e}")))
@@ -98,14 +164,16 @@ pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
 /// The pinned health check through the public router that precedes every
 /// promotion.
 pub async fn check_pinned(
+    env: &dyn switchyard_core::config::EnvSource,
     router: &str,
     id: &DeploymentId,
     health_path: &str,
     timeout: Duration,
 ) -> Result<(), Failure> {
     let url = format!(
-        "{}{health_path}?pulse_deployment={id}",
-        router.trim_end_matches('/')
+        "{}{health_path}?pulse_deployment={}",
+        router.trim_end_matches('/'),
+        check_pin(env, id)
     );
     wait_healthy(&url, timeout).await.map_err(|why| {
         anyhow::anyhow!("{id} failed its health check at {url}: {why}; nothing was promoted").into()

@@ -6,14 +6,12 @@ use std::time::Duration;
 use clap::Args;
 use switchyard_core::{
     DeploymentId, UnixTime,
-    config::{EnvSource, Resolver, Setting, parse_duration},
+    config::{EnvSource, parse_duration},
 };
 use switchyard_store::{RequestStats, StatsWindow};
 
 use super::{check_pinned, parse_id, wait_until_serving};
 use crate::{Context, Failure, usage};
-
-const ROUTER_URL: Setting = Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
@@ -66,10 +64,8 @@ pub struct Verify {
 }
 
 impl Verify {
-    fn router(&self, env: &dyn EnvSource) -> Option<String> {
-        Resolver::new(env)
-            .raw(ROUTER_URL, self.router_url.as_deref())
-            .map(|(v, _)| v)
+    fn router(&self, env: &dyn EnvSource) -> Result<Option<String>, Failure> {
+        super::router_url(env, self.router_url.as_deref())
     }
 
     fn timeout(&self) -> Result<Duration, Failure> {
@@ -82,8 +78,9 @@ impl Verify {
 
     /// The pinned check; nothing to do without a router URL.
     async fn before(&self, env: &dyn EnvSource, id: &DeploymentId) -> Result<(), Failure> {
-        if let Some(r) = self.router(env) {
+        if let Some(r) = self.router(env)? {
             check_pinned(
+                env,
                 &r,
                 id,
                 self.health_path.as_deref().unwrap_or("/_pulse/meta"),
@@ -96,7 +93,7 @@ impl Verify {
 
     /// The unpinned check: every replica serves `id`.
     async fn after(&self, env: &dyn EnvSource, id: &DeploymentId) -> Result<(), Failure> {
-        if let Some(r) = self.router(env) {
+        if let Some(r) = self.router(env)? {
             wait_until_serving(&r, id, self.timeout()?).await?;
         }
         Ok(())
