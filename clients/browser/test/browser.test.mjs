@@ -17,6 +17,7 @@ after(async () => {
 /** A stack with v1 active behind one router (env: router settings). */
 async function withV1(body, env = {}) {
   const s = await new Stack().start();
+  if (env.SWITCHYARD_PIN_SECRET) s.cliEnv.SWITCHYARD_PIN_SECRET = env.SWITCHYARD_PIN_SECRET;
   try {
     const router = await s.router(env);
     await s.deploy("v1", router);
@@ -187,6 +188,23 @@ test("a cookie-mode page is never locked out by a stale cookie", () =>
       assert.equal(await cookie(), "v2", "and the cookie replaced");
     },
     { SWITCHYARD_AFFINITY_COOKIE: "sy_pin" },
+  ));
+
+test("in strict mode an expired pin costs one reload, onto a fresh token", () =>
+  withV1(
+    async ({ router, ctx }) => {
+      const page = await ctx.newPage();
+      await page.goto(`${router}/page`);
+      const first = await page.evaluate(() => switchyard.pin);
+      assert.match(first, /^v1\.\d+\./, "a signed token, not the bare id");
+      // The token lives 3 s: the page's next request after that is stale.
+      await eventually("the token to expire", async () => (await poke(page)) !== 200, 15000);
+      await page.waitForFunction((old) => window.switchyard && switchyard.pin && switchyard.pin !== old, first, { timeout: 15000 });
+      const after = await look(page);
+      assert.equal(after.served, "v1", "the same deployment, still active");
+      assert.equal(after.loads, 2);
+    },
+    { SWITCHYARD_PIN_SECRET: "0123456789abcdef0123456789abcdef-browser", SWITCHYARD_PIN_TTL: "3s" },
   ));
 
 test("the demo page shows its version, the update banner, and reloads once when revoked", async () => {

@@ -41,6 +41,8 @@ export async function eventually(what, check, ms = 15000) {
 
 export class Stack {
   procs = [];
+  /** Extra environment for the CLI (a strict stack's pin secret). */
+  cliEnv = {};
   dir = mkdtempSync(join(tmpdir(), "switchyard-browser-"));
 
   async start() {
@@ -91,7 +93,7 @@ export class Stack {
   async cli(args) {
     try {
       const { stdout, stderr } = await run(join(BIN, "switchyard"), args, {
-        env: { PATH: process.env.PATH, REDIS_URL: this.redis },
+        env: { PATH: process.env.PATH, REDIS_URL: this.redis, ...this.cliEnv },
       });
       return { ok: true, stdout, stderr };
     } catch (e) {
