@@ -16,6 +16,7 @@ use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 use crate::{Failure, usage};
 
 #[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Redis URL of the stack's store (redis:// or rediss://) [env: REDIS_URL]
     #[arg(long, global = true)]
@@ -94,7 +95,13 @@ impl Context {
                 DEFAULT_PREFIX.to_string(),
             )
             .map_err(usage)?;
-        let store = RedisStore::new(&RedisSettings::new(url, prefix)).map_err(usage)?;
+        let store = RedisStore::new(&RedisSettings::new(&url, prefix)).map_err(|e| {
+            usage(format!(
+                "invalid value {:?} for {} ({e}): expected redis://[user:password@]host:port[/db] or rediss://... for TLS",
+                switchyard_core::redact::url(&url),
+                common::REDIS_URL
+            ))
+        })?;
         let platform: SharedPlatform = match &railway {
             Some(rp) => Arc::new(rp.clone()),
             None => Arc::new(StaticPlatform),

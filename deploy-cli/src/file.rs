@@ -24,6 +24,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("project_id", "RAILWAY_PROJECT_ID"),
     ("environment_id", "RAILWAY_ENVIRONMENT_ID"),
     ("router_url", "SWITCHYARD_ROUTER_URL"),
+    ("health_path", "SWITCHYARD_HEALTH_PATH"),
     ("deployment_name", "PULSE_RAILWAY_DEPLOYMENT_NAME"),
     ("service_prefix", "PULSE_RAILWAY_SERVICE_PREFIX"),
     ("redis_service", "SWITCHYARD_REDIS_SERVICE"),

@@ -38,8 +38,8 @@ pub enum Command {
     Upgrade(Box<commands::upgrade::UpgradeArgs>),
     /// Register a new deployment, check its health, and promote it
     Deploy(Box<commands::deploy::DeployArgs>),
-    /// List deployments with state, age, drain age, leases and activity
-    #[command(alias = "status")]
+    /// List deployments with state, age, drain age, leases and activity (also: status)
+    #[command(visible_alias = "status")]
     List(commands::list::ListArgs),
     /// Make a deployment active; every other one drains
     Promote(commands::promote::PromoteArgs),
@@ -81,11 +81,14 @@ pub fn usage(msg: impl std::fmt::Display) -> Failure {
 }
 
 pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {
-    let config_path = cli
-        .global
-        .config
-        .clone()
-        .unwrap_or_else(|| "switchyard.toml".into());
+    // The default file is optional; one named with --config must exist.
+    let config_path = match &cli.global.config {
+        Some(p) if !std::path::Path::new(p).exists() => {
+            return Err(usage(format!("--config {p}: no such file")));
+        }
+        Some(p) => p.clone(),
+        None => "switchyard.toml".into(),
+    };
     let layered = file::layered(env, std::path::Path::new(&config_path)).map_err(usage)?;
     let env: &dyn switchyard_core::config::EnvSource = &layered;
     match cli.command {

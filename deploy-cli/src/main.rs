@@ -9,10 +9,18 @@ use switchyard_core::config::ProcessEnv;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.global.json;
     match switchyard_cli::run(cli, &ProcessEnv).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("switchyard: {:#}", f.error);
+            if json {
+                // --json promises one JSON object, failures included.
+                let err =
+                    serde_json::json!({ "error": format!("{:#}", f.error), "exit_code": f.code });
+                println!("{err}");
+            } else {
+                eprintln!("switchyard: {:#}", f.error);
+            }
             ExitCode::from(f.code)
         }
     }

@@ -211,7 +211,8 @@ async fn bad_input_gets_clear_errors() {
     let v1 = Backend::start("v1").await;
     let err = cli.fails(&["promote", "Not_Valid"], 2);
     assert!(
-        err.contains("must start with a lowercase letter or digit"),
+        err.contains("does not start with a lowercase letter or digit")
+            && err.contains("1 to 63 characters: lowercase letters, digits and '-'"),
         "{err}"
     );
     let err = cli.fails(&["promote", "ghost"], 2);
@@ -471,4 +472,43 @@ fn every_flag_of_every_subcommand_has_help() {
     let mut missing = Vec::new();
     walk(&switchyard_cli::Cli::command(), "switchyard", &mut missing);
     assert!(missing.is_empty(), "no help text: {missing:?}");
+}
+
+/// The first hour: arguments and messages as a new user meets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_and_messages_a_new_user_meets() {
+    let redis = RedisServer::start();
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    // The id is positional for delete as for promote, and status is listed.
+    let err = cli.fails(&["delete", "ghost"], 2);
+    assert!(err.contains("does not exist"), "{err}");
+    let help = String::from_utf8_lossy(&cli.run(&["--help"]).stdout).into_owned();
+    assert!(help.contains("status"), "{help}");
+    assert!(help.contains("Global options"), "{help}");
+    // A --config file that is not there is an error, not a silent default.
+    let err = cli.fails(&["--config", "/nonexistent/switchyard.toml", "status"], 2);
+    assert!(err.contains("no such file"), "{err}");
+    // Zero timeouts cannot be met.
+    let err = cli.fails(
+        &[
+            "deploy",
+            "--url",
+            "http://127.0.0.1:9",
+            "--deployment-id",
+            "a",
+            "--timeout",
+            "0",
+        ],
+        2,
+    );
+    assert!(err.contains("--timeout must be longer than 0s"), "{err}");
+    // --json errors are JSON too.
+    let out = cli.run(&["promote", "ghost", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("does not exist"));
+    // No colour codes when the output is not a terminal.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
 }

@@ -17,14 +17,20 @@ pub struct DeploymentId(Arc<str>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDeploymentId {
-    #[error("deployment id is empty")]
+    #[error(
+        "the deployment id is empty; a deployment id is 1 to 63 characters: lowercase letters, digits and '-', starting with a letter or digit"
+    )]
     Empty,
-    #[error("deployment id is {len} characters long; the limit is {MAX_LEN}")]
+    #[error(
+        "the deployment id is {len} characters long; a deployment id is 1 to 63 characters: lowercase letters, digits and '-', starting with a letter or digit"
+    )]
     TooLong { len: usize },
-    #[error("deployment id {id:?} must start with a lowercase letter or digit")]
+    #[error(
+        "deployment id {id:?} does not start with a lowercase letter or digit; a deployment id is 1 to 63 characters: lowercase letters, digits and '-', starting with a letter or digit"
+    )]
     BadStart { id: String },
     #[error(
-        "deployment id {id:?} contains {ch:?}; only lowercase letters, digits and '-' are allowed"
+        "deployment id {id:?} contains {ch:?}; a deployment id is 1 to 63 characters: lowercase letters, digits and '-', starting with a letter or digit"
     )]
     BadChar { id: String, ch: char },
 }

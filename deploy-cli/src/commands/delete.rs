@@ -1,5 +1,5 @@
-//! `switchyard delete --deployment-id ID` and `switchyard remove
-//! --deployment-name NAME`. Both refuse the active deployment.
+//! `switchyard delete ID` and `switchyard remove NAME`. Both refuse the
+//! active deployment.
 
 use clap::Args;
 use switchyard_core::Deployment;
@@ -10,20 +10,40 @@ use crate::{Context, Failure, usage};
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// The deployment to delete
-    #[arg(long)]
-    pub deployment_id: String,
+    /// The deployment to delete (positional, as for promote; --deployment-id still works)
+    #[arg(value_name = "ID", required_unless_present = "deployment_id_flag")]
+    pub deployment_id: Option<String>,
+    /// The same, as a flag (older scripts)
+    #[arg(
+        long = "deployment-id",
+        id = "deployment_id_flag",
+        value_name = "ID",
+        hide = true
+    )]
+    pub deployment_id_flag: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
     /// The deployment name (ids are NAME-<suffix>); fails if several match
-    #[arg(long)]
-    pub deployment_name: String,
+    #[arg(value_name = "NAME", required_unless_present = "deployment_name_flag")]
+    pub deployment_name: Option<String>,
+    /// The same, as a flag (older scripts)
+    #[arg(
+        long = "deployment-name",
+        id = "deployment_name_flag",
+        value_name = "NAME",
+        hide = true
+    )]
+    pub deployment_name_flag: Option<String>,
 }
 
 pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<(), Failure> {
-    let id = parse_id(&args.deployment_id)?;
+    let raw = args
+        .deployment_id
+        .or(args.deployment_id_flag)
+        .unwrap_or_default();
+    let id = parse_id(&raw)?;
     let snap = super::snapshot(ctx).await?;
     let Some(d) = snap.get(id.as_str()) else {
         return Err(usage(format!(
@@ -34,7 +54,10 @@ pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<(), Failure> {
 }
 
 pub async fn remove(ctx: &Context, args: RemoveArgs) -> Result<(), Failure> {
-    let name = &args.deployment_name;
+    let name = &args
+        .deployment_name
+        .or(args.deployment_name_flag)
+        .unwrap_or_default();
     let snap = super::snapshot(ctx).await?;
     let matches: Vec<&Deployment> = snap
         .deployments
@@ -53,7 +76,7 @@ pub async fn remove(ctx: &Context, args: RemoveArgs) -> Result<(), Failure> {
         many => {
             let ids: Vec<String> = many.iter().map(|d| d.deployment_id.to_string()).collect();
             Err(usage(format!(
-                "{} deployments match {name:?}: {}; use `switchyard delete --deployment-id ID`",
+                "{} deployments match {name:?}: {}; use `switchyard delete ID`",
                 ids.len(),
                 ids.join(", ")
             )))

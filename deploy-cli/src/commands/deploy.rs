@@ -13,7 +13,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::Args;
 use switchyard_core::{
     DeploymentId, UnixTime,
-    config::{EnvSource, Resolver, Setting, parse_duration},
+    config::{EnvSource, Resolver, Setting},
 };
 use switchyard_store::{NewDeployment, StoreError};
 
@@ -70,7 +70,7 @@ pub struct DeployArgs {
     /// Leave it pending: a preview reachable only with a pin
     #[arg(long)]
     pub no_promote: bool,
-    /// Path that must answer 2xx before promotion [default: /_pulse/meta]
+    /// Path that must answer 2xx before promotion [env: SWITCHYARD_HEALTH_PATH; default: /_pulse/meta]
     #[arg(long)]
     pub health_path: Option<String>,
     /// Public router URL; checks go through it (pinned before promotion, unpinned after) [env: SWITCHYARD_ROUTER_URL]
@@ -119,9 +119,7 @@ pub fn new_id(name: &str) -> Result<DeploymentId, Failure> {
 }
 
 fn duration(flag: &str, raw: Option<&str>, default: Duration) -> Result<Duration, Failure> {
-    raw.map_or(Ok(default), |t| {
-        parse_duration(t).map_err(|e| usage(format!("{flag}: {e}")))
-    })
+    super::timeout(flag, raw, default)
 }
 
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result<(), Failure> {
@@ -139,10 +137,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         Duration::from_secs(60),
     )?;
     let router = super::router_url(env, args.router_url.as_deref())?;
-    let health_path = args
-        .health_path
-        .clone()
-        .unwrap_or_else(|| "/_pulse/meta".into());
+    let health_path = super::health_path(env, args.health_path.as_deref())?;
     let before = super::snapshot(ctx).await?;
     if before.deployments.contains_key(&id) {
         return Err(usage(StoreError::AlreadyExists(id)));
@@ -246,7 +241,8 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
             .as_ref()
             .map_or("nothing".to_string(), |a| a.to_string());
         return Err(anyhow::anyhow!(
-            "{id} failed its health check at {check_url}: {why}. It was removed; {serving} keeps serving. Fix the backend (or pass --health-path) and run deploy again."
+            "{id} failed its health check at {check_url}: {why}{}. It was removed; {serving} keeps serving. Fix the backend (or pass --health-path) and run deploy again.",
+            super::health_hint(&why)
         )
         .into());
     }

@@ -17,6 +17,40 @@ use switchyard_core::{DeploymentId, Snapshot};
 
 use crate::{Context, Failure, usage};
 
+pub const HEALTH_PATH: switchyard_core::config::Setting =
+    switchyard_core::config::Setting::new("--health-path", &["SWITCHYARD_HEALTH_PATH"]);
+
+/// The path a deployment must answer 2xx on before it is promoted: flag,
+/// `SWITCHYARD_HEALTH_PATH`, `health_path` in switchyard.toml, else Pulse's
+/// `/_pulse/meta`.
+pub fn health_path(
+    env: &dyn switchyard_core::config::EnvSource,
+    flag: Option<&str>,
+) -> Result<String, Failure> {
+    let r = switchyard_core::config::Resolver::new(env);
+    match r.raw(HEALTH_PATH, flag) {
+        None => Ok("/_pulse/meta".into()),
+        Some((p, _)) if p.starts_with('/') => Ok(p),
+        Some((p, from)) => Err(usage(format!(
+            "invalid value {p:?} for {HEALTH_PATH} (from {from}): a path starting with '/'"
+        ))),
+    }
+}
+
+/// A wait limit from a flag: a duration longer than zero.
+pub fn timeout(flag: &str, raw: Option<&str>, default: Duration) -> Result<Duration, Failure> {
+    let d = match raw {
+        Some(t) => {
+            switchyard_core::config::parse_duration(t).map_err(|e| usage(format!("{flag}: {e}")))?
+        }
+        None => default,
+    };
+    if d.is_zero() {
+        return Err(usage(format!("{flag} must be longer than 0s")));
+    }
+    Ok(d)
+}
+
 pub const ROUTER_URL: switchyard_core::config::Setting =
     switchyard_core::config::Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
 
@@ -141,6 +175,20 @@ pub async fn snapshot(ctx: &Context) -> Result<Snapshot, Failure> {
         .map_err(|e| anyhow::anyhow!("{e}; check --redis-url / REDIS_URL").into())
 }
 
+/// What a failed health check's last answer means for the person running
+/// the command.
+pub fn health_hint(why: &str) -> &'static str {
+    if why.contains("404") {
+        " (the path is missing on the backend: pass --health-path, or set SWITCHYARD_HEALTH_PATH or health_path in switchyard.toml)"
+    } else if why.contains("502") {
+        " (the router could not reach the backend: is its URL right and is it listening?)"
+    } else if why.contains("409") {
+        " (the router calls the pin stale: the deployment is gone or revoked)"
+    } else {
+        ""
+    }
+}
+
 /// Polls `url` until it answers 2xx, up to `timeout`.
 pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
     let client = reqwest::Client::builder()
@@ -176,6 +224,10 @@ pub async fn check_pinned(
         check_pin(env, id)
     );
     wait_healthy(&url, timeout).await.map_err(|why| {
-        anyhow::anyhow!("{id} failed its health check at {url}: {why}; nothing was promoted").into()
+        anyhow::anyhow!(
+            "{id} failed its health check at {url}: {why}{}; nothing was promoted",
+            health_hint(&why)
+        )
+        .into()
     })
 }

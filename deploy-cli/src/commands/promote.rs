@@ -55,7 +55,7 @@ pub struct Verify {
     /// Public router URL; checks go through it [env: SWITCHYARD_ROUTER_URL]
     #[arg(long)]
     pub router_url: Option<String>,
-    /// Must answer 2xx through the router with the pin before promoting [default: /_pulse/meta]
+    /// Must answer 2xx through the router with the pin before promoting [env: SWITCHYARD_HEALTH_PATH; default: /_pulse/meta]
     #[arg(long)]
     pub health_path: Option<String>,
     /// How long each check may take [default: 60s]
@@ -69,11 +69,11 @@ impl Verify {
     }
 
     fn timeout(&self) -> Result<Duration, Failure> {
-        self.timeout
-            .as_deref()
-            .map_or(Ok(Duration::from_secs(60)), |t| {
-                parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))
-            })
+        super::timeout(
+            "--timeout",
+            self.timeout.as_deref(),
+            Duration::from_secs(60),
+        )
     }
 
     /// The pinned check; nothing to do without a router URL.
@@ -83,7 +83,7 @@ impl Verify {
                 env,
                 &r,
                 id,
-                self.health_path.as_deref().unwrap_or("/_pulse/meta"),
+                &super::health_path(env, self.health_path.as_deref())?,
                 self.timeout()?,
             )
             .await?;
@@ -102,6 +102,20 @@ impl Verify {
 
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Result<(), Failure> {
     let id = parse_id(&args.deployment_id)?;
+    // Fail at once where a health check could not help.
+    match super::snapshot(ctx).await?.get(id.as_str()) {
+        None => {
+            return Err(usage(format!(
+                "deployment {id} does not exist; `switchyard status` lists those that do"
+            )));
+        }
+        Some(d) if d.state == switchyard_core::DeploymentState::Revoked => {
+            return Err(usage(format!(
+                "deployment {id} is revoked and cannot serve again; deploy it anew"
+            )));
+        }
+        Some(_) => {}
+    }
     if args.watch {
         return watch(ctx, env, &id, &args).await;
     }
