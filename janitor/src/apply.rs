@@ -17,7 +17,7 @@ use switchyard_store::{ReloadNotice, SharedStore, StoreError};
 use crate::{
     config::JanitorConfig,
     plan::{Action, DeleteReason},
-    report::Outcome,
+    report::{BackendReload, Outcome},
 };
 
 pub struct Executor<'a> {
@@ -203,15 +203,6 @@ impl Executor<'_> {
         }
         Some(result)
     }
-}
-
-/// What the backend's own reload endpoint said.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct BackendReload {
-    pub ok: bool,
-    pub reloaded_socket_count: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 /// A deployment promoted while the run was deciding about it is kept.

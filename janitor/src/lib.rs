@@ -99,6 +99,7 @@ async fn plan_and_apply(
     report.scanned = actions.len();
     report.decisions = actions.clone();
     if config.dry_run {
+        report.would(&actions);
         return Ok(());
     }
     // `switchyard status` predicts the next retirement from this policy.

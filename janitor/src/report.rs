@@ -6,10 +6,16 @@ use std::fmt::Write;
 use serde::Serialize;
 use switchyard_core::DeploymentId;
 
-use crate::{
-    apply::BackendReload,
-    plan::{Action, DeleteReason},
-};
+use crate::plan::{Action, DeleteReason};
+
+/// What the backend's own reload endpoint said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendReload {
+    pub ok: bool,
+    pub reloaded_socket_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -68,6 +74,46 @@ pub struct Report {
 }
 
 impl Report {
+    /// A dry run's report: what the plan would do, in the same fields a real
+    /// run fills, so scripts read both alike.
+    pub fn would(&mut self, actions: &[Action]) {
+        let outcomes = actions
+            .iter()
+            .map(|a| match a {
+                Action::Keep {
+                    deployment_id,
+                    reason,
+                    ..
+                } => Outcome::Kept {
+                    deployment_id: deployment_id.clone(),
+                    reason: reason.clone(),
+                },
+                Action::Reload {
+                    deployment_id,
+                    reason,
+                    ..
+                } => Outcome::Reloaded {
+                    deployment_id: deployment_id.clone(),
+                    reason: reason.clone(),
+                    backend: None,
+                },
+                Action::Delete {
+                    deployment_id,
+                    why,
+                    reason,
+                    ..
+                } => Outcome::Deleted {
+                    deployment_id: deployment_id.clone(),
+                    forced: *why != DeleteReason::Idle,
+                    why: *why,
+                    reason: reason.clone(),
+                    backend: None,
+                },
+            })
+            .collect();
+        self.absorb(outcomes);
+    }
+
     pub fn absorb(&mut self, outcomes: Vec<Outcome>) {
         for o in &outcomes {
             match o {

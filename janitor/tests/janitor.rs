@@ -150,6 +150,16 @@ async fn dry_run_changes_nothing() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["decisions"][0]["action"], "delete");
     assert_eq!(json["decisions"][0]["why"], "idle");
+    // The same fields a real run fills, saying what it would do.
+    assert_eq!(json["deleted"], serde_json::json!(["v1"]));
+    assert_eq!(json["outcomes"][0]["outcome"], "deleted");
+    let real = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    let real = serde_json::to_value(&real).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&json), keys(&real), "one shape for both");
+    assert_eq!(real["deleted"], json["deleted"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
