@@ -18,7 +18,7 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
-use crate::{Shared, proxy::backend_response, respond::Body, table::Target};
+use crate::{Shared, backend::backend_response, respond::Body, table::Target};
 
 /// What a retry needs of the original request, kept only for requests
 /// that may fall through.

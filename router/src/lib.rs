@@ -7,6 +7,7 @@
 //! only reads configuration, installs logging and signals, and calls it.
 
 mod access;
+mod backend;
 mod client;
 pub mod config;
 mod fallthrough;

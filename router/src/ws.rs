@@ -30,8 +30,9 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 
 use crate::{
     Shared,
+    backend::{backend_failure, backend_response, error_chain, rewrite_request},
     headers::SELECTED,
-    proxy::{Decision, backend_failure, backend_response, error_chain, rewrite_request},
+    proxy::Decision,
     respond::{Body, RouterError},
     server::Conn,
 };

@@ -1,0 +1,89 @@
+//! What both forwarding paths (HTTP in `proxy`, WebSocket in `ws`) do at
+//! the backend boundary: rewrite the request for it, turn its answer into
+//! the client's, and count and describe its failures.
+
+use std::{net::SocketAddr, time::Instant};
+
+use http::{HeaderValue, Response, Uri, Version, header, uri::PathAndQuery};
+use http_body_util::Either;
+use hyper::body::Incoming;
+
+use crate::{
+    Shared,
+    headers::{self, SELECTED},
+    respond::{Body, RouterError},
+    table::Target,
+};
+
+/// Rewrites the request for the backend: hop-by-hop headers out, forwarding
+/// headers in, URI pointed at the backend. The request id was set when the
+/// request arrived.
+pub fn rewrite_request(
+    shared: &Shared,
+    parts: &mut http::request::Parts,
+    authority: &http::uri::Authority,
+    peer: SocketAddr,
+    decision_path: Option<PathAndQuery>,
+    host: Option<HeaderValue>,
+) -> Result<(), RouterError> {
+    parts.headers.remove(header::HOST);
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_forwarded(
+        &mut parts.headers,
+        peer.ip(),
+        host,
+        shared.config.trust_forwarded,
+    );
+    let pq = decision_path
+        .or_else(|| parts.uri.path_and_query().cloned())
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::builder()
+        .scheme("http")
+        .authority(authority.clone())
+        .path_and_query(pq)
+        .build()
+        .map_err(|_| RouterError::BadRequest("request target cannot be forwarded"))?;
+    parts.version = Version::HTTP_11;
+    Ok(())
+}
+
+/// A backend's answer as the client gets it, body streamed: hop-by-hop
+/// headers out, the selected deployment and request id in, counted.
+pub(crate) fn backend_response(
+    target: &Target,
+    res: Response<Incoming>,
+    started: Instant,
+) -> Response<Body> {
+    let (mut parts, body) = res.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(&SELECTED, target.selected.clone());
+    parts
+        .headers
+        .append(&headers::SERVER_TIMING, target.label.clone());
+    target
+        .traffic
+        .record(parts.status.as_u16(), started.elapsed());
+    Response::from_parts(parts, Either::Left(body))
+}
+
+/// Counts a failure the backend caused and passes the error on.
+pub(crate) fn backend_failure(target: &Target, err: RouterError, started: Instant) -> RouterError {
+    target.traffic.backend_error();
+    target
+        .traffic
+        .record(err.status().as_u16(), started.elapsed());
+    err
+}
+
+/// The error and its causes on one line: hyper's top-level messages alone
+/// ("client error (Connect)") do not say what happened.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
