@@ -163,7 +163,7 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
 pub(crate) fn redis_service(args: &GlobalArgs, env: &dyn EnvSource) -> String {
     Resolver::new(env)
         .raw(REDIS_SERVICE, args.redis_service.as_deref())
-        .map_or_else(|| crate::stack::REDIS.to_string(), |(v, _)| v)
+        .map_or_else(|| crate::railway::stack::REDIS.to_string(), |(v, _)| v)
 }
 
 pub(crate) async fn railway_platform(

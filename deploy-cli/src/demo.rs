@@ -73,7 +73,7 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
 
     let v1 = spawn_backend("v1").await?;
     deploy(&store, "v1", v1).await?;
-    crate::commands::wait_until_serving(
+    crate::checks::wait_until_serving(
         &base,
         &DeploymentId::new("v1").map_err(usage)?,
         Duration::from_secs(5),
@@ -87,7 +87,7 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
 
     let v2 = spawn_backend("v2").await?;
     deploy(&store, "v2", v2).await?;
-    crate::commands::wait_until_serving(
+    crate::checks::wait_until_serving(
         &base,
         &DeploymentId::new("v2").map_err(usage)?,
         Duration::from_secs(5),

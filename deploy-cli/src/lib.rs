@@ -3,13 +3,14 @@
 //! async `run`. Exit codes: 0 success, 1 the operation failed, 2 bad usage
 //! or configuration.
 
+pub mod checks;
 pub mod commands;
 pub mod context;
 pub mod demo;
 pub mod file;
 pub mod progress;
+pub mod railway;
 pub mod source;
-pub mod stack;
 
 use clap::{Parser, Subcommand};
 

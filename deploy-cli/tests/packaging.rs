@@ -116,15 +116,15 @@ fn default_images_are_what_the_release_publishes() {
     );
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(
-        switchyard_cli::stack::default_router_image(),
+        switchyard_cli::railway::stack::default_router_image(),
         format!("ghcr.io/switchyard/switchyard-router:{version}")
     );
     assert_eq!(
-        switchyard_cli::stack::default_janitor_image(),
+        switchyard_cli::railway::stack::default_janitor_image(),
         format!("ghcr.io/switchyard/switchyard-janitor:{version}")
     );
     let router = railway_config("railway.json");
-    let wanted = switchyard_cli::stack::desired(&switchyard_cli::stack::Wanted {
+    let wanted = switchyard_cli::railway::stack::desired(&switchyard_cli::railway::stack::Wanted {
         router_image: String::new(),
         janitor_image: String::new(),
         env_service: "pulse-env".into(),

@@ -17,14 +17,12 @@ use switchyard_core::{
 };
 use switchyard_store::{NewDeployment, StoreError};
 
-use super::{
-    parse_id,
-    provision::{self, Code, RailwaySpec},
-    wait_healthy, wait_until_serving,
-};
+use super::parse_id;
 use crate::{
     Context, Failure,
+    checks::{wait_healthy, wait_until_serving},
     progress::Progress,
+    railway::provision::{self, Code, RailwaySpec},
     source::{image, pack},
     usage,
 };
@@ -230,7 +228,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         Some(r) => format!(
             "{}{health_path}?pulse_deployment={}",
             r.trim_end_matches('/'),
-            super::check_pin(env, &id)
+            crate::checks::check_pin(env, &id)
         ),
         None => format!("{}{health_path}", backend.url.trim_end_matches('/')),
     };
@@ -242,7 +240,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
             .map_or("nothing".to_string(), |a| a.to_string());
         return Err(anyhow::anyhow!(
             "{id} failed its health check at {check_url}: {why}{}. It was removed; {serving} keeps serving. Fix the backend (or pass --health-path) and run deploy again.",
-            super::health_hint(&why)
+            crate::checks::health_hint(&why)
         )
         .into());
     }

@@ -1,7 +1,7 @@
 //! `switchyard init`: bootstrap the stack into a Railway project (creating
 //! the project when none is given): Redis with a volume and a TCP proxy so
 //! the CLI can reach it (or an external one given with `--redis-url`), then
-//! the services of [`crate::stack`]: the env service holding user
+//! the services of [`crate::railway::stack`]: the env service holding user
 //! variables, the router and the janitor.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use switchyard_railway::{Auth, Client, ClientSettings, ops::Source};
 use crate::{
     Failure, GlobalArgs,
     context::{self, PROJECT_ID},
-    stack::{self, ENV, JANITOR, REDIS, ROUTER},
+    railway::stack::{self, ENV, JANITOR, REDIS, ROUTER},
     usage,
 };
 

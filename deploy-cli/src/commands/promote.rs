@@ -10,8 +10,12 @@ use switchyard_core::{
 };
 use switchyard_store::{RequestStats, StatsWindow};
 
-use super::{check_pinned, parse_id, wait_until_serving};
-use crate::{Context, Failure, usage};
+use super::parse_id;
+use crate::{
+    Context, Failure,
+    checks::{check_pinned, wait_until_serving},
+    usage,
+};
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {

@@ -10,7 +10,7 @@ use switchyard_core::config::EnvSource;
 use super::init::StackArgs;
 use crate::{
     Failure, GlobalArgs, context,
-    stack::{self, ROUTER},
+    railway::stack::{self, ROUTER},
     usage,
 };
 
