@@ -155,6 +155,7 @@ async fn deploy(store: &SharedStore, name: &str, addr: SocketAddr) -> Result<(),
             service_name: name.into(),
             backend_url: format!("http://{addr}"),
             service_id: None,
+            state_epoch: None,
             now: UnixTime::now(),
         })
         .await?;

@@ -52,6 +52,8 @@ pub enum Command {
     Delete(commands::delete::DeleteArgs),
     /// Delete the deployment with a given name (never the active one)
     Remove(commands::delete::RemoveArgs),
+    /// Revoke every deployment below a state epoch in one step (after a contract-phase migration)
+    RetireBelowEpoch(commands::epoch::RetireArgs),
     /// Print a link that opens a deployment by its pin (signed and expiring in strict mode)
     PreviewUrl(commands::preview::PreviewArgs),
     /// Refill a store that lost its data from what a router still routes on (never overwrites)
@@ -107,6 +109,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
                 Command::Delete(a) => commands::delete::run(&ctx, a).await,
                 Command::Remove(a) => commands::delete::remove(&ctx, a).await,
                 Command::Restore(a) => commands::restore::run(&ctx, a).await,
+                Command::RetireBelowEpoch(a) => commands::epoch::run(&ctx, a).await,
                 Command::PreviewUrl(a) => commands::preview::run(&ctx, env, a).await,
                 Command::Demo(_) | Command::Init(_) | Command::Upgrade(_) => Ok(()),
             }

@@ -339,6 +339,7 @@ mod tests {
                 .then_some(UnixTime(NOW - drained_ago)),
             revoked_at: None,
             service_id: None,
+            state_epoch: None,
         }
     }
 

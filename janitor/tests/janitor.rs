@@ -54,6 +54,7 @@ async fn active_at(store: &SharedStore, name: &str, url: &str, ago: f64) {
             service_name: name.into(),
             backend_url: url.into(),
             service_id: None,
+            state_epoch: None,
             now: then,
         })
         .await
@@ -413,6 +414,7 @@ async fn railway_services_are_deleted_and_failures_retried_next_run() {
         service_name: "old".into(),
         backend_url: "http://127.0.0.1:9".into(),
         service_id: Some(old_id.clone()),
+        state_epoch: None,
         now: then,
     })
     .await
@@ -469,6 +471,7 @@ async fn draining(s: &SharedStore, name: &str, url: &str, drained_ago: f64, seen
         service_name: name.into(),
         backend_url: url.into(),
         service_id: None,
+        state_epoch: None,
         now: UnixTime(now - drained_ago - 60.0),
     })
     .await
@@ -482,6 +485,7 @@ async fn draining(s: &SharedStore, name: &str, url: &str, drained_ago: f64, seen
         service_name: successor.clone(),
         backend_url: "http://127.0.0.1:9".into(),
         service_id: None,
+        state_epoch: None,
         now: UnixTime(now - drained_ago),
     })
     .await

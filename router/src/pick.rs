@@ -236,6 +236,7 @@ mod tests {
                     drain_started_at: None,
                     revoked_at: None,
                     service_id: None,
+                    state_epoch: None,
                 },
             );
         }

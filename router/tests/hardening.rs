@@ -154,6 +154,7 @@ async fn every_router_answer_carries_the_request_id() {
             service_name: "down".into(),
             backend_url: dead_url,
             service_id: None,
+            state_epoch: None,
             now: switchyard_core::UnixTime::now(),
         })
         .await
@@ -265,6 +266,7 @@ async fn a_proxy_answers_in_its_own_http_version() {
             service_name: "old".into(),
             backend_url: url,
             service_id: None,
+            state_epoch: None,
             now: switchyard_core::UnixTime::now(),
         })
         .await
@@ -409,6 +411,7 @@ async fn a_clients_clean_close_completes_when_the_backend_just_leaves() {
             service_name: "rude".into(),
             backend_url: url,
             service_id: None,
+            state_epoch: None,
             now: switchyard_core::UnixTime::now(),
         })
         .await

@@ -97,6 +97,7 @@ impl Target {
                 service_name: "bench".into(),
                 backend_url: format!("http://{backend}"),
                 service_id: None,
+                state_epoch: None,
                 now: UnixTime::now(),
             })
             .await?;

@@ -71,6 +71,17 @@ pub struct Deployment {
     /// Platform-specific handle (Railway service id) needed to delete it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_id: Option<String>,
+    /// The shared-state generation this build works with (database schema,
+    /// session format); `None` counts as 0. Unpinned traffic never moves to
+    /// a lower epoch than the active one's without `--force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_epoch: Option<u64>,
+}
+
+impl Deployment {
+    pub fn epoch(&self) -> u64 {
+        self.state_epoch.unwrap_or(0)
+    }
 }
 
 /// A gradual rollout in progress: `percent` of unpinned traffic goes to
@@ -147,6 +158,7 @@ mod tests {
                     drain_started_at: Some(UnixTime(drained)),
                     revoked_at: None,
                     service_id: None,
+                    state_epoch: None,
                 },
             );
         }

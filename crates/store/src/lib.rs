@@ -106,6 +106,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_meta(&self, name: &str) -> Result<Option<String>>;
 
+    /// Revokes, in one atomic step, every live deployment whose state epoch
+    /// is below `epoch` (their pins go stale, their sockets close), for
+    /// after a migration old builds cannot live with. Refuses, changing
+    /// nothing, when the active deployment is below it. Returns the ids
+    /// revoked.
+    async fn retire_below_epoch(&self, epoch: u64, now: UnixTime) -> Result<Vec<DeploymentId>>;
+
     /// Writes a snapshot a router still holds into an empty store (one that
     /// lost its data: a restart without persistence, a flush), with a
     /// version past the snapshot's so every router installs it. Refuses a

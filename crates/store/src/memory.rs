@@ -238,6 +238,33 @@ impl Store for MemoryStore {
         Ok(self.lock().snap.clone())
     }
 
+    async fn retire_below_epoch(&self, epoch: u64, now: UnixTime) -> Result<Vec<DeploymentId>> {
+        let mut st = self.lock();
+        if let Some(a) = st.snap.active_deployment()
+            && a.epoch() < epoch
+        {
+            return Err(StoreError::Invalid(format!(
+                "the active deployment {} is below state epoch {epoch}: promote one at or above it first",
+                a.deployment_id
+            )));
+        }
+        let mut revoked = Vec::new();
+        for d in st.snap.deployments.values_mut() {
+            if d.state != DeploymentState::Revoked && d.epoch() < epoch {
+                d.state = DeploymentState::Revoked;
+                d.revoked_at = Some(now);
+                revoked.push(d.deployment_id.clone());
+            }
+        }
+        for id in &revoked {
+            st.end_rollout_of(id);
+        }
+        if !revoked.is_empty() {
+            self.bump(&mut st);
+        }
+        Ok(revoked)
+    }
+
     async fn restore(&self, snap: &Snapshot) -> Result<u64> {
         let mut st = self.lock();
         if !st.snap.deployments.is_empty() || st.snap.active.is_some() {

@@ -50,6 +50,7 @@ struct Scripts {
     stats: Script,
     delete: Script,
     restore: Script,
+    retire_epoch: Script,
     unlock: Script,
 }
 
@@ -68,6 +69,7 @@ impl Scripts {
             stats: with_prelude(include_str!("lua/stats.lua")),
             delete: with_prelude(include_str!("lua/delete.lua")),
             restore: with_prelude(include_str!("lua/restore.lua")),
+            retire_epoch: with_prelude(include_str!("lua/retire_epoch.lua")),
             unlock: Script::new(include_str!("lua/unlock.lua")),
         }
     }
@@ -164,6 +166,12 @@ impl RedisStore {
         self.call(|mut c| async move { inv.invoke_async(&mut c).await })
             .await
     }
+}
+
+fn active_below(active: &str, epoch: u64) -> StoreError {
+    StoreError::Invalid(format!(
+        "the active deployment {active} is below state epoch {epoch}: promote one at or above it first"
+    ))
 }
 
 fn parse_record(raw: &str) -> Result<Deployment> {
@@ -396,6 +404,22 @@ impl Store for RedisStore {
         let (key, value) = (&key, value);
         self.call(|mut c| async move { c.set::<_, _, ()>(key, value).await })
             .await
+    }
+
+    async fn retire_below_epoch(&self, epoch: u64, now: UnixTime) -> Result<Vec<DeploymentId>> {
+        let mut inv = self.script(|s| &s.retire_epoch);
+        inv.arg(epoch).arg(now.secs());
+        let out: Vec<String> = self.run(inv).await?;
+        match out.first().map(String::as_str) {
+            Some("ok") => Ok(out[2..]
+                .iter()
+                .filter_map(|id| DeploymentId::new(id).ok())
+                .collect()),
+            _ => Err(active_below(
+                out.get(1).map(String::as_str).unwrap_or(""),
+                epoch,
+            )),
+        }
     }
 
     async fn restore(&self, snap: &Snapshot) -> Result<u64> {

@@ -11,6 +11,8 @@ pub struct NewDeployment {
     pub service_name: String,
     pub backend_url: String,
     pub service_id: Option<String>,
+    /// See [`Deployment::state_epoch`].
+    pub state_epoch: Option<u64>,
     pub now: UnixTime,
 }
 
@@ -27,6 +29,7 @@ impl NewDeployment {
             drain_started_at: None,
             revoked_at: None,
             service_id: self.service_id.clone(),
+            state_epoch: self.state_epoch,
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct DeployArgs {
     /// Leave it pending: a preview reachable only with a pin
     #[arg(long)]
     pub no_promote: bool,
+    /// The shared-state generation this build works with (schema, session format); promotion never moves unpinned traffic to a lower one without --force [default: 0]
+    #[arg(long, value_name = "N")]
+    pub state_epoch: Option<u64>,
     /// Path that must answer 2xx before promotion [env: SWITCHYARD_HEALTH_PATH; default: /_pulse/meta]
     #[arg(long)]
     pub health_path: Option<String>,
@@ -212,6 +215,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         service_name: backend.service_name.clone(),
         backend_url: backend.url.clone(),
         service_id: backend.service_id.clone(),
+        state_epoch: args.state_epoch,
         now: UnixTime::now(),
     };
     if let Err(e) = ctx.store.register(new).await {

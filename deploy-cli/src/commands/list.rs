@@ -25,8 +25,8 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
     ctx.say(
         || {
             let mut out = String::new();
-            let header = ["DEPLOYMENT", "STATE", "AGE", "DRAINING", "WS", "LAST SEEN", "5XX/REQ", "BACKEND"];
-            let cells: Vec<(bool, [String; 8])> = rows
+            let header = ["DEPLOYMENT", "STATE", "EPOCH", "AGE", "DRAINING", "WS", "LAST SEEN", "5XX/REQ", "BACKEND"];
+            let cells: Vec<(bool, [String; 9])> = rows
                 .iter()
                 .map(|d| {
                     let share = match &snap.rollout {
@@ -39,6 +39,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                         [
                             d.deployment_id.to_string(),
                             share,
+                            d.epoch().to_string(),
                             ago(d.created_at),
                             if d.state == DeploymentState::Draining { ago(d.drain_started_at) } else { "-".into() },
                             leases.get(&d.deployment_id).copied().unwrap_or(0).to_string(),
@@ -57,13 +58,14 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                     *w = (*w).max(c.chars().count());
                 }
             }
-            let line = |out: &mut String, mark: &str, row: [&str; 8]| {
+            let line = |out: &mut String, mark: &str, row: [&str; 9]| {
                 let _ = write!(out, "{mark} ");
                 for (i, (c, w)) in row.iter().zip(widths).enumerate() {
                     // Names and text left, numbers and ages right.
-                    let left = matches!(i, 0 | 1 | 7);
-                    let sep = if i == 7 { "" } else { " " };
-                    let _ = match (left, i == 7) {
+                    let last = row.len() - 1;
+                    let left = i <= 1 || i == last;
+                    let sep = if i == last { "" } else { " " };
+                    let _ = match (left, i == last) {
                         (_, true) => write!(out, " {c}"),
                         (true, false) => write!(out, "{c:<w$}{sep}"),
                         (false, false) => write!(out, "{c:>w$}{sep}"),
@@ -93,6 +95,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                         "rollout_percent": snap.rollout.as_ref().filter(|r| r.deployment_id == d.deployment_id).map(|r| r.percent),
                         "backend_url": d.backend_url,
                         "service_name": d.service_name,
+                        "state_epoch": d.epoch(),
                         "created_at": d.created_at,
                         "drain_started_at": d.drain_started_at,
                         "last_seen_at": d.last_seen_at,

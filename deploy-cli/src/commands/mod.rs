@@ -2,6 +2,7 @@
 
 pub mod delete;
 pub mod deploy;
+pub mod epoch;
 pub mod init;
 pub mod list;
 pub mod preview;

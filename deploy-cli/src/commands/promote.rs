@@ -41,6 +41,9 @@ pub struct PromoteArgs {
     /// With --watch: a step holds until it has this many requests to judge by [default: 20]
     #[arg(long)]
     pub min_requests: Option<u64>,
+    /// Move unpinned traffic to a lower state epoch than the active one's
+    #[arg(long)]
+    pub force: bool,
     /// With --watch: a step still short of --min-requests this long after it started rolls back and fails [default: 5 x --step-interval]
     #[arg(long)]
     pub step_deadline: Option<String>,
@@ -50,6 +53,9 @@ pub struct PromoteArgs {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub verify: Verify,
+    /// Roll back to a lower state epoch than the active one's
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How a promotion is verified through the public router: the pinned
@@ -107,7 +113,8 @@ impl Verify {
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Result<(), Failure> {
     let id = parse_id(&args.deployment_id)?;
     // Fail at once where a health check could not help.
-    match super::snapshot(ctx).await?.get(id.as_str()) {
+    let snap = super::snapshot(ctx).await?;
+    match snap.get(id.as_str()) {
         None => {
             return Err(usage(format!(
                 "deployment {id} does not exist; `switchyard status` lists those that do"
@@ -118,7 +125,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
                 "deployment {id} is revoked and cannot serve again; deploy it anew"
             )));
         }
-        Some(_) => {}
+        Some(d) => epoch_guard(&snap, d, args.force)?,
     }
     if args.watch {
         return watch(ctx, env, &id, &args).await;
@@ -305,6 +312,7 @@ pub async fn rollback(
     let Some(target) = target else {
         return Err(anyhow::anyhow!("nothing to roll back to: no draining deployment with a live service is left (the janitor deletes drained ones)").into());
     };
+    epoch_guard(&snap, target, args.force)?;
     let id = target.deployment_id.clone();
     promote(ctx, env, &id, &args.verify).await
 }
@@ -330,6 +338,30 @@ async fn promote(
         || serde_json::json!({ "deployment_id": id, "previous": p.previous, "version": p.version }),
     );
     Ok(())
+}
+
+/// Pinning protects code, not shared data: a build older than the active
+/// one's state epoch may not understand what the newer one wrote (a
+/// migrated schema, a new session format), so unpinned traffic does not
+/// move down an epoch unless asked to.
+fn epoch_guard(
+    snap: &switchyard_core::Snapshot,
+    target: &switchyard_core::Deployment,
+    force: bool,
+) -> Result<(), Failure> {
+    let Some(active) = snap.active_deployment() else {
+        return Ok(());
+    };
+    if force || target.epoch() >= active.epoch() {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{} is at state epoch {}, below the active {}'s {}: it may not understand the state the newer build wrote. Pass --force if the state is compatible",
+        target.deployment_id,
+        target.epoch(),
+        active.deployment_id,
+        active.epoch()
+    )))
 }
 
 /// Store refusals caused by the request (unknown id, wrong state) are usage

@@ -109,6 +109,7 @@ pub async fn deploy(store: &SharedStore, deps: &[(&str, &Backend)], promote: &[&
                 service_name: name.to_string(),
                 backend_url: backend.url(),
                 service_id: None,
+                state_epoch: None,
                 now: UnixTime::now(),
             })
             .await

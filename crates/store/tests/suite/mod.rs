@@ -22,6 +22,7 @@ pub fn new(s: &str) -> NewDeployment {
         service_name: format!("svc-{s}"),
         backend_url: format!("http://{s}.internal:8000"),
         service_id: None,
+        state_epoch: None,
         now: UnixTime(1000.0),
     }
 }
@@ -49,7 +50,8 @@ macro_rules! store_suite {
             request_stats_sum_over_windows, lock_is_exclusive_and_released_only_by_holder,
             concurrent_lock_acquire_has_one_winner, lock_expires, subscribers_see_changes_and_reloads,
             rollout_rules, revoke_rules, meta_documents_round_trip,
-            a_rollout_candidate_drains_when_another_is_promoted, restore_fills_only_an_empty_store);
+            a_rollout_candidate_drains_when_another_is_promoted, restore_fills_only_an_empty_store,
+            retire_below_epoch_is_one_step_and_spares_the_active);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -555,4 +557,51 @@ pub async fn restore_fills_only_an_empty_store(store: SharedStore) {
     let err = store.restore(&held).await.unwrap_err();
     assert!(matches!(err, StoreError::NotEmpty(_)), "{err}");
     assert_eq!(store.snapshot().await.unwrap().version, version);
+}
+
+pub async fn retire_below_epoch_is_one_step_and_spares_the_active(store: SharedStore) {
+    let with_epoch = |name: &str, epoch: Option<u64>| NewDeployment {
+        state_epoch: epoch,
+        ..new(name)
+    };
+    store.register(with_epoch("old", None)).await.unwrap();
+    store.register(with_epoch("e1", Some(1))).await.unwrap();
+    store.register(with_epoch("e2", Some(2))).await.unwrap();
+    store
+        .register(with_epoch("preview1", Some(1)))
+        .await
+        .unwrap();
+    store.promote(&id("old"), UnixTime(1.0)).await.unwrap();
+    store.promote(&id("e1"), UnixTime(2.0)).await.unwrap();
+    // The active (e1) is below 2: refused, nothing changes.
+    let before = store.snapshot().await.unwrap();
+    let err = store
+        .retire_below_epoch(2, UnixTime(3.0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("e1"), "{err}");
+    assert_eq!(store.snapshot().await.unwrap(), before);
+    store.promote(&id("e2"), UnixTime(4.0)).await.unwrap();
+    let mut revoked = store.retire_below_epoch(2, UnixTime(5.0)).await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, vec![id("e1"), id("old"), id("preview1")]);
+    let snap = store.snapshot().await.unwrap();
+    for gone in ["old", "e1", "preview1"] {
+        assert_eq!(
+            snap.get(gone).unwrap().state,
+            DeploymentState::Revoked,
+            "{gone}"
+        );
+    }
+    assert_eq!(snap.active, Some(id("e2")));
+    assert_eq!(snap.get("e2").unwrap().state_epoch, Some(2));
+    // Nothing left below: a no-op that bumps nothing.
+    assert!(
+        store
+            .retire_below_epoch(2, UnixTime(6.0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.snapshot().await.unwrap().version, snap.version);
 }
