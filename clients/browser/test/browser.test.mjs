@@ -59,6 +59,16 @@ const served = (page, id) =>
 /** Makes the page's next request learn whether its pin went stale. */
 const poke = (page) => page.evaluate(() => fetch("/api").then((r) => r.status)).catch(() => "navigated");
 
+/**
+ * Pokes until the router calls the pin stale: the CLI returns once the
+ * store has the change, and the router hears of it a moment later.
+ */
+const pokeUntilStale = (page) =>
+  eventually("the router to call the pin stale", async () => {
+    const status = await poke(page);
+    return status === 409 || status === "navigated";
+  });
+
 test("a v1 page keeps fetch, XHR, WebSocket and EventSource on v1 after v2 is promoted", () =>
   withV1(async ({ s, router, ctx }) => {
     const page = await ctx.newPage();
@@ -88,7 +98,7 @@ test("revoking v1 reloads the page exactly once, onto v2, with its URL intact", 
     await page.goto(`${router}/page?x=1#frag`);
     await s.deploy("v2", router);
     await s.must(["revoke", "v1", "--yes"]);
-    await poke(page);
+    await pokeUntilStale(page);
     await served(page, "v2");
     const after = await look(page);
     assert.equal(after.loads, 2);
@@ -104,11 +114,11 @@ test("a page stale again right after its reload does not loop", () =>
     await page.goto(`${router}/page`);
     await s.deploy("v2", router);
     await s.must(["revoke", "v1", "--yes"]);
-    await poke(page);
+    await pokeUntilStale(page);
     await served(page, "v2");
     await s.deploy("v3", router, false);
     await s.must(["revoke", "v2", "--promote", "v3", "--yes"]);
-    await poke(page);
+    await pokeUntilStale(page);
     await eventually("reload-suppressed", async () => (await look(page)).events.includes("reload-suppressed"));
     await holds("no reload loop", async () => (await look(page)).loads === 2, 3000);
   }));
@@ -122,7 +132,7 @@ test("two tabs both recover, once each, at different moments", () =>
     await s.deploy("v2", router);
     await s.must(["revoke", "v1", "--yes"]);
     // Only tab a makes a request; tab b hears of it over BroadcastChannel.
-    await poke(a);
+    await pokeUntilStale(a);
     await served(a, "v2");
     await served(b, "v2");
     const [la, lb] = [await look(a), await look(b)];
@@ -149,7 +159,7 @@ test("a hidden tab waits until it is visible before it reloads", () =>
     await page.evaluate(() => window.__show("hidden"));
     await s.deploy("v2", router);
     await s.must(["revoke", "v1", "--yes"]);
-    await poke(page);
+    await pokeUntilStale(page);
     await eventually("reload-scheduled", async () => (await look(page)).events.includes("reload-scheduled"));
     // Past the longest reload delay, still hidden: still the old page.
     await holds("no reload while hidden", async () => (await look(page)).loads === 1, 3000);
@@ -225,8 +235,11 @@ test("the demo page shows its version, the update banner, and reloads once when 
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/demo.png" });
     await s.must(["revoke", "v1", "--yes"]);
-    await page.click("#ask").catch(() => {});
-    await page.waitForFunction(() => document.getElementById("version")?.textContent === "v2", null, { timeout: 15000 });
+    // Asking the backend once the router knows: the answer is stale, and the page reloads.
+    await eventually("the page to reload onto v2", async () => {
+      await page.click("#ask", { timeout: 1000 }).catch(() => {});
+      return (await page.textContent("#version").catch(() => "")) === "v2";
+    });
     assert.equal(new URL(page.url()).search, "", "the stale pin left the URL");
     await ctx.close();
   } finally {
