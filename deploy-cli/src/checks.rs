@@ -62,15 +62,35 @@ pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| e.to_string())?;
-    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    let mut told = started;
     loop {
         let last = match client.get(url).send().await {
             Ok(res) if res.status().is_success() => return Ok(()),
+            // The backend's own 404 will not fix itself: the path is
+            // wrong. (The router's 404, a deployment it has not heard of
+            // yet, may.)
+            Ok(res)
+                if res.status() == reqwest::StatusCode::NOT_FOUND
+                    && !res.headers().contains_key("x-switchyard") =>
+            {
+                return Err(format!("answered {}", res.status()));
+            }
             Ok(res) => format!("answered {}", res.status()),
             Err(e) => format!("unreachable ({e})"),
         };
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Err(format!("{last} after {timeout:?}"));
+        }
+        if now.duration_since(told) >= Duration::from_secs(5) {
+            told = now;
+            eprintln!(
+                "  waiting for {url} to answer 2xx: {}s of {}s, last {last}",
+                now.duration_since(started).as_secs(),
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

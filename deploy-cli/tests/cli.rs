@@ -504,6 +504,28 @@ async fn arguments_and_messages_a_new_user_meets() {
         2,
     );
     assert!(err.contains("--timeout must be longer than 0s"), "{err}");
+    // A health path the backend does not have is said so, naming the setting.
+    let v1 = Backend::start("v1").await;
+    let err = cli.fails(
+        &[
+            "deploy",
+            "--url",
+            &v1.url(),
+            "--deployment-id",
+            "h404",
+            "--health-path",
+            "/status/404",
+            "--timeout",
+            "60s",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("404")
+            && err.contains("the path is missing")
+            && err.contains("SWITCHYARD_HEALTH_PATH"),
+        "{err}"
+    );
     // --json errors are JSON too.
     let out = cli.run(&["promote", "ghost", "--json"]);
     assert_eq!(out.status.code(), Some(2));
