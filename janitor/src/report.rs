@@ -171,8 +171,14 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "janitor ({what}; platform {}): {} draining deployments scanned",
-            self.platform, self.scanned
+            "janitor ({what}; platform {}): {} draining {} scanned",
+            self.platform,
+            self.scanned,
+            if self.scanned == 1 {
+                "deployment"
+            } else {
+                "deployments"
+            }
         );
         if self.dry_run {
             for a in &self.decisions {
