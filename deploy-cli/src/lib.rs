@@ -52,6 +52,8 @@ pub enum Command {
     Delete(commands::delete::DeleteArgs),
     /// Delete the deployment with a given name (never the active one)
     Remove(commands::delete::RemoveArgs),
+    /// Railway: restart a deployment's service from its latest build (the active one by default), e.g. to pick up changed variables
+    Redeploy(commands::redeploy::RedeployArgs),
     /// Revoke every deployment below a state epoch in one step (after a contract-phase migration)
     RetireBelowEpoch(commands::epoch::RetireArgs),
     /// Print a link that opens a deployment by its pin (signed and expiring in strict mode)
@@ -109,6 +111,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
                 Command::Delete(a) => commands::delete::run(&ctx, a).await,
                 Command::Remove(a) => commands::delete::remove(&ctx, a).await,
                 Command::Restore(a) => commands::restore::run(&ctx, a).await,
+                Command::Redeploy(a) => commands::redeploy::run(&ctx, a).await,
                 Command::RetireBelowEpoch(a) => commands::epoch::run(&ctx, a).await,
                 Command::PreviewUrl(a) => commands::preview::run(&ctx, env, a).await,
                 Command::Demo(_) | Command::Init(_) | Command::Upgrade(_) => Ok(()),

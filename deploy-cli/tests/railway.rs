@@ -341,3 +341,54 @@ async fn a_renamed_redis_service_is_the_one_backends_reference() {
         "${{acme-redis.REDIS_URL}}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeploy_restarts_the_active_service_without_a_build() {
+    let s = stack().await;
+    let web = Backend::start("web-1").await;
+    let port = web.addr.port().to_string();
+    let out = s
+        .cli(&[
+            "deploy",
+            "--image",
+            "ghcr.io/acme/web:1",
+            "--deployment-id",
+            "web-1",
+            "--port",
+            &port,
+            "--health-path",
+            "/",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let service = s.fake.live_service("web-1").unwrap();
+    // The active one by default, or by id.
+    for args in [&["redeploy"][..], &["redeploy", "web-1"]] {
+        let out = s.cli(args).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("SUCCESS"),
+            "{}",
+            text(&out)
+        );
+    }
+    let sent = s.fake.sent("ServiceInstanceRedeploy");
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|r| r.variables["serviceId"] == service.id.as_str())
+    );
+    assert!(
+        s.fake.sent("ServiceInstanceDeployV2").len() <= 1,
+        "no new build or deploy"
+    );
+    // A redeploy Railway fails says so, and nothing changes in the store.
+    s.fake.state().next_statuses = vec!["DEPLOYING".into(), "CRASHED".into()];
+    let out = s.cli(&["redeploy"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("ended CRASHED"), "{}", text(&out));
+    assert_eq!(s.list().await["active"], "web-1");
+    // Unknown ids are refused before Railway is asked.
+    let out = s.cli(&["redeploy", "ghost"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

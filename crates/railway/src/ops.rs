@@ -40,6 +40,8 @@ operations! {
     TCP_PROXY_CREATE = ("TcpProxyCreate", "tcp_proxy_create.graphql", false);
     PROJECT_TOKEN_CREATE = ("ProjectTokenCreate", "project_token_create.graphql", false);
     SERVICE_INSTANCE = ("ServiceInstance", "service_instance.graphql", true);
+    SERVICE_INSTANCE_REDEPLOY = ("ServiceInstanceRedeploy", "service_instance_redeploy.graphql", false);
+    LATEST_DEPLOYMENT = ("LatestDeployment", "latest_deployment.graphql", true);
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -360,6 +362,49 @@ impl Client {
             .request::<_, Data>(&SERVICE_INSTANCE_DEPLOY, &vars)
             .await?
             .service_instance_deploy_v2)
+    }
+
+    /// Redeploys the service's latest deployment without a new build (to
+    /// pick up changed variables, say).
+    pub async fn redeploy(
+        &self,
+        service_id: &str,
+        environment_id: &str,
+    ) -> Result<(), RailwayError> {
+        let vars = json!({ "serviceId": service_id, "environmentId": environment_id });
+        self.request::<_, serde_json::Value>(&SERVICE_INSTANCE_REDEPLOY, &vars)
+            .await?;
+        Ok(())
+    }
+
+    /// The id and status of the service's latest deployment, if any.
+    pub async fn latest_deployment(
+        &self,
+        service_id: &str,
+        environment_id: &str,
+    ) -> Result<Option<(String, String)>, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            service_instance: Instance,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Instance {
+            latest_deployment: Option<Latest>,
+        }
+        #[derive(Deserialize)]
+        struct Latest {
+            id: String,
+            status: String,
+        }
+        let vars = json!({ "serviceId": service_id, "environmentId": environment_id });
+        Ok(self
+            .request::<_, Data>(&LATEST_DEPLOYMENT, &vars)
+            .await?
+            .service_instance
+            .latest_deployment
+            .map(|l| (l.id, l.status)))
     }
 
     pub async fn service_domain_create(

@@ -80,6 +80,8 @@ pub struct FakeState {
     pub shared_variables: BTreeMap<String, String>,
     /// Railway deployment id → statuses still to report (the last repeats).
     pub deployments: BTreeMap<String, (String, VecDeque<String>)>,
+    /// Service id → its latest deployment id.
+    pub latest: BTreeMap<String, String>,
     /// Statuses the next deployment will report, one per poll.
     pub next_statuses: Vec<String>,
     pub failures: BTreeMap<String, VecDeque<Failure>>,
@@ -226,7 +228,20 @@ impl FakeState {
         let statuses: VecDeque<String> = self.next_statuses.iter().cloned().collect();
         self.deployments
             .insert(id.clone(), (service_id.to_string(), statuses));
+        self.latest.insert(service_id.to_string(), id.clone());
         id
+    }
+
+    /// A deployment's next status: each read advances one step, the last
+    /// one stays.
+    fn next_status(&mut self, id: &str) -> Option<String> {
+        let (_, statuses) = self.deployments.get_mut(id)?;
+        let status = if statuses.len() > 1 {
+            statuses.pop_front()
+        } else {
+            statuses.front().cloned()
+        };
+        Some(status.unwrap_or_else(|| "SUCCESS".into()))
     }
 }
 
@@ -477,17 +492,31 @@ async fn graphql(
                 "domains": { "serviceDomains": domains },
             } })
         }
+        "ServiceInstanceRedeploy" => {
+            let service = vars["serviceId"].as_str().unwrap_or_default().to_string();
+            if !st.services.iter().any(|s| s.id == service && !s.deleted) {
+                return gql_error("Service not found");
+            }
+            st.start_deployment(&service);
+            json!({ "serviceInstanceRedeploy": true })
+        }
+        "LatestDeployment" => {
+            let service = vars["serviceId"].as_str().unwrap_or_default().to_string();
+            if !st.services.iter().any(|s| s.id == service && !s.deleted) {
+                return gql_error("ServiceInstance not found");
+            }
+            let latest = st.latest.get(&service).cloned();
+            let deployment = latest.and_then(|id| {
+                let status = st.next_status(&id)?;
+                Some(json!({ "id": id, "status": status }))
+            });
+            json!({ "serviceInstance": { "latestDeployment": deployment } })
+        }
         "Deployment" => {
             let id = vars["id"].as_str().unwrap_or_default().to_string();
-            let Some((_, statuses)) = st.deployments.get_mut(&id) else {
+            let Some(status) = st.next_status(&id) else {
                 return gql_error("Deployment not found");
             };
-            let status = if statuses.len() > 1 {
-                statuses.pop_front()
-            } else {
-                statuses.front().cloned()
-            }
-            .unwrap_or_else(|| "SUCCESS".into());
             json!({ "deployment": { "id": id, "status": status, "createdAt": "2026-11-23T00:00:00Z", "staticUrl": null, "url": null } })
         }
         "ServiceDomainCreate" => {

@@ -7,6 +7,7 @@ pub mod init;
 pub mod list;
 pub mod preview;
 pub mod promote;
+pub mod redeploy;
 pub mod restore;
 pub mod revoke;
 pub mod upgrade;
