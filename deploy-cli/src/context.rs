@@ -171,8 +171,8 @@ pub(crate) async fn railway_platform(
     env: &dyn EnvSource,
 ) -> Result<RailwayPlatform, Failure> {
     let r = Resolver::new(env);
-    let settings = ClientSettings::from_env(env).ok_or_else(|| {
-        usage("the railway platform needs a token: RAILWAY_API_TOKEN (account or workspace token) or RAILWAY_TOKEN (project token)")
+    let settings = ClientSettings::from_env_or_login(env).ok_or_else(|| {
+        usage("the railway platform needs a token: RAILWAY_API_TOKEN (account or workspace token) or RAILWAY_TOKEN (project token), or a login of the Railway CLI (`railway login`)")
     })?;
     let client = Client::new(settings)?;
     let project_id: String = r

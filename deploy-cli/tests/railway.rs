@@ -392,3 +392,58 @@ async fn redeploy_restarts_the_active_service_without_a_build() {
     let out = s.cli(&["redeploy", "ghost"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_railway_cli_login_works_for_people_and_never_lands_in_a_service() {
+    let s = stack().await;
+    let home = std::env::temp_dir().join(format!("switchyard-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".railway")).unwrap();
+    std::fs::write(
+        home.join(".railway/config.json"),
+        r#"{"user":{"token":"login-token-abc"},"projects":{}}"#,
+    )
+    .unwrap();
+    let project = s.fake.state().project_id.clone();
+    let home_s = home.to_string_lossy().into_owned();
+    let env = [
+        ("HOME", home_s.as_str()),
+        ("RAILWAY_PROJECT_ID", project.as_str()),
+        ("REDIS_URL", &s.redis.url()),
+    ];
+    // No token variable: the login is used, as a Bearer token.
+    let out = switchyard(&s.fake, &env, &["status", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let sent = s.fake.sent("Project");
+    assert!(
+        sent.iter()
+            .any(|r| r.auth
+                == switchyard_testkit::railway::SentAuth::Bearer("login-token-abc".into())),
+        "{:?}",
+        sent.iter().map(|r| &r.auth).collect::<Vec<_>>()
+    );
+    // Writing it into a service is refused before Railway sees it.
+    let client = switchyard_railway::Client::new(switchyard_railway::ClientSettings {
+        api: s.fake.api(),
+        ..switchyard_railway::ClientSettings::new(switchyard_railway::Auth::User(
+            "login-token-abc".into(),
+        ))
+    })
+    .unwrap();
+    let env_id = s.fake.state().environment_id.clone();
+    let vars = std::collections::BTreeMap::from([(
+        "RAILWAY_TOKEN".to_string(),
+        "login-token-abc".to_string(),
+    )]);
+    let err = client
+        .upsert_variables(&project, &env_id, None, &vars, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("login token"), "{err}");
+    assert!(
+        s.fake
+            .sent("VariableCollectionUpsert")
+            .iter()
+            .all(|r| !r.variables.to_string().contains("login-token-abc"))
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}

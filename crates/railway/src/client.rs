@@ -19,6 +19,10 @@ pub enum Auth {
     Account(String),
     /// Project token (`RAILWAY_TOKEN`): `Project-Access-Token`.
     Project(String),
+    /// The local Railway CLI's login (`railway login`): a short-lived user
+    /// token, `Authorization: Bearer`. Good for commands run by a person;
+    /// never written into a service (see [`Client::upsert_variables`]).
+    User(String),
 }
 
 impl std::fmt::Debug for Auth {
@@ -27,11 +31,22 @@ impl std::fmt::Debug for Auth {
         f.write_str(match self {
             Self::Account(_) => "Auth::Account(***)",
             Self::Project(_) => "Auth::Project(***)",
+            Self::User(_) => "Auth::User(***)",
         })
     }
 }
 
 impl Auth {
+    /// The local Railway CLI's login, from its config file
+    /// (`~/.railway/config.json`, `user.token`), for when no token variable
+    /// is set.
+    pub fn from_cli_login(home: &std::path::Path) -> Option<Self> {
+        let raw = std::fs::read_to_string(home.join(".railway").join("config.json")).ok()?;
+        let config: serde_json::Value = serde_json::from_str(&raw).ok()?;
+        let token = config["user"]["token"].as_str()?.trim();
+        (!token.is_empty()).then(|| Self::User(token.to_string()))
+    }
+
     /// `RAILWAY_API_TOKEN` first, then `RAILWAY_TOKEN`.
     pub fn from_env(env: &dyn EnvSource) -> Option<Self> {
         let get = |k| env.var(k).filter(|v: &String| !v.trim().is_empty());
@@ -42,7 +57,7 @@ impl Auth {
 
     fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
-            Self::Account(t) => req.bearer_auth(t),
+            Self::Account(t) | Self::User(t) => req.bearer_auth(t),
             Self::Project(t) => req.header("Project-Access-Token", t),
         }
     }
@@ -71,7 +86,21 @@ impl ClientSettings {
     }
 
     pub fn from_env(env: &dyn EnvSource) -> Option<Self> {
-        let mut s = Self::new(Auth::from_env(env)?);
+        Self::with_auth(env, Auth::from_env(env)?)
+    }
+
+    /// As [`Self::from_env`], falling back to the local Railway CLI's
+    /// login when no token variable is set: for commands a person runs.
+    pub fn from_env_or_login(env: &dyn EnvSource) -> Option<Self> {
+        let auth = Auth::from_env(env).or_else(|| {
+            let home = env.var("HOME").filter(|h| !h.is_empty())?;
+            Auth::from_cli_login(std::path::Path::new(&home))
+        })?;
+        Self::with_auth(env, auth)
+    }
+
+    fn with_auth(env: &dyn EnvSource, auth: Auth) -> Option<Self> {
+        let mut s = Self::new(auth);
         if let Some(api) = env.var("SWITCHYARD_RAILWAY_API").filter(|v| !v.is_empty()) {
             s.api = api.trim_end_matches('/').to_string();
         }
@@ -98,6 +127,10 @@ struct GraphQlError {
 }
 
 impl Client {
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
     pub fn new(settings: ClientSettings) -> Result<Self, RailwayError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)

@@ -17,6 +17,8 @@ pub enum RailwayError {
     },
     #[error("cannot reach Railway: {0}")]
     Transport(String),
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("unexpected answer from Railway to {operation}: {detail}")]
     Decode {
         operation: &'static str,

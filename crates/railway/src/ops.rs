@@ -318,6 +318,17 @@ impl Client {
         variables: &BTreeMap<String, String>,
         skip_deploys: bool,
     ) -> Result<(), RailwayError> {
+        // A login token lives for a person's session: a service holding it
+        // would stop working when it expires, and would act as that person.
+        if let crate::Auth::User(token) = &self.settings().auth
+            && let Some(name) = variables
+                .iter()
+                .find_map(|(k, v)| v.contains(token.as_str()).then_some(k))
+        {
+            return Err(RailwayError::Refused(format!(
+                "{name} would hold the Railway CLI's login token; runtime services need a project or account token (RAILWAY_TOKEN or RAILWAY_API_TOKEN)"
+            )));
+        }
         let input = json!({
             "projectId": project_id,
             "environmentId": environment_id,

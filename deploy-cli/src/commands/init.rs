@@ -179,8 +179,8 @@ async fn create_project(
             "pass --project-id to build into an existing project, or --workspace-id (RAILWAY_WORKSPACE_ID) to create one",
         )
         .map_err(usage)?;
-    let settings = ClientSettings::from_env(env).ok_or_else(|| {
-        usage("creating a project needs RAILWAY_API_TOKEN (an account or workspace token)")
+    let settings = ClientSettings::from_env_or_login(env).ok_or_else(|| {
+        usage("creating a project needs RAILWAY_API_TOKEN (an account or workspace token) or a login of the Railway CLI (`railway login`)")
     })?;
     if matches!(settings.auth, Auth::Project(_)) {
         return Err(usage(
