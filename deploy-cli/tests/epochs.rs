@@ -6,28 +6,9 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use support::{cli, output as text};
 
 use switchyard_testkit::{Backend, RedisServer};
-
-async fn cli(redis: &str, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_clear()
-        .env("REDIS_URL", redis)
-        .args(args)
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epochs_guard_promotion_and_retire_old_builds_at_once() {

@@ -5,9 +5,10 @@
 
 mod support;
 
+use support::{cli, ok};
+
 use std::{
     collections::HashMap,
-    process::{Command, Output, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -26,26 +27,6 @@ fn router_config(replica: &str) -> switchyard_router::RouterConfig {
         lease_ttl: Duration::from_secs(2),
         ..Default::default()
     }
-}
-
-async fn cli(redis: &str, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_clear()
-        .env("REDIS_URL", redis)
-        .args(args)
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Which deployment answered, through `router`, for user `key`.

@@ -4,36 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{
-    process::{Command, Output, Stdio},
-    sync::Arc,
-    time::Duration,
-};
+mod support;
+
+use support::{cli, ok};
+
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
 use switchyard_testkit::{Backend, RedisServer, eventually};
 use tokio_tungstenite::tungstenite::Message;
-
-async fn cli(redis: &str, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_clear()
-        .env("REDIS_URL", redis)
-        .args(args)
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// (id, state) of every deployment `switchyard status --json` lists.
 async fn listed(redis: &str) -> Vec<(String, String)> {

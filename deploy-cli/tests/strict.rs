@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::{
-    process::{Command, Output, Stdio},
-    time::Duration,
-};
+use std::{process::Output, time::Duration};
+
+use support::ok;
 
 use switchyard_core::{DeploymentId, UnixTime, pin::PinKeys};
 use switchyard_testkit::{Backend, RedisServer, eventually};
@@ -27,31 +26,16 @@ fn keys(secret: &str) -> PinKeys {
 /// The CLI as an operator of a strict stack runs it: with the routers'
 /// secret (`strict` false: a stack whose routers take bare ids).
 async fn cli_as(strict: bool, redis: &str, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_clear()
-        .env("REDIS_URL", redis)
-        .args(args)
-        .stdin(Stdio::null());
-    if strict {
-        c.env("SWITCHYARD_PIN_SECRET", SECRET);
-    }
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
+    let env: &[(&str, &str)] = if strict {
+        &[("SWITCHYARD_PIN_SECRET", SECRET)]
+    } else {
+        &[]
+    };
+    support::cli_env(redis, env, args).await
 }
 
 async fn cli(redis: &str, args: &[&str]) -> Output {
     cli_as(true, redis, args).await
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 struct Strict {

@@ -25,6 +25,25 @@ async fn v1_router(config: switchyard_router::RouterConfig) -> (TestRouter, Back
     (TestRouter::start(config, store).await, v1)
 }
 
+/// Registers a backend that is not a test `Backend` and makes it active.
+async fn active_at(store: &switchyard_store::SharedStore, name: &str, url: String) {
+    store
+        .register(switchyard_store::NewDeployment {
+            id: id(name),
+            service_name: name.into(),
+            backend_url: url,
+            service_id: None,
+            state_epoch: None,
+            now: switchyard_core::UnixTime::now(),
+        })
+        .await
+        .unwrap();
+    store
+        .promote(&id(name), switchyard_core::UnixTime::now())
+        .await
+        .unwrap();
+}
+
 /// Reads until EOF or `limit`; true when the peer closed in time.
 async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     let mut buf = [0u8; 256];
@@ -260,21 +279,7 @@ async fn canned_backend(response: &'static [u8]) -> String {
 async fn a_proxy_answers_in_its_own_http_version() {
     let url = canned_backend(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
     let store = memory_store();
-    store
-        .register(switchyard_store::NewDeployment {
-            id: id("old"),
-            service_name: "old".into(),
-            backend_url: url,
-            service_id: None,
-            state_epoch: None,
-            now: switchyard_core::UnixTime::now(),
-        })
-        .await
-        .unwrap();
-    store
-        .promote(&id("old"), switchyard_core::UnixTime::now())
-        .await
-        .unwrap();
+    active_at(&store, "old", url).await;
     let r = TestRouter::start(test_config(), store).await;
     let reply = raw(
         r.addr,
@@ -405,21 +410,7 @@ async fn rude_ws_backend() -> String {
 async fn a_clients_clean_close_completes_when_the_backend_just_leaves() {
     let url = rude_ws_backend().await;
     let store = memory_store();
-    store
-        .register(switchyard_store::NewDeployment {
-            id: id("rude"),
-            service_name: "rude".into(),
-            backend_url: url,
-            service_id: None,
-            state_epoch: None,
-            now: switchyard_core::UnixTime::now(),
-        })
-        .await
-        .unwrap();
-    store
-        .promote(&id("rude"), switchyard_core::UnixTime::now())
-        .await
-        .unwrap();
+    active_at(&store, "rude", url).await;
     let r = TestRouter::start(test_config(), store).await;
     let (mut ws, _) = connect_async(format!("ws://{}/ws", r.addr)).await.unwrap();
     ws.close(None).await.unwrap();

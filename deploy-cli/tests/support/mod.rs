@@ -5,7 +5,43 @@
 
 pub mod railway;
 
-use std::sync::Arc;
+use std::{
+    process::{Command, Output, Stdio},
+    sync::Arc,
+};
+
+/// Runs the `switchyard` binary against the store at `redis`, with nothing
+/// else from this process's environment but `env`.
+pub async fn cli_env(redis: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.env_clear()
+        .env("REDIS_URL", redis)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+pub async fn cli(redis: &str, args: &[&str]) -> Output {
+    cli_env(redis, &[], args).await
+}
+
+/// Both output streams, for failure messages.
+pub fn output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}", output(out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 type RouterTask = tokio::task::JoinHandle<switchyard_router::Exit>;
 
