@@ -19,6 +19,8 @@ pub struct RequestLabel<'a> {
 }
 
 pub static MARKER: http::HeaderName = http::HeaderName::from_static("x-switchyard");
+static RELOAD_WINDOW: http::HeaderName =
+    http::HeaderName::from_static("x-switchyard-reload-window-ms");
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
@@ -154,6 +156,9 @@ pub fn stale_affinity(method: &Method, headers: &HeaderMap) -> Response<Body> {
     };
     let h = res.headers_mut();
     h.insert(pulse::STALE_AFFINITY, HeaderValue::from_static("1"));
+    // The window a browser client spreads its reload over, so a stale
+    // deployment's pages do not all come back in the same second.
+    h.insert(&RELOAD_WINDOW, HeaderValue::from_static("2000"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(origin) = headers.get(header::ORIGIN) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());

@@ -34,6 +34,7 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
         }
     };
     let mut next_reload = tokio::time::Instant::now();
+    let mut subscribed = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -48,14 +49,22 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
                             reload(&shared, &store).await;
                         }
                     }
-                    Some(StoreEvent::Resync) => reload(&shared, &store).await,
+                    Some(StoreEvent::Resync) => {
+                        subscribed = true;
+                        reload(&shared, &store).await
+                    }
                     Some(StoreEvent::Reload(n)) => {
                         let order = CloseOrder { code: 1012, reason: n.reason.clone(), window: Duration::from_millis(n.window_ms) };
                         let closing = shared.sockets.order(&n.deployment_id, order);
                         tracing::info!(deployment = %n.deployment_id, sockets = closing, window_ms = n.window_ms, "reload broadcast received");
                     }
                     Some(StoreEvent::Disconnected { error }) => {
-                        shared.health.store.failed("subscription", &error);
+                        // The drop is news; the reconnect attempts that fail
+                        // after it are the same outage, and one that began
+                        // before the store came back must not reopen it.
+                        if std::mem::take(&mut subscribed) {
+                            shared.health.store.failed("subscription", &error);
+                        }
                     }
                     None => sub = None,
                 }

@@ -368,3 +368,78 @@ fn a_store_outage_logs_once_when_it_starts_and_once_when_it_ends() {
         "{text}"
     );
 }
+
+/// `--access-log`: one JSON line per request on stdout, written when the
+/// response ends, with its id, method, path, status, deployment, duration
+/// and body bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_is_one_json_line_per_request() {
+    let redis = RedisServer::start();
+    let store: switchyard_store::SharedStore = std::sync::Arc::new(
+        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
+            redis.url(),
+            "pulse:railway",
+        ))
+        .unwrap(),
+    );
+    let v1 = Backend::start("v1").await;
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let path = std::env::temp_dir().join(format!("switchyard-access-{}", std::process::id()));
+    let log = std::fs::File::create(&path).unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .env_clear()
+        .env("REDIS_URL", redis.url())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHYARD_METRICS_LISTEN", "off")
+        .env("SWITCHYARD_ACCESS_LOG", "true")
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "router binary to serve",
+        || async move { try_get(addr, "/").await.filter(|r| r.status == 200) },
+    )
+    .await;
+    let served = get(addr, "/hello", &[("x-request-id", "access-1")]).await;
+    let stale = get(
+        addr,
+        "/?pulse_deployment=gone",
+        &[("x-request-id", "access-2")],
+    )
+    .await;
+    let lines = eventually(Duration::from_secs(10), "both lines", || {
+        let path = path.clone();
+        async move {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            (text.contains("access-1") && text.contains("access-2")).then_some(text)
+        }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    let entry = |id: &str| -> serde_json::Value {
+        let line = lines.lines().find(|l| l.contains(id)).unwrap();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON line ({e}): {line}"))
+    };
+    let a = entry("access-1");
+    assert_eq!(
+        (
+            a["method"].as_str(),
+            a["path"].as_str(),
+            a["status"].as_u64()
+        ),
+        (Some("GET"), Some("/hello"), Some(200))
+    );
+    assert_eq!(a["deployment"], "v1");
+    assert_eq!(a["bytes"].as_u64(), Some(served.body.len() as u64));
+    assert!(a["duration_ms"].as_f64().is_some());
+    let b = entry("access-2");
+    assert_eq!(b["status"], 409);
+    assert_eq!(b["bytes"].as_u64(), Some(stale.body.len() as u64));
+    assert!(b["deployment"].is_null());
+}

@@ -79,6 +79,8 @@ async fn stale_affinity_answers() {
             Some("x-pulse-stale-affinity")
         );
         assert_eq!(res.header("x-switchyard"), Some("router"));
+        // The browser client spreads its reload over this window.
+        assert_eq!(res.header("x-switchyard-reload-window-ms"), Some("2000"));
     }
 
     let preflight = request(
