@@ -128,19 +128,21 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("", "empty"),
             (&"a".repeat(64), "64 characters"),
-            ("-a", "must start"),
-            ("Prod", "must start"),
+            ("-a", "does not start"),
+            ("Prod", "does not start"),
             ("a_b", "'_'"),
             ("a/b", "'/'"),
             ("a:b", "':'"),
             ("a.b", "'.'"),
-            ("é", "must start"),
+            ("é", "does not start"),
             ("aé", "'é'"),
             ("a b", "' '"),
         ];
         for (bad, why) in cases {
             let err = DeploymentId::new(bad).expect_err(bad).to_string();
             assert!(err.contains(why), "{bad:?}: {err} should mention {why}");
+            // Every refusal states the whole rule.
+            assert!(err.contains("1 to 63 characters"), "{bad:?}: {err}");
         }
     }
 
