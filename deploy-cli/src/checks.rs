@@ -119,22 +119,42 @@ pub async fn check_pinned(
     })
 }
 
+pub const PIN_SECRET: switchyard_core::config::Setting =
+    switchyard_core::config::Setting::new("--pin-secret", &["SWITCHYARD_PIN_SECRET"]);
+
+/// The routers' pin keys, when the routers' secret is given here (strict
+/// mode): what preview links and the CLI's own checks sign with.
+pub fn pin_keys(
+    env: &dyn switchyard_core::config::EnvSource,
+    flag: Option<&str>,
+) -> Result<Option<switchyard_core::pin::PinKeys>, Failure> {
+    let r = switchyard_core::config::Resolver::new(env);
+    let Some((secret, from)) = r.raw(PIN_SECRET, flag) else {
+        return Ok(None);
+    };
+    switchyard_core::pin::PinKeys::new(secret.trim().as_bytes())
+        .map(Some)
+        .map_err(|why| {
+            crate::usage(format!(
+                "invalid value for {PIN_SECRET} (from {from}): {why}"
+            ))
+        })
+}
+
 /// The pin the CLI's own checks through the router use: in strict mode
 /// (the routers' `SWITCHYARD_PIN_SECRET` is set here too) a short-lived
 /// signed token, else the bare id.
 pub fn check_pin(env: &dyn switchyard_core::config::EnvSource, id: &DeploymentId) -> String {
-    env.var("SWITCHYARD_PIN_SECRET")
-        .and_then(|s| switchyard_core::pin::PinKeys::new(s.trim().as_bytes()).ok())
-        .map_or_else(
-            || id.to_string(),
-            |keys| {
-                keys.mint(
-                    id,
-                    switchyard_core::UnixTime::now(),
-                    Duration::from_secs(600),
-                )
-            },
-        )
+    pin_keys(env, None).ok().flatten().map_or_else(
+        || id.to_string(),
+        |keys| {
+            keys.mint(
+                id,
+                switchyard_core::UnixTime::now(),
+                Duration::from_secs(600),
+            )
+        },
+    )
 }
 
 /// What a failed health check's last answer means for the person running

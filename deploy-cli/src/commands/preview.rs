@@ -7,14 +7,11 @@
 use clap::Args;
 use switchyard_core::{
     DeploymentState, UnixTime,
-    config::{EnvSource, Resolver, Setting, parse_duration},
-    pin::PinKeys,
+    config::{EnvSource, parse_duration},
 };
 
 use super::{parse_id, router_url};
 use crate::{Context, Failure, usage};
-
-const PIN_SECRET: Setting = Setting::new("--pin-secret", &["SWITCHYARD_PIN_SECRET"]);
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
@@ -59,15 +56,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PreviewArgs) -> Resul
         }
         Some(_) => {}
     }
-    let r = Resolver::new(env);
-    let keys = match r.raw(PIN_SECRET, args.pin_secret.as_deref()) {
-        Some((secret, from)) => Some(PinKeys::new(secret.trim().as_bytes()).map_err(|why| {
-            usage(format!(
-                "invalid value for {PIN_SECRET} (from {from}): {why}"
-            ))
-        })?),
-        None => None,
-    };
+    let keys = crate::checks::pin_keys(env, args.pin_secret.as_deref())?;
     let now = UnixTime::now();
     let (pin, expires) = match &keys {
         Some(k) => (k.mint(&id, now, ttl), Some(now.plus(ttl))),
