@@ -6,27 +6,26 @@ use std::{net::SocketAddr, time::Instant};
 
 use http::{HeaderValue, Response, Uri, Version, header, uri::PathAndQuery};
 use http_body_util::Either;
-use hyper::body::Incoming;
 
 use crate::{
     Shared,
     headers::{self, SELECTED},
     respond::{Body, RouterError},
     table::Target,
+    upstream::Streamed,
 };
 
 /// Rewrites the request for the backend: hop-by-hop headers out, forwarding
-/// headers in, URI pointed at the backend. The request id was set when the
-/// request arrived.
+/// headers in, origin-form target (RFC 9112 §3.2.1) with the backend's own
+/// `Host`. The request id was set when the request arrived.
 pub fn rewrite_request(
     shared: &Shared,
     parts: &mut http::request::Parts,
-    authority: &http::uri::Authority,
+    target: &Target,
     peer: SocketAddr,
     decision_path: Option<PathAndQuery>,
     host: Option<HeaderValue>,
-) -> Result<(), RouterError> {
-    parts.headers.remove(header::HOST);
+) {
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarded(
         &mut parts.headers,
@@ -34,24 +33,19 @@ pub fn rewrite_request(
         host,
         shared.config.trust_forwarded,
     );
+    parts.headers.insert(header::HOST, target.host.clone());
     let pq = decision_path
         .or_else(|| parts.uri.path_and_query().cloned())
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    parts.uri = Uri::builder()
-        .scheme("http")
-        .authority(authority.clone())
-        .path_and_query(pq)
-        .build()
-        .map_err(|_| RouterError::BadRequest("request target cannot be forwarded"))?;
+    parts.uri = Uri::from(pq);
     parts.version = Version::HTTP_11;
-    Ok(())
 }
 
 /// A backend's answer as the client gets it, body streamed: hop-by-hop
 /// headers out, the selected deployment and request id in, counted.
 pub(crate) fn backend_response(
     target: &Target,
-    res: Response<Incoming>,
+    res: Response<Streamed>,
     started: Instant,
 ) -> Response<Body> {
     let (mut parts, body) = res.into_parts();

@@ -12,13 +12,10 @@
 
 use std::{sync::Arc, time::Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, Uri, uri::PathAndQuery};
-use http_body_util::Empty;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use http::{HeaderMap, Method, Request, Response, Uri, header, uri::PathAndQuery};
+use http_body_util::{Either, Empty};
 
-use crate::{Shared, backend::backend_response, respond::Body, table::Target};
+use crate::{Shared, backend::backend_response, respond::Body, table::Target, upstream::Streamed};
 
 /// What a retry needs of the original request, kept only for requests
 /// that may fall through.
@@ -27,8 +24,6 @@ pub struct Retry {
     path: PathAndQuery,
     headers: HeaderMap,
 }
-
-pub type AssetClient = Client<HttpConnector, Empty<Bytes>>;
 
 /// The part of the request a retry repeats, when this one may fall
 /// through: unpinned, bodiless GET or HEAD under an asset prefix.
@@ -66,7 +61,7 @@ pub async fn fall_through(
     shared: &Shared,
     retry: Retry,
     first: &Arc<Target>,
-    not_found: Response<Incoming>,
+    not_found: Response<Streamed>,
     started: Instant,
 ) -> Response<Body> {
     let table = shared.table.load_full();
@@ -83,21 +78,14 @@ pub async fn fall_through(
         .unwrap_or_default();
     let mut last = (first.clone(), not_found);
     for other in others {
-        let Ok(uri) = Uri::builder()
-            .scheme("http")
-            .authority(other.authority.clone())
-            .path_and_query(retry.path.clone())
-            .build()
-        else {
-            continue;
-        };
-        let mut req = Request::new(Empty::new());
+        let mut req = Request::new(Either::Right(Empty::new()));
         *req.method_mut() = retry.method.clone();
-        *req.uri_mut() = uri;
+        *req.uri_mut() = Uri::from(retry.path.clone());
         *req.headers_mut() = retry.headers.clone();
+        req.headers_mut().insert(header::HOST, other.host.clone());
         let answer = tokio::time::timeout(
             shared.config.limits.backend_timeout,
-            shared.asset_client.request(req),
+            shared.upstream.send(&other.authority, req),
         )
         .await;
         let Ok(Ok(res)) = answer else {

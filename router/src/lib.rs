@@ -23,6 +23,7 @@ mod server;
 mod sync;
 mod table;
 mod traffic;
+mod upstream;
 pub mod ws;
 
 use std::{
@@ -35,11 +36,6 @@ use std::{
 };
 
 use arc_swap::ArcSwapOption;
-use hyper::body::Incoming;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use switchyard_store::SharedStore;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -51,7 +47,8 @@ pub struct Shared {
     pub config: RouterConfig,
     table: ArcSwapOption<table::Table>,
     traffic: traffic::TrafficRegistry,
-    client: Client<HttpConnector, Incoming>,
+    /// Backend connections, for forwarding and asset fallthrough alike.
+    upstream: upstream::Upstream,
     sockets: ws::SocketRegistry,
     /// Cancelled when shutdown starts: stop accepting, close WebSockets.
     shutdown: CancellationToken,
@@ -63,8 +60,6 @@ pub struct Shared {
     vary: http::HeaderValue,
     /// The browser client's script, with this router's names baked in.
     client_script: bytes::Bytes,
-    /// Asset fallthrough's retries: bodiless, on their own small pool.
-    asset_client: fallthrough::AssetClient,
 }
 
 #[derive(Debug, Default)]
@@ -81,18 +76,11 @@ struct Health {
 
 impl Shared {
     fn new(config: RouterConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.limits.backend_connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(connector.clone());
-        let asset_client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build(connector);
+        let upstream = upstream::Upstream::new(upstream::Settings {
+            connect_timeout: config.limits.backend_connect_timeout,
+            idle_timeout: upstream::IDLE_TIMEOUT,
+            max_idle_per_backend: 1024,
+        });
         let vary = match &config.names.cookie {
             Some(_) => format!("{}, Cookie", config.names.header),
             None => config.names.header.clone(),
@@ -101,11 +89,10 @@ impl Shared {
             vary: http::HeaderValue::try_from(vary)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("Cookie")),
             client_script: client::script(&config.names),
-            asset_client,
             config,
             table: ArcSwapOption::empty(),
             traffic: Default::default(),
-            client,
+            upstream,
             sockets: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -213,6 +200,14 @@ pub async fn run(
         Box::pin(heartbeat::run(
             shared.clone(),
             store.clone(),
+            background.clone(),
+        )),
+    );
+    supervise(
+        "backend pool sweep",
+        Box::pin(upstream::sweep_every(
+            shared.upstream.clone(),
+            std::time::Duration::from_secs(15),
             background.clone(),
         )),
     );

@@ -131,6 +131,16 @@ pub fn render(shared: &Shared) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP switchyard_backend_idle_connections Kept-alive backend connections waiting for a request."
+    );
+    let _ = writeln!(out, "# TYPE switchyard_backend_idle_connections gauge");
+    let _ = writeln!(
+        out,
+        "switchyard_backend_idle_connections {}",
+        shared.upstream.idle_count()
+    );
+    let _ = writeln!(
+        out,
         "# HELP switchyard_snapshots_refused_total Store snapshots not installed because they lost the active deployment or went back in version."
     );
     let _ = writeln!(out, "# TYPE switchyard_snapshots_refused_total counter");

@@ -12,12 +12,13 @@ use std::{
 };
 
 use http::{HeaderValue, Method, Request, Response, Version, header, uri::PathAndQuery};
+use http_body_util::Either;
 use hyper::body::Incoming;
 
 use crate::{
     Shared,
     access::{self, Logged},
-    backend::{backend_failure, backend_response, error_chain, rewrite_request},
+    backend::{backend_failure, backend_response, rewrite_request},
     client, fallthrough,
     headers::{self, SELECTED},
     path::{self, PathVerdict},
@@ -262,35 +263,28 @@ async fn forward(
         active,
     } = decision;
     let (mut parts, body) = req.into_parts();
-    rewrite_request(shared, &mut parts, &target.authority, peer, path, host)?;
+    rewrite_request(shared, &mut parts, &target, peer, path, host);
     let retry = fallthrough::retry_for(
         shared,
         pinned,
         &parts,
         http_body::Body::is_end_stream(&body),
     );
-    let upstream = Request::from_parts(parts, body);
+    let upstream = Request::from_parts(parts, Either::Left(body));
 
     let outcome = tokio::time::timeout(
         shared.config.limits.backend_timeout,
-        shared.client.request(upstream),
+        shared.upstream.send(&target.authority, upstream),
     )
     .await;
     let res = match outcome {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
-            let err = if e.is_connect() {
-                RouterError::BackendUnreachable {
-                    id: target.id.clone(),
-                    reason: error_chain(&e),
-                }
-            } else {
-                RouterError::BackendFailed {
-                    id: target.id.clone(),
-                    reason: error_chain(&e),
-                }
-            };
-            return Err(backend_failure(&target, err, started));
+            return Err(backend_failure(
+                &target,
+                e.into_router_error(&target),
+                started,
+            ));
         }
         Err(_) => {
             let err = RouterError::BackendTimeout {

@@ -6,10 +6,9 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use switchyard_core::{DeploymentId, names::headers as pulse};
 
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<crate::upstream::Streamed, Full<Bytes>>;
 
 /// What log lines about a request name it by.
 pub struct RequestLabel<'a> {

@@ -15,6 +15,9 @@ pub struct Target {
     pub id: DeploymentId,
     pub state: DeploymentState,
     pub authority: Authority,
+    /// `Host` for requests to the backend: its own authority (the client's
+    /// host travels in `X-Forwarded-Host`).
+    pub host: HeaderValue,
     /// Value of `x-pulse-selected-deployment`.
     pub selected: HeaderValue,
     /// `Set-Cookie` pinning a client here, when cookie affinity is on.
@@ -90,9 +93,13 @@ impl Table {
                 Some(keys) => keys.mint(id, now, pins.ttl),
                 None => id.to_string(),
             };
+            let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
+                continue;
+            };
             let target = Target {
                 id: id.clone(),
                 state: d.state,
+                host,
                 authority,
                 // Ids are validated to [a-z0-9-], always a valid header value.
                 selected: HeaderValue::from_str(id.as_str())

@@ -20,12 +20,12 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header, uri::PathAndQuery};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use switchyard_core::DeploymentId;
-use tokio::{io::AsyncWriteExt, net::TcpStream, sync::watch, time::Instant};
+use tokio::{io::AsyncWriteExt, sync::watch, time::Instant};
 use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
 
 use crate::{
@@ -35,6 +35,7 @@ use crate::{
     proxy::Decision,
     respond::{Body, RouterError},
     server::Conn,
+    upstream::{self, Streamed},
 };
 
 /// A request to close a deployment's sockets.
@@ -164,21 +165,9 @@ pub(crate) async fn proxy(
         parts.headers.remove(h);
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    rewrite_request(shared, &mut parts, &target.authority, peer, path, host)?;
-    // A direct connection to the backend: origin-form target.
-    parts.uri = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"))
-        .into();
+    rewrite_request(shared, &mut parts, &target, peer, path, host);
     let backend_key = generate_key();
     let h = &mut parts.headers;
-    h.insert(
-        header::HOST,
-        HeaderValue::from_str(target.authority.as_str())
-            .map_err(|_| RouterError::BadRequest("bad backend authority"))?,
-    );
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(
@@ -199,34 +188,14 @@ pub(crate) async fn proxy(
             reason,
         })
     };
-    let addr = (
-        target.authority.host(),
-        target.authority.port_u16().unwrap_or(80),
-    );
-    let stream = match tokio::time::timeout(
-        limits.backend_connect_timeout,
-        TcpStream::connect(addr),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return Err(fail(RouterError::BackendUnreachable {
+    let stream = upstream::connect(&target.authority, limits.backend_connect_timeout)
+        .await
+        .map_err(|e| {
+            fail(RouterError::BackendUnreachable {
                 id: target.id.clone(),
                 reason: e.to_string(),
-            }));
-        }
-        Err(_) => {
-            return Err(fail(RouterError::BackendUnreachable {
-                id: target.id.clone(),
-                reason: format!(
-                    "connect timed out after {:?}",
-                    limits.backend_connect_timeout
-                ),
-            }));
-        }
-    };
-    let _ = stream.set_nodelay(true);
+            })
+        })?;
     let handshake = async {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -249,7 +218,11 @@ pub(crate) async fn proxy(
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The backend answered the upgrade with a plain HTTP response (say
         // 403): the client gets exactly that.
-        return Ok(backend_response(&target, res, started.into_std()));
+        return Ok(backend_response(
+            &target,
+            res.map(Streamed::detached),
+            started.into_std(),
+        ));
     }
     let expected = derive_accept_key(backend_key.as_bytes());
     if res

@@ -13,6 +13,7 @@ mod error;
 mod event;
 pub mod keys;
 mod memory;
+mod primary;
 mod redis_store;
 mod types;
 

@@ -16,12 +16,14 @@ use tokio::sync::mpsc;
 use crate::{
     DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, RequestStats,
     Result, StatsWindow, Store, StoreError, StoreEvent, Subscription, event::WireEvent, keys::Keys,
-    types::STATS_RETENTION_SECS,
+    primary::Primary, types::STATS_RETENTION_SECS,
 };
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// `redis://` or `rediss://` (TLS) URL.
+    /// `redis://` or `rediss://` (TLS) URL, or a Sentinel URL
+    /// (`redis+sentinel://host:26379,host:26379/primary-name`; see
+    /// `primary`).
     pub url: String,
     pub prefix: String,
     /// Bound on connecting and on each command, so a dead Redis yields an
@@ -82,8 +84,7 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: redis::Client,
-    conn: ConnectionManager,
+    primary: Arc<Primary>,
     keys: Keys,
     scripts: Scripts,
     timeout: Duration,
@@ -101,19 +102,16 @@ impl RedisStore {
     /// Prepares the store without connecting: a process can start while
     /// Redis is down and connect when it comes back.
     pub fn new(settings: &RedisSettings) -> Result<Self> {
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::Invalid(format!("Redis URL: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let primary = Primary::new(&settings.url, config, settings.timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
-                conn,
+                primary: Arc::new(primary),
                 keys: Keys::new(&settings.prefix),
                 scripts: Scripts::load(),
                 timeout: settings.timeout,
@@ -125,27 +123,35 @@ impl RedisStore {
         self.inner.keys.prefix()
     }
 
-    /// Runs one command with an overall deadline (reconnect attempts
-    /// included) so callers always get an answer. A command that failed
-    /// because the connection had dropped (Redis restarted, say) is sent once
-    /// more on the fresh connection: every operation here is a single
-    /// script or command that is safe to repeat.
+    /// Runs one command with an overall deadline (reconnect attempts and a
+    /// Sentinel lookup included) so callers always get an answer. A command
+    /// that failed because the connection had dropped (Redis restarted, or
+    /// the primary moved) is sent once more, on the fresh connection or the
+    /// new primary: every operation here is a single script or command that
+    /// is safe to repeat.
     async fn call<T, F>(&self, f: impl Fn(ConnectionManager) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        let deadline = self.inner.timeout * 2;
+        let primary = &self.inner.primary;
+        let deadline = self.inner.timeout * 3;
         let attempt = async {
-            match f(self.inner.conn.clone()).await {
+            let node = primary.node().await?;
+            match f(node.conn.clone()).await {
+                Err(e) if primary.may_have_moved(&e) => {
+                    tracing::debug!(error = %e, "Redis command failed; asking the Sentinels and retrying once");
+                    let node = primary.resolve().await?;
+                    f(node.conn.clone()).await.map_err(StoreError::from)
+                }
                 Err(e) if e.is_connection_dropped() => {
                     tracing::debug!(error = %e, "Redis connection dropped; retrying once");
-                    f(self.inner.conn.clone()).await
+                    f(node.conn.clone()).await.map_err(StoreError::from)
                 }
-                other => other,
+                other => other.map_err(StoreError::from),
             }
         };
         match tokio::time::timeout(deadline, attempt).await {
-            Ok(r) => r.map_err(StoreError::from),
+            Ok(r) => r,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer from Redis within {deadline:?}"
             ))),
@@ -273,7 +279,7 @@ impl Store for RedisStore {
     async fn subscribe(&self) -> Result<Subscription> {
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(listen(
-            self.inner.client.clone(),
+            self.inner.primary.clone(),
             self.inner.keys.events(),
             self.inner.timeout,
             tx,
@@ -455,14 +461,14 @@ impl Store for RedisStore {
 /// reconnecting with backoff and announcing every (re)connection as a
 /// `Resync`.
 async fn listen(
-    client: redis::Client,
+    primary: Arc<Primary>,
     channel: String,
     timeout: Duration,
     tx: mpsc::Sender<StoreEvent>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let err = match subscribe_once(&client, &channel, timeout, &tx, &mut backoff).await {
+        let err = match subscribe_once(&primary, &channel, timeout, &tx, &mut backoff).await {
             Ok(()) => return, // receiver dropped
             Err(e) => e,
         };
@@ -482,20 +488,32 @@ async fn listen(
 }
 
 async fn subscribe_once(
-    client: &redis::Client,
+    primary: &Primary,
     channel: &str,
     timeout: Duration,
     tx: &mpsc::Sender<StoreEvent>,
     backoff: &mut Duration,
 ) -> Result<(), String> {
     let connect = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok::<_, redis::RedisError>(pubsub)
+        // Every (re)subscription asks where the primary is now, so the
+        // subscription follows a failover.
+        let node = if primary.is_sentinel() {
+            primary.resolve().await
+        } else {
+            primary.node().await
+        }
+        .map_err(|e| e.to_string())?;
+        let mut pubsub = node
+            .client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| e.to_string())?;
+        pubsub.subscribe(channel).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(pubsub)
     };
-    let pubsub = match tokio::time::timeout(timeout, connect).await {
+    let pubsub = match tokio::time::timeout(timeout * 2, connect).await {
         Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Err(e)) => return Err(e),
         Err(_) => return Err(format!("no answer from Redis within {timeout:?}")),
     };
     *backoff = Duration::from_millis(100);

@@ -38,6 +38,7 @@ pub fn test_config() -> RouterConfig {
 
 pub struct TestRouter {
     pub addr: SocketAddr,
+    health_path: String,
     pub metrics: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Exit>,
@@ -50,6 +51,7 @@ impl TestRouter {
         let addr = public.local_addr().unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let health_path = config.names.health_path.clone();
         let task = tokio::spawn(switchyard_router::run(
             config,
             store,
@@ -63,6 +65,7 @@ impl TestRouter {
         ));
         let router = Self {
             addr,
+            health_path,
             metrics: metrics_addr,
             stop: Some(stop),
             task,
@@ -71,15 +74,17 @@ impl TestRouter {
         router
     }
 
-    /// Waits until the router answers something other than "no snapshot".
+    /// Waits until the router has its first snapshot (its health check
+    /// says ready), without sending a request to any backend.
     pub async fn wait_for_snapshot(&self) {
         let addr = self.addr;
+        let path = self.health_path.as_str();
         eventually(
             Duration::from_secs(10),
             "router to load a snapshot",
             || async move {
-                let r = get(addr, "/", &[]).await;
-                (r.status != 503).then_some(())
+                let r = get(addr, path, &[]).await;
+                (r.status == 200).then_some(())
             },
         )
         .await;

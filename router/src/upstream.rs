@@ -1,0 +1,422 @@
+//! Backend HTTP/1 connections, driven on the task of the request that
+//! uses them.
+//!
+//! A pooled client that spawns each backend connection onto its own task
+//! hands every request and response across tasks: the client
+//! connection's task and the backend connection's task are each woken
+//! twice per request. Here the backend connection is polled by whoever is
+//! waiting on it: the request future until the response head arrives,
+//! then the response body as the client connection writes it out. When
+//! the body has been read to its end the connection goes back to a shared
+//! idle list, unpolled; a connection the backend closed meanwhile is found
+//! out (and dropped) by one non-blocking poll when it is taken again.
+//!
+//! Backpressure is unchanged: the backend socket is read only when the
+//! client side asks for more body.
+
+use std::{
+    collections::HashMap,
+    future::{Future, poll_fn},
+    io,
+    pin::{Pin, pin},
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{Request, Response, uri::Authority};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::{Either, Empty};
+use hyper::{
+    body::Incoming,
+    client::conn::http1::{self, Connection, SendRequest},
+};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::{backend::error_chain, respond::RouterError, table::Target};
+
+/// What the router sends a backend: the client's own body, or nothing (a
+/// fallthrough retry).
+pub type Outbound = Either<Incoming, Empty<Bytes>>;
+
+type Conn = Connection<TokioIo<TcpStream>, Outbound>;
+
+/// One backend connection: the handle requests are sent through and the
+/// state machine that does the I/O.
+struct Link {
+    tx: SendRequest<Outbound>,
+    conn: Conn,
+}
+
+impl Link {
+    /// Whether the connection can take a request now. Polls the
+    /// connection once without a waker so it notices a close, or finishes
+    /// settling after a response, without waiting for anything.
+    fn ready(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        if Pin::new(&mut self.conn).poll(&mut cx).is_ready() {
+            return false;
+        }
+        self.tx.is_ready()
+    }
+}
+
+struct IdleLink {
+    link: Link,
+    since: Instant,
+}
+
+/// Idle time after which a reused connection may be closed by the backend
+/// just as the request goes out: backends' keep-alive timeouts are a
+/// second or more (Node.js 5 s, gunicorn 2 s), so a busy pool, whose
+/// connections idle for microseconds, never pays for a copy.
+pub const STALE_RISK: Duration = Duration::from_millis(250);
+
+/// How long an unused backend connection is kept (backends commonly close
+/// theirs after 60 to 120 s; a connection they closed is found out anyway).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Settings of the backend side.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub connect_timeout: Duration,
+    /// How long an unused connection is kept.
+    pub idle_timeout: Duration,
+    /// Idle connections kept per backend; more are closed.
+    pub max_idle_per_backend: usize,
+}
+
+/// Idle backend connections, by backend authority. Cheap to clone.
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    idle: Mutex<HashMap<Authority, Vec<IdleLink>>>,
+    settings: Settings,
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum Error {
+    /// No TCP connection could be made.
+    Connect(String),
+    /// The connection failed while the request was sent or the head read.
+    Http(hyper::Error),
+}
+
+impl Error {
+    /// The client's answer: 502 naming the deployment, and why.
+    pub fn into_router_error(self, target: &Target) -> RouterError {
+        match self {
+            Error::Connect(reason) => RouterError::BackendUnreachable {
+                id: target.id.clone(),
+                reason,
+            },
+            Error::Http(e) => RouterError::BackendFailed {
+                id: target.id.clone(),
+                reason: error_chain(&e),
+            },
+        }
+    }
+}
+
+impl Upstream {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                idle: Mutex::new(HashMap::new()),
+                settings,
+            }),
+        }
+    }
+
+    /// Sends `req` to `backend` and resolves with the response head; the
+    /// body streams as it is read.
+    ///
+    /// A kept-alive connection can be closed by the backend just as it is
+    /// reused (a backend's keep-alive timeout, 5 s in Node.js, racing the
+    /// next request). So one retry, on a fresh connection: when hyper hands
+    /// the request back unsent, or when the connection had been idle long
+    /// enough to have been closed and the request can be repeated
+    /// (idempotent, no body: RFC 9110 §9.2.2, RFC 9112 §9.3.1). Only then
+    /// is a copy of the head kept, so a busy pool copies nothing.
+    pub async fn send(
+        &self,
+        backend: &Authority,
+        mut req: Request<Outbound>,
+    ) -> Result<Response<Streamed>, Error> {
+        let mut fresh_only = false;
+        loop {
+            let (link, replay) = match self.checkout(backend, fresh_only) {
+                Some((link, idle_for)) => {
+                    let replay = (idle_for >= STALE_RISK).then(|| replayable(&req)).flatten();
+                    (link, Some(replay))
+                }
+                None => (self.connect(backend).await?, None),
+            };
+            let Link { mut tx, conn } = link;
+            let mut conn = Some(conn);
+            let mut sending = pin!(tx.try_send_request(req));
+            let sent = poll_fn(|cx| {
+                // The connection first: it takes the request, writes it and
+                // reads the head, so the answer is usually there by the
+                // time `sending` is asked.
+                if let Some(c) = conn.as_mut()
+                    && Pin::new(c).poll(cx).is_ready()
+                {
+                    conn = None;
+                }
+                sending.as_mut().poll(cx)
+            })
+            .await;
+            let mut e = match sent {
+                Ok(res) => {
+                    let (parts, body) = res.into_parts();
+                    let body = Streamed {
+                        body,
+                        ended: false,
+                        home: conn.map(|conn| Home {
+                            link: Some(Link { tx, conn }),
+                            backend: backend.clone(),
+                            upstream: self.inner.clone(),
+                        }),
+                    };
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(e) => e,
+            };
+            // `replay` is `Some` only for a reused connection.
+            let Some(replay) = replay else {
+                return Err(Error::Http(e.into_error()));
+            };
+            let closed = e.error().is_incomplete_message() || e.error().is_canceled();
+            req = match (e.take_message(), replay) {
+                (Some(unsent), _) => unsent,
+                (None, Some(copy)) if closed && !fresh_only => copy,
+                _ => return Err(Error::Http(e.into_error())),
+            };
+            fresh_only = true;
+        }
+    }
+
+    /// An idle connection to `backend` that is still open, and how long it
+    /// was idle.
+    fn checkout(&self, backend: &Authority, fresh_only: bool) -> Option<(Link, Duration)> {
+        if fresh_only {
+            return None;
+        }
+        let timeout = self.inner.settings.idle_timeout;
+        loop {
+            let candidate = {
+                let mut idle = self
+                    .inner
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let list = idle.get_mut(backend)?;
+                let candidate = list.pop()?;
+                if candidate.since.elapsed() >= timeout {
+                    // The newest is too old, so all are.
+                    list.clear();
+                    return None;
+                }
+                candidate
+            };
+            let mut link = candidate.link;
+            if link.ready() {
+                return Some((link, candidate.since.elapsed()));
+            }
+        }
+    }
+
+    fn checkin(&self, backend: Authority, mut link: Link) {
+        if !link.ready() {
+            return;
+        }
+        let mut idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = idle.entry(backend).or_default();
+        if list.len() < self.inner.settings.max_idle_per_backend {
+            list.push(IdleLink {
+                link,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self, backend: &Authority) -> Result<Link, Error> {
+        let stream = connect(backend, self.inner.settings.connect_timeout)
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let (tx, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(Error::Http)?;
+        Ok(Link { tx, conn })
+    }
+
+    /// Closes connections idle past the idle timeout, and forgets
+    /// backends with none left. Run periodically: a deployment that
+    /// stopped getting traffic would otherwise keep its sockets.
+    pub fn sweep(&self) {
+        let timeout = self.inner.settings.idle_timeout;
+        let mut idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|_, list| {
+            list.retain(|l| l.since.elapsed() < timeout);
+            !list.is_empty()
+        });
+    }
+
+    /// Idle connections held, for metrics.
+    pub fn idle_count(&self) -> usize {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        idle.values().map(Vec::len).sum()
+    }
+}
+
+/// Sweeps `upstream` every `period` until `stop`.
+pub async fn sweep_every(
+    upstream: Upstream,
+    period: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => upstream.sweep(),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// A copy of a request that may be sent again: an idempotent method and
+/// no body.
+fn replayable(req: &Request<Outbound>) -> Option<Request<Outbound>> {
+    use http::Method;
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    if !idempotent || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(Either::Right(Empty::new()));
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+/// A TCP connection to a backend: bounded connect, no Nagle delay, TCP
+/// keepalive so a vanished peer is noticed on long-lived sockets.
+pub async fn connect(backend: &Authority, timeout: Duration) -> io::Result<TcpStream> {
+    let addr = (backend.host(), backend.port_u16().unwrap_or(80));
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect timed out after {timeout:?}"),
+            )
+        })??;
+    stream.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(60));
+    socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+    Ok(stream)
+}
+
+/// A backend's response body, which also drives the connection it comes
+/// on and hands that connection back when read to the end.
+pub struct Streamed {
+    body: Incoming,
+    ended: bool,
+    home: Option<Home>,
+}
+
+struct Home {
+    link: Option<Link>,
+    backend: Authority,
+    upstream: Arc<Inner>,
+}
+
+impl Streamed {
+    /// A body whose connection is someone else's (a refused WebSocket
+    /// upgrade's).
+    pub fn detached(body: Incoming) -> Self {
+        Self {
+            body,
+            ended: false,
+            home: None,
+        }
+    }
+}
+
+impl http_body::Body for Streamed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        if let Some(home) = this.home.as_mut()
+            && let Some(link) = home.link.as_mut()
+            && Pin::new(&mut link.conn).poll(cx).is_ready()
+        {
+            // Closed or failed: the body reports how, and nothing goes
+            // back to the pool.
+            home.link = None;
+        }
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        match &frame {
+            Poll::Ready(None) => this.ended = true,
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.ended = true,
+            _ => {}
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        // Only a body read to its end leaves the connection between
+        // messages; anything else closes it.
+        if !(self.ended || self.body.is_end_stream()) {
+            return;
+        }
+        if let Some(mut home) = self.home.take()
+            && let Some(link) = home.link.take()
+        {
+            let upstream = Upstream {
+                inner: home.upstream,
+            };
+            upstream.checkin(home.backend, link);
+        }
+    }
+}
