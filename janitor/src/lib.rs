@@ -1,7 +1,8 @@
 //! Switchyard's janitor: one run per invocation (Railway cron, every 5
-//! minutes). Takes the store's lock so overlapping runs never act twice,
-//! plans from one snapshot (`plan`), carries the plan out (`apply`), and
-//! reports (`report`).
+//! minutes), or every few seconds inside a router (`run_every`, opt-in).
+//! Takes the store's lock so overlapping runs, from cron or from any
+//! number of routers, never act twice; plans from one snapshot (`plan`),
+//! carries the plan out (`apply`), and reports (`report`).
 
 pub mod apply;
 pub mod config;
@@ -9,10 +10,10 @@ pub mod plan;
 pub mod probe;
 pub mod report;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use switchyard_core::UnixTime;
-use switchyard_platform::SharedPlatform;
+use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
 use switchyard_store::{SharedStore, StoreError};
 
 pub use config::{JanitorArgs, JanitorConfig, PlatformKind};
@@ -31,6 +32,66 @@ pub enum JanitorError {
     Store(#[from] StoreError),
     #[error("cannot reach the platform: every deletion failed ({0})")]
     Platform(String),
+}
+
+/// The platform the configuration names: Railway's API, or none (static
+/// backends run elsewhere).
+pub fn platform_for(config: &JanitorConfig) -> Result<SharedPlatform, String> {
+    Ok(match &config.railway {
+        Some(target) => {
+            let client =
+                switchyard_railway::Client::new(target.client.clone()).map_err(|e| e.to_string())?;
+            Arc::new(RailwayPlatform::new(
+                client,
+                &target.project_id,
+                &target.environment_id,
+            ))
+        }
+        None => Arc::new(StaticPlatform),
+    })
+}
+
+/// Runs the janitor every `interval` until `stop`, for a process that has
+/// no cron (a router with `--janitor-interval`). Each run is bounded by the
+/// lock's lifetime, so a slow platform call can neither overlap the next
+/// run nor outlive the lock; whichever process holds the lock acts, the
+/// others skip that round.
+pub async fn run_every(
+    interval: Duration,
+    config: JanitorConfig,
+    store: SharedStore,
+    platform: SharedPlatform,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let round = tokio::time::timeout(LOCK_TTL, run(&config, &store, &platform));
+        let outcome = tokio::select! {
+            r = round => r,
+            _ = stop.cancelled() => return,
+        };
+        match outcome {
+            Ok(Ok(report)) if report.lock_acquired => {
+                if !(report.reloaded.is_empty() && report.deleted.is_empty() && report.force_deleted.is_empty() && report.errors.is_empty()) {
+                    tracing::info!(
+                        reloaded = report.reloaded.len(),
+                        deleted = report.deleted.len() + report.force_deleted.len(),
+                        errors = report.errors.len(),
+                        "janitor round: {}",
+                        report.human().trim_end().replace('\n', "; ")
+                    );
+                }
+            }
+            Ok(Ok(_)) => tracing::debug!("janitor round skipped: another process holds the lock"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "janitor round failed"),
+            Err(_) => tracing::warn!(limit = ?LOCK_TTL, "janitor round gave up at the lock's lifetime"),
+        }
+    }
 }
 
 pub async fn run(

@@ -7,7 +7,6 @@ use std::{process::ExitCode, sync::Arc};
 use clap::Parser;
 use switchyard_core::config::ProcessEnv;
 use switchyard_janitor::{JanitorArgs, JanitorConfig};
-use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 #[tokio::main]
@@ -31,19 +30,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let platform: SharedPlatform = match &config.railway {
-        Some(target) => match switchyard_railway::Client::new(target.client.clone()) {
-            Ok(client) => Arc::new(RailwayPlatform::new(
-                client,
-                &target.project_id,
-                &target.environment_id,
-            )),
-            Err(e) => {
-                eprintln!("switchyard-janitor: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        None => Arc::new(StaticPlatform),
+    let platform = match switchyard_janitor::platform_for(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("switchyard-janitor: {e}");
+            return ExitCode::from(1);
+        }
     };
     match switchyard_janitor::run(&config, &store, &platform).await {
         Ok(report) => {

@@ -131,7 +131,9 @@ async fn route(
     };
     decision.target.traffic.touch();
     match ws_key {
-        Some(key) => ws::proxy(shared, conn, decision, req, key).await,
+        // Boxed: the upgrade's future is large and rare, and would
+        // otherwise be part of (and copied with) every request's future.
+        Some(key) => Box::pin(ws::proxy(shared, conn, decision, req, key)).await,
         None => forward(shared, decision, req, conn.peer).await,
     }
 }
@@ -295,7 +297,7 @@ async fn forward(
     };
     let mut res = match retry {
         Some(retry) if res.status() == http::StatusCode::NOT_FOUND => {
-            fallthrough::fall_through(shared, retry, &target, res, started).await
+            Box::pin(fallthrough::fall_through(shared, retry, &target, res, started)).await
         }
         _ => backend_response(&target, res, started),
     };

@@ -64,7 +64,7 @@ impl Link {
 }
 
 struct IdleLink {
-    link: Link,
+    link: Box<Link>,
     since: Instant,
 }
 
@@ -156,19 +156,19 @@ impl Upstream {
                     let replay = (idle_for >= STALE_RISK).then(|| replayable(&req)).flatten();
                     (link, Some(replay))
                 }
-                None => (self.connect(backend).await?, None),
+                // Boxed: connecting (resolve, dial, handshake) is the large,
+                // rare part of this future.
+                None => (Box::pin(self.connect(backend)).await?, None),
             };
-            let Link { mut tx, conn } = link;
-            let mut conn = Some(conn);
-            let mut sending = pin!(tx.try_send_request(req));
+            let mut link = link;
+            let mut open = true;
+            let mut sending = pin!(link.tx.try_send_request(req));
             let sent = poll_fn(|cx| {
                 // The connection first: it takes the request, writes it and
                 // reads the head, so the answer is usually there by the
                 // time `sending` is asked.
-                if let Some(c) = conn.as_mut()
-                    && Pin::new(c).poll(cx).is_ready()
-                {
-                    conn = None;
+                if open && Pin::new(&mut link.conn).poll(cx).is_ready() {
+                    open = false;
                 }
                 sending.as_mut().poll(cx)
             })
@@ -179,8 +179,8 @@ impl Upstream {
                     let body = Streamed {
                         body,
                         ended: false,
-                        home: conn.map(|conn| Home {
-                            link: Some(Link { tx, conn }),
+                        home: open.then(|| Home {
+                            link: Some(link),
                             backend: backend.clone(),
                             upstream: self.inner.clone(),
                         }),
@@ -205,7 +205,7 @@ impl Upstream {
 
     /// An idle connection to `backend` that is still open, and how long it
     /// was idle.
-    fn checkout(&self, backend: &Authority, fresh_only: bool) -> Option<(Link, Duration)> {
+    fn checkout(&self, backend: &Authority, fresh_only: bool) -> Option<(Box<Link>, Duration)> {
         if fresh_only {
             return None;
         }
@@ -233,7 +233,7 @@ impl Upstream {
         }
     }
 
-    fn checkin(&self, backend: Authority, mut link: Link) {
+    fn checkin(&self, backend: Authority, mut link: Box<Link>) {
         if !link.ready() {
             return;
         }
@@ -251,7 +251,7 @@ impl Upstream {
         }
     }
 
-    async fn connect(&self, backend: &Authority) -> Result<Link, Error> {
+    async fn connect(&self, backend: &Authority) -> Result<Box<Link>, Error> {
         let stream = connect(backend, self.inner.settings.connect_timeout)
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
@@ -259,7 +259,7 @@ impl Upstream {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(Error::Http)?;
-        Ok(Link { tx, conn })
+        Ok(Box::new(Link { tx, conn }))
     }
 
     /// Closes connections idle past the idle timeout, and forgets
@@ -351,7 +351,9 @@ pub struct Streamed {
 }
 
 struct Home {
-    link: Option<Link>,
+    // Boxed: the connection's state is large, and moves between the pool,
+    // the request and the body on every request.
+    link: Option<Box<Link>>,
     backend: Authority,
     upstream: Arc<Inner>,
 }

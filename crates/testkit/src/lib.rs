@@ -6,9 +6,11 @@ pub mod backend;
 pub mod railway;
 pub mod redis;
 pub mod schema;
+pub mod sentinel;
 pub mod wait;
 
 pub use backend::Backend;
 pub use railway::FakeRailway;
 pub use redis::{RedisServer, free_port};
+pub use sentinel::SentinelSet;
 pub use wait::eventually;

@@ -16,6 +16,8 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     tls: bool,
+    /// `--replicaof` target, for a replica.
+    primary: Option<u16>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -32,7 +34,16 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// A replica of the server on `primary`'s port.
+    pub fn start_replica_of(primary: u16) -> Self {
+        Self::start_as(false, Some(primary))
+    }
+
     fn start_with(tls: bool) -> Self {
+        Self::start_as(tls, None)
+    }
+
+    fn start_as(tls: bool, primary: Option<u16>) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "switchyard-redis-{}-{}",
             std::process::id(),
@@ -72,6 +83,7 @@ impl RedisServer {
                 dir: dir.clone(),
                 child: None,
                 tls,
+                primary,
             };
             if server.spawn().is_ok() {
                 return server;
@@ -119,6 +131,9 @@ impl RedisServer {
         } else {
             cmd.args(["--port", &self.port.to_string()]);
         }
+        if let Some(primary) = self.primary {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
         let child = cmd
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -151,14 +166,23 @@ impl RedisServer {
     /// Runs a raw command (inline protocol) and returns the raw reply, for
     /// assertions that must not go through the code under test.
     pub fn command(&self, cmd: &str) -> String {
-        let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect redis");
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        s.write_all(format!("{cmd}\r\n").as_bytes())
-            .expect("write redis");
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = s.read(&mut buf).expect("read redis");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        command(self.port, cmd).expect("redis answers a command")
     }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// One raw command (inline protocol) to the Redis or Sentinel on `port`.
+pub fn command(port: u16, cmd: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(format!("{cmd}\r\n").as_bytes())?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 impl Drop for RedisServer {
