@@ -39,8 +39,8 @@ pub enum JanitorError {
 pub fn platform_for(config: &JanitorConfig) -> Result<SharedPlatform, String> {
     Ok(match &config.railway {
         Some(target) => {
-            let client =
-                switchyard_railway::Client::new(target.client.clone()).map_err(|e| e.to_string())?;
+            let client = switchyard_railway::Client::new(target.client.clone())
+                .map_err(|e| e.to_string())?;
             Arc::new(RailwayPlatform::new(
                 client,
                 &target.project_id,
@@ -77,7 +77,11 @@ pub async fn run_every(
         };
         match outcome {
             Ok(Ok(report)) if report.lock_acquired => {
-                if !(report.reloaded.is_empty() && report.deleted.is_empty() && report.force_deleted.is_empty() && report.errors.is_empty()) {
+                if !(report.reloaded.is_empty()
+                    && report.deleted.is_empty()
+                    && report.force_deleted.is_empty()
+                    && report.errors.is_empty())
+                {
                     tracing::info!(
                         reloaded = report.reloaded.len(),
                         deleted = report.deleted.len() + report.force_deleted.len(),
@@ -89,7 +93,9 @@ pub async fn run_every(
             }
             Ok(Ok(_)) => tracing::debug!("janitor round skipped: another process holds the lock"),
             Ok(Err(e)) => tracing::warn!(error = %e, "janitor round failed"),
-            Err(_) => tracing::warn!(limit = ?LOCK_TTL, "janitor round gave up at the lock's lifetime"),
+            Err(_) => {
+                tracing::warn!(limit = ?LOCK_TTL, "janitor round gave up at the lock's lifetime")
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the backend boundary: rewrite the request for it, turn its answer into
 //! the client's, and count and describe its failures.
 
-use std::{net::SocketAddr, time::Instant};
+use std::time::Instant;
 
 use http::{HeaderValue, Response, Uri, Version, header, uri::PathAndQuery};
 use http_body_util::Either;
@@ -22,14 +22,14 @@ pub fn rewrite_request(
     shared: &Shared,
     parts: &mut http::request::Parts,
     target: &Target,
-    peer: SocketAddr,
+    peer: &HeaderValue,
     decision_path: Option<PathAndQuery>,
     host: Option<HeaderValue>,
 ) {
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarded(
         &mut parts.headers,
-        peer.ip(),
+        peer,
         host,
         shared.config.trust_forwarded,
     );

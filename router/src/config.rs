@@ -120,6 +120,9 @@ pub struct RouterArgs {
     /// Threads serving traffic [env: SWITCHYARD_WORKER_THREADS; default: one per core]
     #[arg(long)]
     pub worker_threads: Option<String>,
+    /// Also run the janitor every this long, on whichever router holds its lock; its settings are the janitor's variables (SWITCHYARD_IDLE_GRACE, SWITCHYARD_PLATFORM, ...) [env: SWITCHYARD_JANITOR_INTERVAL; default: off, cron runs it]
+    #[arg(long)]
+    pub janitor_interval: Option<String>,
     /// Probe a router on this machine (GET /healthz on the listen port) and exit 0 if healthy; for container health checks
     #[arg(long)]
     pub health_check: bool,
@@ -184,6 +187,8 @@ pub mod settings {
     pub const HEARTBEAT_INTERVAL: Setting =
         Setting::new("--heartbeat-interval", &["SWITCHYARD_HEARTBEAT_INTERVAL"]);
     pub const LEASE_TTL: Setting = Setting::new("--lease-ttl", &["SWITCHYARD_LEASE_TTL"]);
+    pub const JANITOR_INTERVAL: Setting =
+        Setting::new("--janitor-interval", &["SWITCHYARD_JANITOR_INTERVAL"]);
     pub const RELOAD_INTERVAL: Setting =
         Setting::new("--reload-interval", &["SWITCHYARD_RELOAD_INTERVAL"]);
     pub const WS_MAX_MESSAGE_BYTES: Setting = Setting::new(
@@ -303,6 +308,8 @@ pub struct RouterConfig {
     pub reload_interval: Duration,
     /// Runtime worker threads; `None` means one per core.
     pub worker_threads: Option<usize>,
+    /// The in-router janitor's period; `None` leaves the janitor to cron.
+    pub janitor_interval: Option<Duration>,
 }
 
 impl Default for RouterConfig {
@@ -330,6 +337,7 @@ impl Default for RouterConfig {
             lease_ttl: Duration::from_secs(45),
             reload_interval: Duration::from_secs(10),
             worker_threads: None,
+            janitor_interval: None,
         }
     }
 }
@@ -430,6 +438,13 @@ fn non_empty_token(raw: &str) -> Result<String, String> {
 }
 
 impl RouterConfig {
+    /// Worker threads: as configured, else one per core.
+    pub fn workers(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
     /// The configuration as one log line: every setting an operator may
     /// need to check, credentials removed.
     pub fn summary(&self) -> String {
@@ -441,7 +456,7 @@ impl RouterConfig {
              max_header_lines={} header_read_timeout={:?} idle_timeout={:?} backend_connect_timeout={:?} \
              backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
              ws_max_message_bytes={} workers={} asset_paths={} asset_tries={} pins={} pin_ttl={:?} \
-             max_pin_age={}",
+             max_pin_age={} janitor={}",
             self.listen,
             self.metrics_listen
                 .map_or_else(|| "off".into(), |a| a.to_string()),
@@ -483,6 +498,8 @@ impl RouterConfig {
             self.pins
                 .max_age
                 .map_or_else(|| "off".into(), |d| format!("{d:?}")),
+            self.janitor_interval
+                .map_or_else(|| "cron".into(), |d| format!("every {d:?}")),
         )
     }
 
@@ -657,6 +674,18 @@ impl RouterConfig {
                 args.worker_threads.as_deref(),
                 positive,
             )?,
+            janitor_interval: r
+                .optional_with(JANITOR_INTERVAL, args.janitor_interval.as_deref(), |s| {
+                    if s.trim().eq_ignore_ascii_case("off") {
+                        return Ok(None);
+                    }
+                    let d = switchyard_core::config::parse_duration(s)?;
+                    if d < Duration::from_secs(1) {
+                        return Err(format!("{s} is under a second; the janitor asks the store and every draining backend each round"));
+                    }
+                    Ok(Some(d))
+                })?
+                .flatten(),
         })
     }
 }

@@ -15,7 +15,13 @@ use std::{sync::Arc, time::Instant};
 use http::{HeaderMap, Method, Request, Response, Uri, header, uri::PathAndQuery};
 use http_body_util::{Either, Empty};
 
-use crate::{Shared, backend::backend_response, respond::Body, table::Target, upstream::Streamed};
+use crate::{
+    Shared,
+    backend::backend_response,
+    respond::Body,
+    table::Target,
+    upstream::{Streamed, Upstream},
+};
 
 /// What a retry needs of the original request, kept only for requests
 /// that may fall through.
@@ -59,6 +65,7 @@ pub fn retry_for(
 /// answered 404; the first 2xx wins, else the last answer stands.
 pub async fn fall_through(
     shared: &Shared,
+    upstream: &Upstream,
     retry: Retry,
     first: &Arc<Target>,
     not_found: Response<Streamed>,
@@ -85,7 +92,7 @@ pub async fn fall_through(
         req.headers_mut().insert(header::HOST, other.host.clone());
         let answer = tokio::time::timeout(
             shared.config.limits.backend_timeout,
-            shared.upstream.send(&other.authority, req),
+            upstream.send(&other.authority, req),
         )
         .await;
         let Ok(Ok(res)) = answer else {

@@ -24,6 +24,7 @@ mod sync;
 mod table;
 mod traffic;
 mod upstream;
+mod workers;
 pub mod ws;
 
 use std::{
@@ -47,8 +48,11 @@ pub struct Shared {
     pub config: RouterConfig,
     table: ArcSwapOption<table::Table>,
     traffic: traffic::TrafficRegistry,
-    /// Backend connections, for forwarding and asset fallthrough alike.
-    upstream: upstream::Upstream,
+    /// Each worker's backend connections (a connection is only ever used
+    /// on the thread whose reactor it is registered with).
+    upstreams: Vec<upstream::Upstream>,
+    /// The connection limit, across workers.
+    connection_permits: Arc<tokio::sync::Semaphore>,
     sockets: ws::SocketRegistry,
     /// Cancelled when shutdown starts: stop accepting, close WebSockets.
     shutdown: CancellationToken,
@@ -76,11 +80,16 @@ struct Health {
 
 impl Shared {
     fn new(config: RouterConfig) -> Self {
-        let upstream = upstream::Upstream::new(upstream::Settings {
+        let settings = upstream::Settings {
             connect_timeout: config.limits.backend_connect_timeout,
             idle_timeout: upstream::IDLE_TIMEOUT,
             max_idle_per_backend: 1024,
-        });
+        };
+        let connection_permits =
+            Arc::new(tokio::sync::Semaphore::new(config.limits.max_connections));
+        let upstreams = (0..config.workers())
+            .map(|_| upstream::Upstream::new(settings))
+            .collect();
         let vary = match &config.names.cookie {
             Some(_) => format!("{}, Cookie", config.names.header),
             None => config.names.header.clone(),
@@ -92,7 +101,8 @@ impl Shared {
             config,
             table: ArcSwapOption::empty(),
             traffic: Default::default(),
-            upstream,
+            upstreams,
+            connection_permits,
             sockets: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -206,7 +216,7 @@ pub async fn run(
     supervise(
         "backend pool sweep",
         Box::pin(upstream::sweep_every(
-            shared.upstream.clone(),
+            shared.upstreams.clone(),
             std::time::Duration::from_secs(15),
             background.clone(),
         )),
@@ -232,7 +242,7 @@ pub async fn run(
         replica = %shared.config.replica_id,
         "router serving"
     );
-    let conns_drained = server::serve(listeners.public, shared.clone()).await;
+    let conns_drained = workers::serve(listeners.public, &shared).await;
     shared.tasks.close();
     let sockets_drained =
         tokio::time::timeout(shared.config.limits.shutdown_timeout, shared.tasks.wait())

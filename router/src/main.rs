@@ -5,6 +5,8 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use switchyard_core::config::{ConfigError, ProcessEnv, common};
+use switchyard_janitor::{JanitorArgs, JanitorConfig};
+use switchyard_platform::SharedPlatform;
 use switchyard_router::{Exit, Listeners, RouterArgs, RouterConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
@@ -17,21 +19,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // One thread: the single-threaded scheduler, whose run queue is plain
-    // FIFO. The multi-thread scheduler's LIFO slot lets a few ping-ponging
-    // connections cut ahead of the rest, which shows as tail latency with
-    // hundreds of connections on one worker.
-    let mut runtime = match config.worker_threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    runtime.enable_all();
-    match runtime.build() {
+    // The first worker's runtime; `run` starts the others, each on its own
+    // thread with its own single-threaded runtime (see `workers`). The
+    // single-threaded scheduler's run queue is plain FIFO: no LIFO slot
+    // letting a few ping-ponging connections cut ahead of the rest.
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(serve(args, config)),
         Err(e) => {
             eprintln!("switchyard-router: cannot start the runtime: {e}");
@@ -69,6 +64,16 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+    let janitor = match config.janitor_interval {
+        Some(every) => match janitor(&config) {
+            Ok((janitor_config, platform)) => Some((every, janitor_config, platform)),
+            Err(e) => {
+                eprintln!("switchyard-router: --janitor-interval: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let listeners = match Listeners::bind(&config).await {
         Ok(l) => l,
         Err(e) => {
@@ -77,14 +82,30 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
         }
     };
     tracing::info!(settings = %config.summary(), "configuration");
-    match switchyard_router::run(
+    // The janitor gets its own task, so a slow platform call never holds up
+    // routing; each round is bounded by the janitor lock's lifetime.
+    let stop_janitor = tokio_util::sync::CancellationToken::new();
+    let janitor_task = janitor.map(|(every, janitor_config, platform)| {
+        tokio::spawn(switchyard_janitor::run_every(
+            every,
+            janitor_config,
+            store.clone(),
+            platform,
+            stop_janitor.clone(),
+        ))
+    });
+    let exit = switchyard_router::run(
         config,
         store,
         listeners,
         switchyard_router::shutdown_signal(),
     )
-    .await
-    {
+    .await;
+    stop_janitor.cancel();
+    if let Some(task) = janitor_task {
+        let _ = task.await;
+    }
+    match exit {
         Exit::Requested { drained: true } => ExitCode::SUCCESS,
         Exit::Requested { drained: false } => {
             tracing::warn!("shutdown deadline passed with work still in flight");
@@ -95,4 +116,17 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The in-router janitor's settings: the janitor's own variables, with the
+/// router's store, so a fleet configures the janitor once for cron and
+/// routers alike.
+fn janitor(config: &RouterConfig) -> Result<(JanitorConfig, SharedPlatform), String> {
+    let mut args =
+        JanitorArgs::try_parse_from(["switchyard-janitor"]).map_err(|e| e.to_string())?;
+    args.redis_url = config.redis_url.clone();
+    args.redis_prefix = Some(config.redis_prefix.clone());
+    let janitor_config = JanitorConfig::from_args(&args, &ProcessEnv).map_err(|e| e.to_string())?;
+    let platform = switchyard_janitor::platform_for(&janitor_config)?;
+    Ok((janitor_config, platform))
 }

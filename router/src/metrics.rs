@@ -137,7 +137,11 @@ pub fn render(shared: &Shared) -> String {
     let _ = writeln!(
         out,
         "switchyard_backend_idle_connections {}",
-        shared.upstream.idle_count()
+        shared
+            .upstreams
+            .iter()
+            .map(|u| u.idle_count())
+            .sum::<usize>()
     );
     let _ = writeln!(
         out,

@@ -134,7 +134,7 @@ async fn route(
         // Boxed: the upgrade's future is large and rare, and would
         // otherwise be part of (and copied with) every request's future.
         Some(key) => Box::pin(ws::proxy(shared, conn, decision, req, key)).await,
-        None => forward(shared, decision, req, conn.peer).await,
+        None => forward(shared, conn, decision, req).await,
     }
 }
 
@@ -251,9 +251,9 @@ fn decide(
 
 async fn forward(
     shared: &Shared,
+    conn: &Conn,
     decision: Decision,
     req: Request<Incoming>,
-    peer: SocketAddr,
 ) -> Result<Response<Body>, RouterError> {
     let started = Instant::now();
     let Decision {
@@ -265,7 +265,7 @@ async fn forward(
         active,
     } = decision;
     let (mut parts, body) = req.into_parts();
-    rewrite_request(shared, &mut parts, &target, peer, path, host);
+    rewrite_request(shared, &mut parts, &target, &conn.peer_ip, path, host);
     let retry = fallthrough::retry_for(
         shared,
         pinned,
@@ -276,7 +276,7 @@ async fn forward(
 
     let outcome = tokio::time::timeout(
         shared.config.limits.backend_timeout,
-        shared.upstream.send(&target.authority, upstream),
+        conn.upstream.send(&target.authority, upstream),
     )
     .await;
     let res = match outcome {
@@ -297,7 +297,15 @@ async fn forward(
     };
     let mut res = match retry {
         Some(retry) if res.status() == http::StatusCode::NOT_FOUND => {
-            Box::pin(fallthrough::fall_through(shared, retry, &target, res, started)).await
+            Box::pin(fallthrough::fall_through(
+                shared,
+                &conn.upstream,
+                retry,
+                &target,
+                res,
+                started,
+            ))
+            .await
         }
         _ => backend_response(&target, res, started),
     };

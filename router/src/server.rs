@@ -24,16 +24,20 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore},
+    sync::OwnedSemaphorePermit,
     time::Instant,
 };
 use tokio_util::task::TaskTracker;
 
-use crate::{Shared, proxy};
+use crate::{Shared, proxy, upstream::Upstream};
 
 /// One accepted connection, as every request on it sees it.
 pub struct Conn {
     pub peer: SocketAddr,
+    /// `peer`'s address as an `X-Forwarded-For` value.
+    pub(crate) peer_ip: http::HeaderValue,
+    /// The backend connections of the worker serving this connection.
+    pub(crate) upstream: Upstream,
     /// Set when the first request head has been read: until then the header
     /// read timeout runs from accept.
     pub(crate) seen_request: AtomicBool,
@@ -63,12 +67,12 @@ impl Drop for Slot {
     }
 }
 
-/// Serves until `shared.shutdown` is cancelled, then waits up to the
-/// shutdown deadline for in-flight requests. Returns whether every
-/// connection finished in time.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
+/// One worker's accept loop: serves until `shared.shutdown` is
+/// cancelled, then waits up to the shutdown deadline for its in-flight
+/// requests. Returns whether every connection finished in time.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstream) -> bool {
     let limits = &shared.config.limits;
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let permits = shared.connection_permits.clone();
     let conns = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let mut h1 = builder.http1();
@@ -112,9 +116,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> bool {
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let builder = builder.clone();
+        let upstream = upstream.clone();
         conns.spawn(async move {
             let conn_info = Arc::new(Conn {
                 peer,
+                peer_ip: http::HeaderValue::try_from(peer.ip().to_string())
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("unknown")),
+                upstream,
                 seen_request: AtomicBool::new(false),
                 slot: Arc::new(Slot::new(permit, shared.clone())),
             });

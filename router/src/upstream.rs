@@ -289,9 +289,9 @@ impl Upstream {
     }
 }
 
-/// Sweeps `upstream` every `period` until `stop`.
+/// Sweeps every worker's pool every `period` until `stop`.
 pub async fn sweep_every(
-    upstream: Upstream,
+    upstreams: Vec<Upstream>,
     period: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
@@ -299,7 +299,7 @@ pub async fn sweep_every(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => upstream.sweep(),
+            _ = tick.tick() => upstreams.iter().for_each(Upstream::sweep),
             _ = stop.cancelled() => return,
         }
     }

@@ -154,7 +154,6 @@ pub(crate) async fn proxy(
     let Decision {
         target, path, host, ..
     } = decision;
-    let peer = conn.peer;
     let limits = &shared.config.limits;
 
     // Backend first.
@@ -165,7 +164,7 @@ pub(crate) async fn proxy(
         parts.headers.remove(h);
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    rewrite_request(shared, &mut parts, &target, peer, path, host);
+    rewrite_request(shared, &mut parts, &target, &conn.peer_ip, path, host);
     let backend_key = generate_key();
     let h = &mut parts.headers;
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));

@@ -443,3 +443,74 @@ async fn the_access_log_is_one_json_line_per_request() {
     assert_eq!(b["bytes"].as_u64(), Some(stale.body.len() as u64));
     assert!(b["deployment"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_router_janitor_deletes_an_idle_drained_deployment_within_seconds() {
+    use switchyard_store::{RedisSettings, RedisStore, Store};
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&RedisSettings::new(redis.url(), "pulse:railway")).unwrap();
+    let (old, new) = (Backend::start("v1").await, Backend::start("v2").await);
+    for (name, backend) in [("v1", &old), ("v2", &new)] {
+        store
+            .register(switchyard_store::NewDeployment {
+                id: id(name),
+                service_name: name.into(),
+                backend_url: backend.url(),
+                service_id: None,
+                state_epoch: None,
+                now: switchyard_core::UnixTime::now(),
+            })
+            .await
+            .unwrap();
+        store
+            .promote(&id(name), switchyard_core::UnixTime::now())
+            .await
+            .unwrap();
+    }
+    let port = free_port();
+    let _router = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+            .env_clear()
+            .env("REDIS_URL", redis.url())
+            .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHYARD_METRICS_LISTEN", "off")
+            .env("SWITCHYARD_JANITOR_INTERVAL", "1s")
+            .env("SWITCHYARD_PLATFORM", "static")
+            .env("SWITCHYARD_IDLE_GRACE", "0s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually(
+        Duration::from_secs(20),
+        "the router's janitor to delete drained v1",
+        || {
+            let store = store.clone();
+            async move {
+                let snap = store.snapshot().await.ok()?;
+                (snap.get("v1").is_none() && snap.get("v2").is_some()).then_some(())
+            }
+        },
+    )
+    .await;
+    // Routing went on meanwhile, on the deployment that stays.
+    let reply = get(format!("127.0.0.1:{port}").parse().unwrap(), "/", &[]).await;
+    assert_eq!(reply.deployment(), "v2");
+}
+
+#[test]
+fn a_janitor_interval_under_a_second_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .env_clear()
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .args(["--janitor-interval", "200ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--janitor-interval") && err.contains("under a second"),
+        "{err}"
+    );
+}

@@ -19,7 +19,7 @@ use std::{
 use bytes::Bytes;
 use support::*;
 use switchyard_core::UnixTime;
-use switchyard_store::NewDeployment;
+use switchyard_store::{NewDeployment, SharedStore};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -132,7 +132,8 @@ async fn serve(mut stream: TcpStream, conn_no: usize, mode: Mode) {
     }
 }
 
-async fn router_to(backend: &RawBackend) -> TestRouter {
+/// A store whose active deployment is `backend`.
+async fn store_for(backend: &RawBackend) -> SharedStore {
     let store = memory_store();
     store
         .register(NewDeployment {
@@ -146,7 +147,16 @@ async fn router_to(backend: &RawBackend) -> TestRouter {
         .await
         .unwrap();
     store.promote(&id("raw"), UnixTime::now()).await.unwrap();
-    TestRouter::start(test_config(), store).await
+    store
+}
+
+async fn router_to(backend: &RawBackend) -> TestRouter {
+    let store = store_for(backend).await;
+    // One worker: each worker keeps its own backend connections, so with
+    // more, which worker a client lands on would change the counts below.
+    let mut config = test_config();
+    config.worker_threads = Some(1);
+    TestRouter::start(config, store).await
 }
 
 #[tokio::test]
@@ -161,6 +171,25 @@ async fn one_backend_connection_serves_sequential_requests_from_many_clients() {
         assert_eq!(reply.body, format!("/r{i} on 1, 0 bytes in"));
     }
     assert_eq!(backend.accepted(), 1);
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_worker_keeps_its_own_backend_connections() {
+    let backend = RawBackend::start(Mode::KeepAlive).await;
+    let store = store_for(&backend).await;
+    let mut config = test_config();
+    config.worker_threads = Some(3);
+    let router = TestRouter::start(config, store).await;
+    for _ in 0..60 {
+        assert_eq!(get(router.addr, "/w", &[]).await.status, 200);
+    }
+    // Sequential requests: at most one backend connection per worker.
+    let accepted = backend.accepted();
+    assert!(
+        (1..=3).contains(&accepted),
+        "{accepted} backend connections"
+    );
     router.shutdown().await;
 }
 

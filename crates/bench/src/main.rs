@@ -32,6 +32,13 @@ struct Args {
     /// Skip nginx even when it is installed
     #[arg(long)]
     no_nginx: bool,
+    /// Skip HAProxy even when it is installed
+    #[arg(long)]
+    no_haproxy: bool,
+    /// Router worker threads; 1 (the default) matches nginx's one worker
+    /// and HAProxy's one thread
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    router_workers: u16,
     /// Run only these workloads (comma-separated; default: all)
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Workload>,
@@ -128,19 +135,29 @@ async fn harness(args: Args) -> anyhow::Result<()> {
     };
 
     let direct = Target::backend().await?;
-    let router = Target::router(direct.addr).await?;
+    let router = Target::router(direct.addr, args.router_workers).await?;
     let nginx = if args.no_nginx {
         None
     } else {
         Target::nginx(direct.addr).await?
+    };
+    let haproxy = if args.no_haproxy {
+        None
+    } else {
+        Target::haproxy(direct.addr).await?
     };
 
     let mut columns = vec![("direct", run(&direct, &plan).await)];
     columns.push(("router", run(&router, &plan).await));
     if let Some(n) = &nginx {
         columns.push(("nginx", run(n, &plan).await));
-    } else {
+    } else if !args.no_nginx {
         eprintln!("nginx not installed (apt-get install nginx): its column is skipped");
+    }
+    if let Some(h) = &haproxy {
+        columns.push(("haproxy", run(h, &plan).await));
+    } else if !args.no_haproxy {
+        eprintln!("haproxy not installed (apt-get install haproxy): its column is skipped");
     }
     print!("{}", table(&columns, &plan, args.load_threads));
     Ok(())
@@ -242,7 +259,7 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
     let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
     // (label, figure, whether a ratio to direct means something)
     type Figure = fn(&Results) -> Option<f64>;
-    let rows: [(&str, Figure, bool); 15] = [
+    let rows: [(&str, Figure, bool); 16] = [
         (
             "small response, 50 conns: requests/s",
             |r| r.small_50.as_ref().map(Sample::rate),
@@ -276,6 +293,11 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
         (
             "small, 500 conns: p99 ms",
             |r| r.small_500.as_ref().map(|s| s.quantile_ms(0.99)),
+            false,
+        ),
+        (
+            "small, 500 conns: CPU µs per request (backend / proxy process)",
+            |r| r.small_500.as_ref().map(Sample::cpu_us_per_op),
             false,
         ),
         (

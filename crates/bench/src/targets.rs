@@ -84,7 +84,7 @@ impl Target {
         })
     }
 
-    pub async fn router(backend: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn router(backend: SocketAddr, workers: u16) -> anyhow::Result<Self> {
         let redis = RedisServer::start();
         let store = Arc::new(RedisStore::new(&RedisSettings::new(
             redis.url(),
@@ -112,7 +112,7 @@ impl Target {
             // One worker, like the nginx it is compared with: on two cores
             // shared with the load generator and backend, more threads only
             // add contention.
-            .env("SWITCHYARD_WORKER_THREADS", "1")
+            .env("SWITCHYARD_WORKER_THREADS", workers.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;
@@ -179,6 +179,46 @@ http {{
         wait_ready(addr, "nginx").await?;
         Ok(Some(Self {
             name: "nginx",
+            addr,
+            child,
+            redis: None,
+            _dir: Some(dir),
+        }))
+    }
+
+    /// HAProxy as an equivalent proxy: one thread, connection reuse to the
+    /// backend (`http-reuse always`), WebSocket tunnels.
+    pub async fn haproxy(backend: SocketAddr) -> anyhow::Result<Option<Self>> {
+        let Ok(haproxy) = which("haproxy") else {
+            return Ok(None);
+        };
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-bench-haproxy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port();
+        // HAProxy refuses to start unless it can have two descriptors per
+        // connection it may accept.
+        let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+        let maxconn = (soft / 2).saturating_sub(64).clamp(1_000, 60_000);
+        let conf = format!(
+            "global\n  nbthread 1\n  maxconn {maxconn}\n\
+             defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  timeout tunnel 3600s\n  option http-keep-alive\n  http-reuse always\n\
+             frontend bench\n  bind 127.0.0.1:{port} backlog 4096\n  default_backend app\n\
+             backend app\n  server app {backend}\n"
+        );
+        let conf_path = dir.join("haproxy.cfg");
+        std::fs::write(&conf_path, conf)?;
+        let child = Command::new(haproxy)
+            .arg("-db")
+            .arg("-f")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        wait_ready(addr, "haproxy").await?;
+        Ok(Some(Self {
+            name: "haproxy",
             addr,
             child,
             redis: None,

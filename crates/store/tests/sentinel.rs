@@ -58,16 +58,23 @@ async fn a_failover_moves_writes_and_the_subscription_to_the_new_primary() {
 
     // Writes go to the new primary as soon as the store asks the
     // Sentinels again: at most a few failed attempts, no restart.
-    eventually(Duration::from_secs(20), "a write after the failover", || {
-        let store = store.clone();
-        async move { store.register(new("v2")).await.ok() }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "a write after the failover",
+        || {
+            let store = store.clone();
+            async move { store.register(new("v2")).await.ok() }
+        },
+    )
     .await;
     store.promote(&id("v2"), UnixTime(2.0)).await.unwrap();
     let snap = store.snapshot().await.unwrap();
     assert_eq!(snap.get("v1").unwrap().state, DeploymentState::Draining);
     assert_eq!(snap.get("v2").unwrap().state, DeploymentState::Active);
-    let on_new = set.node(new_primary).unwrap().command("EXISTS pulse:railway:active");
+    let on_new = set
+        .node(new_primary)
+        .unwrap()
+        .command("EXISTS pulse:railway:active");
     assert_eq!(on_new.trim(), ":1", "the write landed on the new primary");
 
     // The subscription reconnected to the new primary: a broadcast made

@@ -72,15 +72,20 @@ impl SentinelSet {
                 .expect("run redis-server --sentinel (apt-get install redis-server)");
             set.sentinels.push((port, child));
         }
-        set.wait_until(Duration::from_secs(30), "Sentinels to see each other and the replicas", |s| {
-            s.sentinels.iter().all(|(port, _)| {
-                let Ok(info) = command(*port, &format!("SENTINEL MASTER {PRIMARY_NAME}")) else {
-                    return false;
-                };
-                field(&info, "num-other-sentinels") == Some((sentinels - 1).to_string())
-                    && field(&info, "num-slaves") == Some(replicas.to_string())
-            })
-        });
+        set.wait_until(
+            Duration::from_secs(30),
+            "Sentinels to see each other and the replicas",
+            |s| {
+                s.sentinels.iter().all(|(port, _)| {
+                    let Ok(info) = command(*port, &format!("SENTINEL MASTER {PRIMARY_NAME}"))
+                    else {
+                        return false;
+                    };
+                    field(&info, "num-other-sentinels") == Some((sentinels - 1).to_string())
+                        && field(&info, "num-slaves") == Some(replicas.to_string())
+                })
+            },
+        );
         set.wait_until(Duration::from_secs(30), "replicas to sync", |s| {
             s.nodes[1..].iter().all(|n| {
                 command(n.port(), "INFO replication")
