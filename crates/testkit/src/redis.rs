@@ -177,7 +177,12 @@ impl RedisServer {
 
 /// One raw command (inline protocol) to the Redis or Sentinel on `port`.
 pub fn command(port: u16, cmd: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    command_at((Ipv4Addr::LOCALHOST, port).into(), cmd)
+}
+
+/// One raw command to the Redis or Sentinel at `addr`.
+pub fn command_at(addr: std::net::SocketAddr, cmd: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(format!("{cmd}\r\n").as_bytes())?;
     let mut buf = vec![0u8; 64 * 1024];

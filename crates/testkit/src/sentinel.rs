@@ -165,7 +165,7 @@ impl Drop for SentinelSet {
 }
 
 /// The bulk strings of a RESP reply, in order.
-fn bulk_strings(reply: &str) -> Vec<&str> {
+pub fn bulk_strings(reply: &str) -> Vec<&str> {
     let mut out = vec![];
     let mut lines = reply.split("\r\n");
     while let Some(line) = lines.next() {
