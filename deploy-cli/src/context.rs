@@ -18,7 +18,7 @@ use crate::{Failure, usage};
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Redis URL of the stack's store (redis:// or rediss://) [env: REDIS_URL]
+    /// Redis URL of the stack's store (redis://, rediss:// or redis+sentinel://) [env: REDIS_URL]
     #[arg(long, global = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX, default: pulse:railway]

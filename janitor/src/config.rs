@@ -18,7 +18,7 @@ use crate::plan::Policy;
     about = "Reload clients of drained deployments and delete idle ones (one run)"
 )]
 pub struct JanitorArgs {
-    /// Redis URL, redis:// or rediss:// (TLS) [env: REDIS_URL, PULSE_KV_URL]
+    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name [env: REDIS_URL, PULSE_KV_URL]
     #[arg(long)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]

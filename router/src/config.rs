@@ -24,7 +24,7 @@ pub struct RouterArgs {
     /// Private address for /metrics and /snapshot, or "off" [env: SWITCHYARD_METRICS_LISTEN; default: 0.0.0.0:9091]
     #[arg(long)]
     pub metrics_listen: Option<String>,
-    /// Redis URL, redis:// or rediss:// (TLS) [env: REDIS_URL, PULSE_KV_URL]
+    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name [env: REDIS_URL, PULSE_KV_URL]
     #[arg(long)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]

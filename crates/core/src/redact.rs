@@ -4,8 +4,10 @@
 use std::fmt;
 
 /// A URL with its userinfo (user and password) replaced by `***`, so
-/// `redis://:hunter2@host:6379` prints as `redis://***@host:6379`. Strings
-/// that are not URLs pass through unchanged.
+/// `redis://:hunter2@host:6379` prints as `redis://***@host:6379`, and the
+/// value of any query parameter named like a credential
+/// (`?sentinel_password=...`) too. Strings that are not URLs pass through
+/// unchanged.
 pub fn url(raw: &str) -> String {
     let Some(scheme_end) = raw.find("://") else {
         return raw.to_string();
@@ -14,10 +16,30 @@ pub fn url(raw: &str) -> String {
     // The authority ends at the first '/', '?' or '#'; userinfo is what
     // precedes its last '@' (a password may itself contain '@').
     let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_len].rfind('@') {
+    let without_userinfo = match rest[..authority_len].rfind('@') {
         Some(at) => format!("{}***{}", &raw[..scheme_end + 3], &rest[at..]),
         None => raw.to_string(),
+    };
+    let Some((before, query)) = without_userinfo.split_once('?') else {
+        return without_userinfo;
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    let mut out = format!("{before}?{}", pairs.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
     }
+    out
 }
 
 /// Whether a setting holds a credential, judged by its names: such values
@@ -72,6 +94,11 @@ mod tests {
                 "redis+sentinel://***@s1:26379,s2:26379/mymaster",
             ),
             ("redis://host:6379", "redis://host:6379"),
+            (
+                "redis+sentinel://:pw@s1:26379,s2:26379/main?sentinel_password=s3cret",
+                "redis+sentinel://***@s1:26379,s2:26379/main?sentinel_password=***",
+            ),
+            ("rediss://h:1/?x=1#insecure", "rediss://h:1/?x=1#insecure"),
             ("http://host/path@x", "http://host/path@x"),
             ("not a url", "not a url"),
         ];
