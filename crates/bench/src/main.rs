@@ -9,6 +9,7 @@
 //! `--only` picks workloads; `--load-threads` sizes the load generator.
 
 mod backend;
+mod external;
 mod load;
 mod targets;
 
@@ -35,6 +36,10 @@ struct Args {
     /// Skip HAProxy even when it is installed
     #[arg(long)]
     no_haproxy: bool,
+    /// Drive the small-response workloads with an outside tool instead of
+    /// the harness's load generator: wrk (HTTP/1.1) or h2load (HTTP/2)
+    #[arg(long, value_enum)]
+    tool: Option<external::Tool>,
     /// Router worker threads; 1 (the default) matches nginx's one worker
     /// and HAProxy's one thread
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -147,6 +152,13 @@ async fn harness(args: Args) -> anyhow::Result<()> {
         Target::haproxy(direct.addr).await?
     };
 
+    if let Some(tool) = args.tool {
+        let mut targets = vec![&direct, &router];
+        targets.extend(nginx.as_ref());
+        targets.extend(haproxy.as_ref());
+        print!("{}", external_table(tool, &targets, plan.duration).await?);
+        return Ok(());
+    }
     let mut columns = vec![("direct", run(&direct, &plan).await)];
     columns.push(("router", run(&router, &plan).await));
     if let Some(n) = &nginx {
@@ -161,6 +173,62 @@ async fn harness(args: Args) -> anyhow::Result<()> {
     }
     print!("{}", table(&columns, &plan, args.load_threads));
     Ok(())
+}
+
+/// Small responses at 50 and 500 connections through `tool`, one column
+/// per target.
+async fn external_table(
+    tool: external::Tool,
+    targets: &[&Target],
+    duration: Duration,
+) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    let _ = writeln!(
+        out,
+        "\n{} -t1, {} s per run, 100-byte responses; ratios are to direct\n",
+        tool.program(),
+        duration.as_secs()
+    );
+    let _ = writeln!(out, "| workload | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(targets.len()));
+    for conns in [50, 500] {
+        let mut runs = vec![];
+        for t in targets {
+            eprintln!("{} -c{conns} against {}", tool.program(), t.name);
+            // Blocking is fine here: the targets are other processes.
+            runs.push(external::run(tool, t, conns, duration)?);
+            t.settle().await;
+        }
+        let direct = runs[0].requests_per_sec.max(1e-9);
+        let row = |label: &str, f: &dyn Fn(&external::Run) -> String| {
+            format!(
+                "| {label} | {} |\n",
+                runs.iter().map(f).collect::<Vec<_>>().join(" | ")
+            )
+        };
+        out.push_str(&row(&format!("{conns} conns: requests/s"), &|r| {
+            format!(
+                "{:.0} ({:.2}x)",
+                r.requests_per_sec,
+                r.requests_per_sec / direct
+            )
+        }));
+        if tool == external::Tool::Wrk {
+            out.push_str(&row(&format!("{conns} conns: p99 ms"), &|r| {
+                r.p99_ms.map_or("-".into(), |p| format!("{p:.2}"))
+            }));
+        }
+        out.push_str(&row(
+            &format!("{conns} conns: CPU µs per request (backend / proxy process)"),
+            &|r| format!("{:.2}", r.cpu_us_per_request),
+        ));
+        out.push_str(&row(&format!("{conns} conns: failed requests"), &|r| {
+            r.failed.to_string()
+        }));
+    }
+    Ok(out)
 }
 
 struct Plan {

@@ -17,6 +17,10 @@ use switchyard_testkit::{RedisServer, free_port};
 pub struct Target {
     pub name: &'static str,
     pub addr: SocketAddr,
+    /// Where HTTP/2 clients (prior knowledge, no TLS) connect: the same
+    /// port for the backend and the router, which serve both; a second
+    /// listener for nginx and HAProxy, whose h2c listeners speak only h2.
+    pub h2: SocketAddr,
     child: Child,
     redis: Option<RedisServer>,
     _dir: Option<PathBuf>,
@@ -78,6 +82,7 @@ impl Target {
         Ok(Self {
             name: "direct",
             addr,
+            h2: addr,
             child,
             redis: None,
             _dir: None,
@@ -120,6 +125,7 @@ impl Target {
         Ok(Self {
             name: "router",
             addr,
+            h2: addr,
             child,
             redis: Some(redis),
             _dir: None,
@@ -136,6 +142,7 @@ impl Target {
             std::env::temp_dir().join(format!("switchyard-bench-nginx-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("logs"))?;
         let port = free_port();
+        let h2_port = free_port();
         let conf = format!(
             r#"worker_processes 1;
 master_process off;
@@ -152,7 +159,9 @@ http {{
   upstream backend {{ server {backend}; keepalive 512; }}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:{h2_port} http2 backlog=4096;
     keepalive_requests 10000000;
+    http2_max_requests 10000000;
     location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -180,6 +189,7 @@ http {{
         Ok(Some(Self {
             name: "nginx",
             addr,
+            h2: SocketAddr::from(([127, 0, 0, 1], h2_port)),
             child,
             redis: None,
             _dir: Some(dir),
@@ -200,10 +210,11 @@ http {{
         // connection it may accept.
         let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
         let maxconn = (soft / 2).saturating_sub(64).clamp(1_000, 60_000);
+        let h2_port = free_port();
         let conf = format!(
             "global\n  nbthread 1\n  maxconn {maxconn}\n\
              defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  timeout tunnel 3600s\n  option http-keep-alive\n  http-reuse always\n\
-             frontend bench\n  bind 127.0.0.1:{port} backlog 4096\n  default_backend app\n\
+             frontend bench\n  bind 127.0.0.1:{port} backlog 4096\n  bind 127.0.0.1:{h2_port} proto h2 backlog 4096\n  default_backend app\n\
              backend app\n  server app {backend}\n"
         );
         let conf_path = dir.join("haproxy.cfg");
@@ -220,6 +231,7 @@ http {{
         Ok(Some(Self {
             name: "haproxy",
             addr,
+            h2: SocketAddr::from(([127, 0, 0, 1], h2_port)),
             child,
             redis: None,
             _dir: Some(dir),
