@@ -34,7 +34,14 @@ impl Tool {
 }
 
 /// Runs `tool` with `conns` connections for `duration` against `target`.
-pub fn run(tool: Tool, target: &Target, conns: u32, duration: Duration) -> anyhow::Result<Run> {
+/// `header` (`name: value`) goes on every request.
+pub fn run(
+    tool: Tool,
+    target: &Target,
+    conns: u32,
+    duration: Duration,
+    header: Option<&str>,
+) -> anyhow::Result<Run> {
     let secs = duration.as_secs().max(1).to_string();
     let conns = conns.to_string();
     let mut cmd = Command::new(tool.program());
@@ -46,6 +53,9 @@ pub fn run(tool: Tool, target: &Target, conns: u32, duration: Duration) -> anyho
             .args(["-t1", "-c", &conns, "-m1", "-D", &secs])
             .arg(format!("http://{}/small", target.h2)),
     };
+    if let Some(h) = header {
+        cmd.args(["-H", h]);
+    }
     let cpu_before = target.cpu_time();
     let out = cmd.output().map_err(|e| {
         anyhow::anyhow!(

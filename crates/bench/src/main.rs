@@ -40,6 +40,17 @@ struct Args {
     /// the harness's load generator: wrk (HTTP/1.1) or h2load (HTTP/2)
     #[arg(long, value_enum)]
     tool: Option<external::Tool>,
+    /// With --tool: pin every request to the bench deployment
+    /// (`x-pulse-deployment`): its id, or with --strict a signed token
+    #[arg(long, requires = "tool")]
+    pin: bool,
+    /// Run the router in strict mode (signed pins, a bench secret)
+    #[arg(long)]
+    strict: bool,
+    /// Extra router setting, KEY=VALUE (repeatable), e.g.
+    /// SWITCHYARD_ACCESS_LOG=1 or SWITCHYARD_ASSET_PATHS=off
+    #[arg(long, value_parser = key_value)]
+    router_env: Vec<(String, String)>,
     /// Router worker threads; 1 (the default) matches nginx's one worker
     /// and HAProxy's one thread
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -140,7 +151,11 @@ async fn harness(args: Args) -> anyhow::Result<()> {
     };
 
     let direct = Target::backend().await?;
-    let router = Target::router(direct.addr, args.router_workers).await?;
+    let mut router_env = args.router_env.clone();
+    if args.strict {
+        router_env.push(("SWITCHYARD_PIN_SECRET".into(), BENCH_SECRET.into()));
+    }
+    let router = Target::router(direct.addr, args.router_workers, &router_env).await?;
     let nginx = if args.no_nginx {
         None
     } else {
@@ -156,7 +171,11 @@ async fn harness(args: Args) -> anyhow::Result<()> {
         let mut targets = vec![&direct, &router];
         targets.extend(nginx.as_ref());
         targets.extend(haproxy.as_ref());
-        print!("{}", external_table(tool, &targets, plan.duration).await?);
+        let pin = args.pin.then(|| pin_header(args.strict)).transpose()?;
+        print!(
+            "{}",
+            external_table(tool, &targets, plan.duration, pin.as_deref()).await?
+        );
         return Ok(());
     }
     let mut columns = vec![("direct", run(&direct, &plan).await)];
@@ -175,12 +194,40 @@ async fn harness(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The strict-mode secret the bench's router runs with.
+const BENCH_SECRET: &str = "switchyard-bench-secret-0123456789abcdef";
+
+/// The pin header for the bench deployment: its id, or a token minted
+/// with the bench secret, as the router would mint it.
+fn pin_header(strict: bool) -> anyhow::Result<String> {
+    let id = switchyard_core::DeploymentId::new("bench")?;
+    let value = if strict {
+        let keys = switchyard_core::pin::PinKeys::new(BENCH_SECRET.as_bytes())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        keys.mint(
+            &id,
+            switchyard_core::UnixTime::now(),
+            Duration::from_secs(3600),
+        )
+    } else {
+        id.to_string()
+    };
+    Ok(format!("x-pulse-deployment: {value}"))
+}
+
+fn key_value(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))
+}
+
 /// Small responses at 50 and 500 connections through `tool`, one column
 /// per target.
 async fn external_table(
     tool: external::Tool,
     targets: &[&Target],
     duration: Duration,
+    header: Option<&str>,
 ) -> anyhow::Result<String> {
     use std::fmt::Write;
     let mut out = String::new();
@@ -198,7 +245,7 @@ async fn external_table(
         for t in targets {
             eprintln!("{} -c{conns} against {}", tool.program(), t.name);
             // Blocking is fine here: the targets are other processes.
-            runs.push(external::run(tool, t, conns, duration)?);
+            runs.push(external::run(tool, t, conns, duration, header)?);
             t.settle().await;
         }
         let direct = runs[0].requests_per_sec.max(1e-9);

@@ -89,7 +89,11 @@ impl Target {
         })
     }
 
-    pub async fn router(backend: SocketAddr, workers: u16) -> anyhow::Result<Self> {
+    pub async fn router(
+        backend: SocketAddr,
+        workers: u16,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let redis = RedisServer::start();
         let store = Arc::new(RedisStore::new(&RedisSettings::new(
             redis.url(),
@@ -118,6 +122,7 @@ impl Target {
             // shared with the load generator and backend, more threads only
             // add contention.
             .env("SWITCHYARD_WORKER_THREADS", workers.to_string())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;

@@ -1,4 +1,7 @@
-//! Every Redis key and channel name, in one place. Documented in the README.
+//! Every Redis key and channel name, in one place (docs/store.md shows the
+//! same table). The Lua scripts build the same names inside Redis from the
+//! prefix; `SCHEMA` is the list both must use, and a test reads every
+//! script and fails on a key shape that is not in it.
 //!
 //! | key                              | type   | holds                                        |
 //! |----------------------------------|--------|----------------------------------------------|
@@ -15,6 +18,24 @@
 //! |                                  |        | `<p>:janitor:lock` for pulse-railway compat) |
 //! | `<p>:events`                     | pubsub | change and reload notifications (JSON)       |
 //! | `<p>:meta:<name>`                | string | a document one program publishes (JSON)      |
+
+/// Every key shape after the prefix: a name, or a name ending in `:` that
+/// an id or name follows.
+pub const SCHEMA: &[&str] = &[
+    ":active",
+    ":deployment:",
+    ":deployments",
+    ":services",
+    ":version",
+    ":rollout",
+    ":replicas",
+    ":replica:",
+    ":stats:",
+    ":lock:",
+    ":janitor:lock",
+    ":events",
+    ":meta:",
+];
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -62,5 +83,55 @@ impl Keys {
         } else {
             format!("{}:lock:{name}", self.prefix)
         }
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    fn in_schema(suffix: &str) -> bool {
+        SCHEMA
+            .iter()
+            .any(|s| suffix == *s || (s.ends_with(':') && suffix.starts_with(s)))
+    }
+
+    #[test]
+    fn every_key_the_store_names_is_in_the_schema() {
+        let k = Keys::new("p");
+        for key in [
+            k.active(),
+            k.deployment("v1"),
+            k.events(),
+            k.replica("r1"),
+            k.replicas(),
+            k.meta("policy"),
+            k.lock("janitor"),
+            k.lock("other"),
+        ] {
+            let suffix = key.strip_prefix('p').unwrap_or_default();
+            assert!(in_schema(suffix), "{key} is not in keys::SCHEMA");
+        }
+    }
+
+    #[test]
+    fn every_key_a_lua_script_names_is_in_the_schema() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lua");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("src/lua") {
+            let path = entry.expect("lua entry").path();
+            let text = std::fs::read_to_string(&path).expect("lua file");
+            // Keys are built as `prefix .. ':name'`.
+            for piece in text.split("prefix .. '").skip(1) {
+                let suffix = piece.split('\'').next().unwrap_or_default();
+                assert!(
+                    in_schema(suffix),
+                    "{}: key `<prefix>{suffix}` is not in keys::SCHEMA",
+                    path.display()
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 10, "found only {seen} keys in the scripts");
     }
 }
