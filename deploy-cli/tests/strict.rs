@@ -251,4 +251,11 @@ async fn the_maximum_pin_age_turns_a_draining_pin_stale_on_time() {
     // The active deployment's pins are not affected.
     let v2 = keys(SECRET).mint(&id("v2"), UnixTime::now(), Duration::from_secs(3600));
     assert_eq!(pinned(&s.router, &v2).await.0, 200);
+    // `status` shows the cut-off the routers run with.
+    let out = cli(&s.redis.url(), &["status"]).await;
+    let text = support::ok(&out);
+    assert!(
+        text.contains("pins: signed tokens valid") && text.contains("draining over 2s are stale"),
+        "{text}"
+    );
 }

@@ -15,9 +15,15 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
     let mut reported: HashMap<DeploymentId, Totals> = HashMap::new();
     let mut tick = tokio::time::interval(shared.config.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut policy_published = false;
     loop {
         tokio::select! {
-            _ = tick.tick() => beat(&shared, &store, &mut reported).await,
+            _ = tick.tick() => {
+                beat(&shared, &store, &mut reported).await;
+                if !policy_published {
+                    policy_published = publish_pin_policy(&shared, &store).await;
+                }
+            }
             _ = stop.cancelled() => break,
         }
     }
@@ -79,4 +85,22 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
         }
         Err(e) => shared.health.store.failed("heartbeat", &e),
     }
+}
+
+/// Publishes this router's pin settings once, for `switchyard status`;
+/// retried on the next beat until the store takes it.
+async fn publish_pin_policy(shared: &Shared, store: &SharedStore) -> bool {
+    let pins = &shared.config.pins;
+    let policy = switchyard_core::pin::PinPolicy {
+        strict: pins.keys.is_some(),
+        ttl_secs: pins.ttl.as_secs(),
+        max_pin_age_secs: pins.max_age.map(|d| d.as_secs()),
+    };
+    let Ok(json) = serde_json::to_string(&policy) else {
+        return true;
+    };
+    store
+        .put_meta(switchyard_core::pin::POLICY_META, &json)
+        .await
+        .is_ok()
 }

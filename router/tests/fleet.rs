@@ -232,7 +232,7 @@ async fn http_traffic(lb: SocketAddr, tally: Arc<Tally>, stop: Arc<AtomicBool>) 
     let mut n = 0u64;
     while !stop.load(SeqCst) {
         n += 1;
-        let path = if n % 2 == 0 {
+        let path = if n.is_multiple_of(2) {
             "/?pulse_deployment=v1"
         } else {
             "/"

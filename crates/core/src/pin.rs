@@ -167,3 +167,40 @@ mod tests {
         assert!(PinKeys::new(b"short").is_err());
     }
 }
+
+/// Where routers publish their pin settings (`<prefix>:meta:router-pins`),
+/// so `switchyard status` can show them.
+pub const POLICY_META: &str = "router-pins";
+
+/// A router's pin settings, as published for `switchyard status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PinPolicy {
+    /// Signed, expiring pins (strict mode) rather than bare ids.
+    pub strict: bool,
+    /// Lifetime of a signed pin, in seconds.
+    pub ttl_secs: u64,
+    /// Pins to a deployment draining longer than this are stale.
+    pub max_pin_age_secs: Option<u64>,
+}
+
+impl PinPolicy {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        let kind = if self.strict {
+            format!(
+                "signed tokens valid {} (strict mode)",
+                crate::time::human_duration(std::time::Duration::from_secs(self.ttl_secs))
+            )
+        } else {
+            "deployment ids".to_string()
+        };
+        let age = match self.max_pin_age_secs {
+            Some(s) => format!(
+                "pins to a deployment draining over {} are stale",
+                crate::time::human_duration(std::time::Duration::from_secs(s))
+            ),
+            None => "no maximum pin age".to_string(),
+        };
+        format!("pins: {kind}; {age}")
+    }
+}

@@ -16,6 +16,11 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
     let stats = ctx.store.request_stats(UnixTime::now(), 5).await?;
     let now = UnixTime::now();
     let next = next_retirement(ctx, &snap, &leases, now).await?;
+    let pins: Option<switchyard_core::pin::PinPolicy> = ctx
+        .store
+        .get_meta(switchyard_core::pin::POLICY_META)
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok());
     let mut rows: Vec<_> = snap.deployments.values().collect();
     rows.sort_by(|a, b| {
         let key = |d: &switchyard_core::Deployment| d.created_at.map_or(0.0, UnixTime::secs);
@@ -81,6 +86,10 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                 out.push_str("  (no deployments)\n");
             }
             let _ = writeln!(out, "{}", next.line);
+            let _ = match &pins {
+                Some(p) => writeln!(out, "{}", p.describe()),
+                None => writeln!(out, "pins: unknown until a router has connected (routers publish their pin settings)"),
+            };
             out
         },
         || {
@@ -111,6 +120,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                 "deployments": list,
                 "next_retirement": next.json,
                 "janitor_policy": next.policy,
+                "router_pins": pins,
             })
         },
     );
