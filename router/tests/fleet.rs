@@ -504,7 +504,7 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
             ("SWITCHYARD_JANITOR_INTERVAL", "1s".into()),
             ("SWITCHYARD_PLATFORM", "static".into()),
             ("SWITCHYARD_IDLE_GRACE", "0s".into()),
-            ("RUST_LOG", "warn".into()),
+            ("RUST_LOG", "warn,switchyard_store=debug".into()),
         ];
         routers.push(net.spawn(&ns, &format!("router-{i}"), bin, &[], &env));
         router_addrs.push(SocketAddr::from((net.ip(host), 8080)));
@@ -597,13 +597,22 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
     register(&store, "v3", &backends[2]).await;
     promote(&store, "v3").await;
     for addr in &router_addrs {
-        let addr = *addr;
-        eventually(
-            Duration::from_secs(20),
-            "every router to route to v3",
-            || async move { (routes_to(addr).await? == "v3").then_some(()) },
-        )
-        .await;
+        // Polled by hand so a miss shows the routers' logs.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if routes_to(*addr).await.as_deref() == Some("v3") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                report(
+                    &routers,
+                    &format!("{addr} did not route to v3 within 30 s of the promote")
+                )
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let promote_reached = killed.elapsed();
     eprintln!(

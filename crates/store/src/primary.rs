@@ -108,6 +108,19 @@ impl Primary {
         }
     }
 
+    /// Drops `node` as the known primary (unless another call already
+    /// replaced it), so the next call asks the Sentinels before anything
+    /// else instead of spending its deadline on a node that is gone.
+    pub fn forget(&self, node: &Arc<Node>) {
+        if !self.is_sentinel() {
+            return;
+        }
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, node)) {
+            *current = None;
+        }
+    }
+
     /// Whether `e` may mean the primary moved, so the Sentinels should be
     /// asked again before a retry.
     pub fn may_have_moved(&self, e: &RedisError) -> bool {

@@ -134,20 +134,33 @@ impl RedisStore {
         F: Future<Output = redis::RedisResult<T>>,
     {
         let primary = &self.inner.primary;
-        let deadline = self.inner.timeout * 3;
+        let timeout = self.inner.timeout;
+        let deadline = timeout * 3;
         let attempt = async {
             let node = primary.node().await?;
-            match f(node.conn.clone()).await {
-                Err(e) if primary.may_have_moved(&e) => {
-                    tracing::debug!(error = %e, "Redis command failed; asking the Sentinels and retrying once");
-                    let node = primary.resolve().await?;
-                    f(node.conn.clone()).await.map_err(StoreError::from)
-                }
-                Err(e) if e.is_connection_dropped() => {
+            // The first try gets one timeout, so a primary that went away
+            // leaves time to ask the Sentinels and try the new one.
+            let first = tokio::time::timeout(timeout, f(node.conn.clone())).await;
+            let moved = match &first {
+                Ok(Err(e)) => primary.may_have_moved(e),
+                Err(_) => primary.is_sentinel(),
+                Ok(Ok(_)) => false,
+            };
+            if moved {
+                tracing::debug!("Redis command failed; asking the Sentinels and retrying once");
+                primary.forget(&node);
+                let node = primary.resolve().await?;
+                return f(node.conn.clone()).await.map_err(StoreError::from);
+            }
+            match first {
+                Ok(Err(e)) if e.is_connection_dropped() => {
                     tracing::debug!(error = %e, "Redis connection dropped; retrying once");
                     f(node.conn.clone()).await.map_err(StoreError::from)
                 }
-                other => other.map_err(StoreError::from),
+                Ok(r) => r.map_err(StoreError::from),
+                Err(_) => Err(StoreError::Unavailable(format!(
+                    "no answer from Redis within {timeout:?}"
+                ))),
             }
         };
         match tokio::time::timeout(deadline, attempt).await {
