@@ -145,7 +145,7 @@ pub fn render(shared: &Shared) -> String {
     );
     let _ = writeln!(
         out,
-        "# HELP switchyard_snapshots_refused_total Store snapshots not installed because they lost the active deployment or went back in version."
+        "# HELP switchyard_snapshots_refused_total Store snapshots not installed because they lost the active deployment."
     );
     let _ = writeln!(out, "# TYPE switchyard_snapshots_refused_total counter");
     let _ = writeln!(

@@ -3,12 +3,18 @@
 //! on every (re)subscription, and periodically as a safety net. When the
 //! store is unreachable the last table keeps serving.
 //!
-//! A snapshot that would lose the active deployment, or whose version went
-//! backwards, is refused: that is a store that lost its data (a Redis
-//! restarted without persistence, a flush), not a decision anyone made,
-//! since no store operation removes the active deployment or lowers the
-//! version. The router keeps routing on what it has and says so until the
-//! store is restored (`switchyard restore`).
+//! A snapshot that would lose the active deployment is refused: that is a
+//! store that lost its data (a Redis restarted without persistence, a
+//! flush), not a decision anyone made, since no store operation removes
+//! the active deployment. The router keeps routing on what it has and says
+//! so until the store is restored (`switchyard restore`).
+//!
+//! A version that went backwards with the active deployment still there is
+//! a failover that lost the primary's last writes (replication is
+//! asynchronous): the new primary is now the truth, and every router must
+//! follow it the same way, so the snapshot is installed and the rollback
+//! logged. Refusing it would freeze every router on a state the store no
+//! longer has, until enough new writes carried the version past it.
 
 use std::{
     collections::HashSet,
@@ -44,8 +50,10 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
             ev = async { match sub.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
                 match ev {
                     Some(StoreEvent::Changed { version }) => {
+                        // Any other version: newer, or a store that went
+                        // back (a failover), which the reload sorts out.
                         let held = shared.table.load().as_ref().map(|t| t.version);
-                        if held.is_none_or(|v| version > v) {
+                        if held != Some(version) {
                             reload(&shared, &store).await;
                         }
                     }
@@ -92,6 +100,15 @@ async fn reload(shared: &Shared, store: &SharedStore) {
                 refuse(shared, &snap, held.as_ref().map_or(0, |t| t.version), why);
                 return;
             }
+            if let Some(t) = held.as_ref()
+                && snap.version < t.version
+            {
+                tracing::warn!(
+                    held_version = t.version,
+                    store_version = snap.version,
+                    "the store's version went back (a failover that lost its last writes?); following the store"
+                );
+            }
             if shared.health.store_diverged.swap(false, Relaxed) {
                 tracing::info!(
                     version = snap.version,
@@ -124,13 +141,7 @@ async fn reload(shared: &Shared, store: &SharedStore) {
 
 /// Why `new` cannot replace `held`, if it cannot.
 fn regression(held: &Snapshot, new: &Snapshot) -> Option<&'static str> {
-    if new.version < held.version {
-        Some("its version went backwards")
-    } else if held.active.is_some() && new.active.is_none() {
-        Some("it lost the active deployment")
-    } else {
-        None
-    }
+    (held.active.is_some() && new.active.is_none()).then_some("it lost the active deployment")
 }
 
 fn refuse(shared: &Shared, snap: &Snapshot, held: u64, why: &'static str) {

@@ -206,3 +206,31 @@ async fn over_the_connection_limit_is_503() {
     assert!(answer.contains("connection limit"), "{answer}");
     drop(held);
 }
+
+/// A failover that lost the primary's last writes leaves the store's
+/// version behind the routers'. Routers follow the store (the new primary
+/// is the truth) instead of refusing it until the version catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_version_went_back_is_followed() {
+    let (v1, v2, v3) = (
+        Backend::start("v1").await,
+        Backend::start("v2").await,
+        Backend::start("v3").await,
+    );
+    let server = RedisServer::start();
+    let store = redis_store(&server);
+    deploy(&store, &[("v1", &v1), ("v2", &v2)], &["v1", "v2"]).await;
+    let r = TestRouter::start(test_config(), store.clone()).await;
+    assert_eq!(get(r.addr, "/", &[]).await.deployment(), "v2");
+    // What a replica that missed the last writes looks like: an older
+    // version, the same deployments.
+    assert_eq!(server.command("SET t:version 1").trim(), "+OK");
+    deploy(&store, &[("v3", &v3)], &["v3"]).await;
+    eventually(
+        Duration::from_secs(10),
+        "the router to follow the store",
+        || async { (get(r.addr, "/", &[]).await.deployment() == "v3").then_some(()) },
+    )
+    .await;
+    r.shutdown().await;
+}
