@@ -194,12 +194,35 @@ async fn over_the_connection_limit_is_503() {
     deploy(&store, &[("v1", &v1)], &["v1"]).await;
     let mut config = test_config();
     config.limits.max_connections = 1;
+    // One worker: which worker accepts which connection is not what this
+    // test is about.
+    config.worker_threads = Some(1);
     let r = TestRouter::start(config, store).await;
+    // The readiness probe's connection must be gone before the held one
+    // arrives, or the held one is refused instead of holding the slot.
+    let metrics = r.metrics;
+    let open_is = |n: u64| async move {
+        let m = try_get(metrics, "/metrics").await?;
+        let want = format!("switchyard_connections_open {n}");
+        String::from_utf8_lossy(&m.body)
+            .lines()
+            .any(|l| l == want)
+            .then_some(())
+    };
+    eventually(Duration::from_secs(10), "no connection open", || open_is(0)).await;
     // Hold the only slot with an open keep-alive connection.
     let held = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    eventually(Duration::from_secs(10), "the held connection", || {
+        open_is(1)
+    })
+    .await;
     let addr = r.addr;
     let answer = eventually(Duration::from_secs(5), "a refusal", || async move {
-        let a = raw(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        let a = raw(
+            addr,
+            b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
         a.starts_with("HTTP/1.1 503").then_some(a)
     })
     .await;
