@@ -127,6 +127,14 @@ async fn websockets_hold_their_connection_slot_for_their_whole_life() {
     let mut config = test_config();
     config.limits.max_connections = 2;
     let (r, _v1) = v1_router(config).await;
+    // The readiness probe's connection must be gone, or it holds a slot.
+    let rr = &r;
+    eventually(
+        Duration::from_secs(10),
+        "no connection open",
+        || async move { (metric(rr, "switchyard_connections_open").await == 0.0).then_some(()) },
+    )
+    .await;
     let (mut a, _) = connect_async(format!("ws://{}/ws", r.addr)).await.unwrap();
     let (mut b, _) = connect_async(format!("ws://{}/ws", r.addr)).await.unwrap();
     a.send(Message::text("hi")).await.unwrap();
