@@ -19,7 +19,7 @@ use std::{
     future::{Future, poll_fn},
     io,
     pin::{Pin, pin},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
@@ -134,6 +134,16 @@ impl Upstream {
         }
     }
 
+    /// The idle lists. A panic elsewhere cannot leave them inconsistent
+    /// (every change is one push, pop or retain), so a poisoned lock is
+    /// used as it is.
+    fn idle(&self) -> MutexGuard<'_, HashMap<Authority, Vec<IdleLink>>> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sends `req` to `backend` and resolves with the response head; the
     /// body streams as it is read.
     ///
@@ -149,18 +159,22 @@ impl Upstream {
         backend: &Authority,
         mut req: Request<Outbound>,
     ) -> Result<Response<Streamed>, Error> {
+        // After one failure on a reused connection, only a fresh one.
         let mut fresh_only = false;
         loop {
-            let (link, replay) = match self.checkout(backend, fresh_only) {
+            let (mut link, reused, replay) = match self.checkout(backend, fresh_only) {
                 Some((link, idle_for)) => {
-                    let replay = (idle_for >= STALE_RISK).then(|| replayable(&req)).flatten();
-                    (link, Some(replay))
+                    let replay = if idle_for >= STALE_RISK {
+                        replayable(&req)
+                    } else {
+                        None
+                    };
+                    (link, true, replay)
                 }
                 // Boxed: connecting (resolve, dial, handshake) is the large,
                 // rare part of this future.
-                None => (Box::pin(self.connect(backend)).await?, None),
+                None => (Box::pin(self.connect(backend)).await?, false, None),
             };
-            let mut link = link;
             let mut open = true;
             let mut sending = pin!(link.tx.try_send_request(req));
             let sent = poll_fn(|cx| {
@@ -180,23 +194,23 @@ impl Upstream {
                         body,
                         ended: false,
                         home: open.then(|| Home {
-                            link: Some(link),
+                            link,
                             backend: backend.clone(),
-                            upstream: self.inner.clone(),
+                            upstream: self.clone(),
                         }),
                     };
                     return Ok(Response::from_parts(parts, body));
                 }
                 Err(e) => e,
             };
-            // `replay` is `Some` only for a reused connection.
-            let Some(replay) = replay else {
+            // A fresh connection that failed is the backend's answer.
+            if !reused {
                 return Err(Error::Http(e.into_error()));
-            };
+            }
             let closed = e.error().is_incomplete_message() || e.error().is_canceled();
             req = match (e.take_message(), replay) {
                 (Some(unsent), _) => unsent,
-                (None, Some(copy)) if closed && !fresh_only => copy,
+                (None, Some(copy)) if closed => copy,
                 _ => return Err(Error::Http(e.into_error())),
             };
             fresh_only = true;
@@ -212,11 +226,7 @@ impl Upstream {
         let timeout = self.inner.settings.idle_timeout;
         loop {
             let candidate = {
-                let mut idle = self
-                    .inner
-                    .idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut idle = self.idle();
                 let list = idle.get_mut(backend)?;
                 let candidate = list.pop()?;
                 if candidate.since.elapsed() >= timeout {
@@ -237,11 +247,7 @@ impl Upstream {
         if !link.ready() {
             return;
         }
-        let mut idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle();
         let list = idle.entry(backend).or_default();
         if list.len() < self.inner.settings.max_idle_per_backend {
             list.push(IdleLink {
@@ -267,11 +273,7 @@ impl Upstream {
     /// stopped getting traffic would otherwise keep its sockets.
     pub fn sweep(&self) {
         let timeout = self.inner.settings.idle_timeout;
-        let mut idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle();
         idle.retain(|_, list| {
             list.retain(|l| l.since.elapsed() < timeout);
             !list.is_empty()
@@ -280,11 +282,7 @@ impl Upstream {
 
     /// Idle connections held, for metrics.
     pub fn idle_count(&self) -> usize {
-        let idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let idle = self.idle();
         idle.values().map(Vec::len).sum()
     }
 }
@@ -353,9 +351,9 @@ pub struct Streamed {
 struct Home {
     // Boxed: the connection's state is large, and moves between the pool,
     // the request and the body on every request.
-    link: Option<Box<Link>>,
+    link: Box<Link>,
     backend: Authority,
-    upstream: Arc<Inner>,
+    upstream: Upstream,
 }
 
 impl Streamed {
@@ -380,12 +378,11 @@ impl http_body::Body for Streamed {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         if let Some(home) = this.home.as_mut()
-            && let Some(link) = home.link.as_mut()
-            && Pin::new(&mut link.conn).poll(cx).is_ready()
+            && Pin::new(&mut home.link.conn).poll(cx).is_ready()
         {
             // Closed or failed: the body reports how, and nothing goes
             // back to the pool.
-            home.link = None;
+            this.home = None;
         }
         let frame = Pin::new(&mut this.body).poll_frame(cx);
         match &frame {
@@ -412,13 +409,8 @@ impl Drop for Streamed {
         if !(self.ended || self.body.is_end_stream()) {
             return;
         }
-        if let Some(mut home) = self.home.take()
-            && let Some(link) = home.link.take()
-        {
-            let upstream = Upstream {
-                inner: home.upstream,
-            };
-            upstream.checkin(home.backend, link);
+        if let Some(home) = self.home.take() {
+            home.upstream.checkin(home.backend, home.link);
         }
     }
 }
