@@ -109,6 +109,15 @@ impl Shared {
             health: Health::default(),
         }
     }
+    /// Waits, up to the shutdown deadline, for the WebSocket relays to
+    /// finish closing; whether they all did. Each worker waits before its
+    /// runtime stops, since its relays run there.
+    async fn relays_closed(&self) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(self.config.limits.shutdown_timeout, self.tasks.wait())
+            .await
+            .is_ok()
+    }
 }
 
 /// The sockets a router serves on.
@@ -243,11 +252,7 @@ pub async fn run(
         "router serving"
     );
     let conns_drained = workers::serve(listeners.public, &shared).await;
-    shared.tasks.close();
-    let sockets_drained =
-        tokio::time::timeout(shared.config.limits.shutdown_timeout, shared.tasks.wait())
-            .await
-            .is_ok();
+    let sockets_drained = shared.relays_closed().await;
     let drained = conns_drained && sockets_drained;
     tracing::info!(drained, "connections drained");
 

@@ -23,7 +23,10 @@ pub async fn serve(listener: TcpListener, shared: &Arc<Shared>) -> bool {
     let std_listener = match listener.into_std() {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!(error = %e, "cannot share the listening socket with other workers; serving on one");
+            // The listener is gone with the failed conversion: nothing can
+            // serve, so stop rather than run without a public port.
+            tracing::error!(error = %e, "cannot share the listening socket with the workers; stopping");
+            shared.shutdown.cancel();
             return false;
         }
     };
@@ -62,10 +65,7 @@ pub async fn serve(listener: TcpListener, shared: &Arc<Shared>) -> bool {
                     let drained = server::serve(listener, shared.clone(), upstream).await;
                     // WebSocket relays this worker started run on its
                     // runtime: keep it alive until they have closed.
-                    shared.tasks.close();
-                    let deadline = shared.config.limits.shutdown_timeout;
-                    let relays = tokio::time::timeout(deadline, shared.tasks.wait()).await;
-                    drained && relays.is_ok()
+                    drained && shared.relays_closed().await
                 })
             });
         match spawned {
