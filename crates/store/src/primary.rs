@@ -117,6 +117,9 @@ impl Primary {
         }
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, node)) {
+            // Said here, once per node: `resolve` then finds the primary
+            // afresh and names it.
+            tracing::warn!(addr = %node.addr, "Redis primary stopped answering; asking the Sentinels");
             *current = None;
         }
     }

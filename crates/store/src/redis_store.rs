@@ -508,14 +508,9 @@ async fn subscribe_once(
     backoff: &mut Duration,
 ) -> Result<(), String> {
     let connect = async {
-        // Every (re)subscription asks where the primary is now, so the
-        // subscription follows a failover.
-        let node = if primary.is_sentinel() {
-            primary.resolve().await
-        } else {
-            primary.node().await
-        }
-        .map_err(|e| e.to_string())?;
+        // Every (re)subscription asks where the primary is now (for a
+        // fixed address, that is the address), so it follows a failover.
+        let node = primary.resolve().await.map_err(|e| e.to_string())?;
         let mut pubsub = node
             .client
             .get_async_pubsub()
@@ -524,10 +519,12 @@ async fn subscribe_once(
         pubsub.subscribe(channel).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(pubsub)
     };
-    let pubsub = match tokio::time::timeout(timeout * 2, connect).await {
+    // Room for a Sentinel lookup before the subscription itself.
+    let bound = timeout * 2;
+    let pubsub = match tokio::time::timeout(bound, connect).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(format!("no answer from Redis within {timeout:?}")),
+        Err(_) => return Err(format!("no answer from Redis within {bound:?}")),
     };
     *backoff = Duration::from_millis(100);
     if tx.send(StoreEvent::Resync).await.is_err() {
