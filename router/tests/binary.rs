@@ -15,12 +15,19 @@ use support::*;
 use switchyard_testkit::free_port;
 
 fn router(redis_url: &str, port: u16) -> Child {
+    router_with(redis_url, port, &[])
+}
+
+/// The router binary on `port`, with `extra` settings on top of the
+/// tests' usual ones.
+fn router_with(redis_url: &str, port: u16, extra: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
         .env_clear()
         .env("REDIS_URL", redis_url)
         .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("SWITCHYARD_METRICS_LISTEN", "off")
         .env("SWITCHYARD_SHUTDOWN_TIMEOUT", "5s")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -446,42 +453,23 @@ async fn the_access_log_is_one_json_line_per_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_in_router_janitor_deletes_an_idle_drained_deployment_within_seconds() {
-    use switchyard_store::{RedisSettings, RedisStore, Store};
+    use switchyard_store::{RedisSettings, RedisStore};
     let redis = RedisServer::start();
-    let store = RedisStore::new(&RedisSettings::new(redis.url(), "pulse:railway")).unwrap();
-    let (old, new) = (Backend::start("v1").await, Backend::start("v2").await);
-    for (name, backend) in [("v1", &old), ("v2", &new)] {
-        store
-            .register(switchyard_store::NewDeployment {
-                id: id(name),
-                service_name: name.into(),
-                backend_url: backend.url(),
-                service_id: None,
-                state_epoch: None,
-                now: switchyard_core::UnixTime::now(),
-            })
-            .await
-            .unwrap();
-        store
-            .promote(&id(name), switchyard_core::UnixTime::now())
-            .await
-            .unwrap();
-    }
-    let port = free_port();
-    let _router = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
-            .env_clear()
-            .env("REDIS_URL", redis.url())
-            .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SWITCHYARD_METRICS_LISTEN", "off")
-            .env("SWITCHYARD_JANITOR_INTERVAL", "1s")
-            .env("SWITCHYARD_PLATFORM", "static")
-            .env("SWITCHYARD_IDLE_GRACE", "0s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let store: switchyard_store::SharedStore = std::sync::Arc::new(
+        RedisStore::new(&RedisSettings::new(redis.url(), "pulse:railway")).unwrap(),
     );
+    let (old, new) = (Backend::start("v1").await, Backend::start("v2").await);
+    deploy(&store, &[("v1", &old), ("v2", &new)], &["v1", "v2"]).await;
+    let port = free_port();
+    let _router = KillOnDrop(router_with(
+        &redis.url(),
+        port,
+        &[
+            ("SWITCHYARD_JANITOR_INTERVAL", "1s"),
+            ("SWITCHYARD_PLATFORM", "static"),
+            ("SWITCHYARD_IDLE_GRACE", "0s"),
+        ],
+    ));
     eventually(
         Duration::from_secs(20),
         "the router's janitor to delete drained v1",

@@ -582,6 +582,17 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
             logs.join("\n")
         )
     };
+    // No request failed and no socket closed so far.
+    let nothing_lost = |routers: &[Proc], during: &str| {
+        let what = format!("HTTP failed or a socket closed during {during}");
+        assert_eq!(tally.failed.load(SeqCst), 0, "{}", report(routers, &what));
+        assert_eq!(
+            tally.ws_closed.load(SeqCst),
+            0,
+            "{}",
+            report(routers, &what)
+        );
+    };
 
     // 1. The Redis primary dies. Sentinels promote a replica; the next
     // promote reaches every router; nothing the users have notices.
@@ -618,18 +629,7 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
     eprintln!(
         "failover: new primary :{new} after {failover:?}; promote on every router {promote_reached:?} after the kill"
     );
-    assert_eq!(
-        tally.failed.load(SeqCst),
-        0,
-        "{}",
-        report(&routers, "HTTP failed during failover")
-    );
-    assert_eq!(
-        tally.ws_closed.load(SeqCst),
-        0,
-        "{}",
-        report(&routers, "a socket closed during failover")
-    );
+    nothing_lost(&routers, "failover");
 
     // 2. 200 ms between router 0 and Redis: routing does not slow down,
     // because no request waits on the store. Needs the kernel's netem
@@ -738,18 +738,7 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
         "partition of {PARTITION:?}: router 0 caught up {:?} after it healed",
         healed.elapsed()
     );
-    assert_eq!(
-        tally.failed.load(SeqCst),
-        0,
-        "{}",
-        report(&routers, "HTTP failed during the partition")
-    );
-    assert_eq!(
-        tally.ws_closed.load(SeqCst),
-        0,
-        "{}",
-        report(&routers, "a socket closed during the partition")
-    );
+    nothing_lost(&routers, "the partition");
 
     // 4. Router 0 dies. HAProxy moves its HTTP traffic; its sockets come
     // back through the others, pinned to v1 as before; its leases expire
