@@ -28,6 +28,48 @@ pub struct DemoArgs {
     /// Address the demo router listens on
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub not_for_demo: NotForDemo,
+}
+
+/// The global options the demo has no use for. clap does not propagate a
+/// global option to a subcommand that declares one with the same id, so
+/// declaring them here, hidden, keeps them out of `demo --help`; given
+/// anyway, clap still hands the value up to the global, where `lib.rs`
+/// refuses it by name.
+#[derive(Debug, Default, Args)]
+pub struct NotForDemo {
+    #[arg(long, hide = true)]
+    redis_prefix: Option<String>,
+    #[arg(long, hide = true)]
+    platform: Option<String>,
+    #[arg(long, hide = true)]
+    project_id: Option<String>,
+    #[arg(long, hide = true)]
+    environment_id: Option<String>,
+    #[arg(long, hide = true)]
+    redis_service: Option<String>,
+    #[arg(long, hide = true)]
+    json: bool,
+    #[arg(long, hide = true)]
+    config: Option<String>,
+    #[arg(long, short = 'y', hide = true)]
+    yes: bool,
+}
+
+/// The first global option given that the demo would ignore, as its flag.
+pub fn ignored_option(global: &crate::GlobalArgs) -> Option<&'static str> {
+    [
+        (global.redis_prefix.is_some(), "--redis-prefix"),
+        (global.platform.is_some(), "--platform"),
+        (global.project_id.is_some(), "--project-id"),
+        (global.environment_id.is_some(), "--environment-id"),
+        (global.redis_service.is_some(), "--redis-service"),
+        (global.json, "--json"),
+        (global.config.is_some(), "--config"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failure> {

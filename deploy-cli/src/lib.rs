@@ -86,6 +86,11 @@ pub fn usage(msg: impl std::fmt::Display) -> Failure {
 }
 
 pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {
+    if let (Command::Demo(_), Some(flag)) = (&cli.command, demo::ignored_option(&cli.global)) {
+        return Err(usage(format!(
+            "demo runs on this machine with its own store and backends; {flag} does not apply to it (only --redis-url does)"
+        )));
+    }
     // The default file is optional; one named with --config must exist.
     let config_path = match &cli.global.config {
         Some(p) if !std::path::Path::new(p).exists() => {
