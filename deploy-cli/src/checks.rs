@@ -28,7 +28,7 @@ pub async fn wait_until_serving(
             Ok(res) => {
                 let selected = res
                     .headers()
-                    .get("x-pulse-selected-deployment")
+                    .get(switchyard_core::names::headers::SELECTED_DEPLOYMENT)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();

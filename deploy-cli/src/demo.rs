@@ -16,7 +16,10 @@ use axum::{
     routing::get,
 };
 use clap::Args;
-use switchyard_core::{DeploymentId, UnixTime};
+use switchyard_core::{
+    DeploymentId, UnixTime,
+    names::headers::{CLIENT_LOADER, CLIENT_LOADER_LOCATION, SELECTED_DEPLOYMENT},
+};
 use switchyard_router::{Listeners, RouterConfig};
 use switchyard_store::{MemoryStore, NewDeployment, SharedStore, Store};
 use tokio::net::TcpListener;
@@ -104,6 +107,7 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
     })?;
     let addr = listeners.public_addr()?;
     let base = format!("http://{addr}");
+    let (param, header) = (config.names.query_param.clone(), config.names.header.clone());
     let router = tokio::spawn(switchyard_router::run(
         config,
         store.clone(),
@@ -139,20 +143,20 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
         "2. Deployed v2 ({}) and promoted it. v1 is now draining:",
         v2
     );
-    println!("   new visitors land on v2 (see the x-pulse-selected-deployment header)");
+    println!("   new visitors land on v2 (see the {SELECTED_DEPLOYMENT} header)");
     println!("     curl -i {base}/hello");
     println!("   clients pinned to v1 stay on v1, by query param or header");
-    println!("     curl -i '{base}/hello?pulse_deployment=v1'");
-    println!("     curl -i -H 'x-pulse-deployment: v1' {base}/hello");
+    println!("     curl -i '{base}/hello?{param}=v1'");
+    println!("     curl -i -H '{header}: v1' {base}/hello");
     println!("   an open WebSocket to v1 keeps working while v1 drains (any WebSocket client):");
-    println!("     websocat 'ws://{addr}/ws?pulse_deployment=v1'");
-    println!("     python3 -m websockets 'ws://{addr}/ws?pulse_deployment=v1'\n");
+    println!("     websocat 'ws://{addr}/ws?{param}=v1'");
+    println!("     python3 -m websockets 'ws://{addr}/ws?{param}=v1'\n");
     println!("3. Stale affinity: a pin to a deployment that no longer exists gets 409,");
     println!("   so the client knows to reload instead of talking to the wrong version:");
-    println!("     curl -i '{base}/hello?pulse_deployment=v0'");
+    println!("     curl -i '{base}/hello?{param}=v0'");
     println!("   ...or a redirect, when the Pulse client loader asks for one:");
     println!(
-        "     curl -i -H 'x-pulse-client-loader: 1' -H 'x-pulse-client-loader-location: /' '{base}/?pulse_deployment=v0'\n"
+        "     curl -i -H '{CLIENT_LOADER}: 1' -H '{CLIENT_LOADER_LOCATION}: /' '{base}/?{param}=v0'\n"
     );
     println!("4. The browser client: open {base}/ in a browser. The page shows which");
     println!("   version served it and keeps its requests there.");

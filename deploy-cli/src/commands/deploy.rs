@@ -187,7 +187,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
                 env_service: args
                     .env_service
                     .clone()
-                    .unwrap_or_else(|| "pulse-env".into()),
+                    .unwrap_or_else(|| crate::railway::stack::ENV.into()),
                 redis_service: ctx.redis_service.clone(),
                 internal_token: r
                     .raw(INTERNAL_TOKEN, args.internal_token.as_deref())

@@ -30,7 +30,7 @@ pub fn health_path(
 ) -> Result<String, Failure> {
     let r = switchyard_core::config::Resolver::new(env);
     match r.raw(HEALTH_PATH, flag) {
-        None => Ok("/_pulse/meta".into()),
+        None => Ok(switchyard_core::names::backend_paths::META.into()),
         Some((p, _)) if p.starts_with('/') => Ok(p),
         Some((p, from)) => Err(usage(format!(
             "invalid value {p:?} for {HEALTH_PATH} (from {from}): a path starting with '/'"
