@@ -22,7 +22,7 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{Either, Empty, Full};
-use hyper::body::Incoming;
+use hyper::{body::Incoming, upgrade::Upgraded};
 use hyper_util::rt::TokioIo;
 use switchyard_core::DeploymentId;
 use tokio::{io::AsyncWriteExt, sync::watch, time::Instant};
@@ -35,6 +35,7 @@ use crate::{
     proxy::Decision,
     respond::{Body, RouterError},
     server::Conn,
+    table::Target,
     upstream::{self, Streamed},
 };
 
@@ -154,9 +155,31 @@ pub(crate) async fn proxy(
     let Decision {
         target, path, host, ..
     } = decision;
-    let limits = &shared.config.limits;
+    let started = Instant::now();
+    let upstream = backend_request(shared, conn, &req, &target, path, host)?;
+    let (backend, protocol) = match upgrade_backend(shared, &target, upstream, started).await? {
+        BackendUpgrade::Accepted { socket, protocol } => (socket, protocol),
+        BackendUpgrade::Answered(res) => return Ok(res),
+    };
+    target.traffic.record(101, started.elapsed());
 
-    // Backend first.
+    // Then the client: take the upgrade before answering 101.
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let res = switching_protocols(&target, &key, protocol)?;
+    spawn_relay(shared, conn, &target, on_upgrade, backend);
+    Ok(res)
+}
+
+/// The client's request as a fresh handshake to the backend: its own key,
+/// the routing rewrite, none of the client's hop-by-hop handshake headers.
+fn backend_request(
+    shared: &Shared,
+    conn: &Conn,
+    req: &Request<Incoming>,
+    target: &Target,
+    path: Option<http::uri::PathAndQuery>,
+    host: Option<HeaderValue>,
+) -> Result<(Request<Empty<Bytes>>, String), RouterError> {
     let (mut parts, ()) = Request::new(()).into_parts();
     parts.headers = req.headers().clone();
     parts.uri = req.uri().clone();
@@ -164,7 +187,7 @@ pub(crate) async fn proxy(
         parts.headers.remove(h);
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    rewrite_request(shared, &mut parts, &target, &conn.peer_ip, path, host);
+    rewrite_request(shared, &mut parts, target, &conn.peer_ip, path, host);
     let backend_key = generate_key();
     let h = &mut parts.headers;
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -177,14 +200,38 @@ pub(crate) async fn proxy(
         header::SEC_WEBSOCKET_KEY,
         HeaderValue::from_str(&backend_key).map_err(|_| RouterError::BadRequest("key"))?,
     );
-    let upstream = Request::from_parts(parts, Empty::<Bytes>::new());
+    Ok((Request::from_parts(parts, Empty::new()), backend_key))
+}
 
-    let started = Instant::now();
-    let fail = |err: RouterError| backend_failure(&target, err, started.into_std());
+enum BackendUpgrade {
+    Accepted {
+        socket: Upgraded,
+        protocol: Option<HeaderValue>,
+    },
+    /// The backend answered the upgrade with a plain HTTP response (say a
+    /// 403): the client gets exactly that.
+    Answered(Response<Body>),
+}
+
+/// Connects and handshakes with the backend, each step bounded by the
+/// backend timeouts; only a 101 with the right accept key is an upgrade.
+async fn upgrade_backend(
+    shared: &Shared,
+    target: &Target,
+    (upstream, backend_key): (Request<Empty<Bytes>>, String),
+    started: Instant,
+) -> Result<BackendUpgrade, RouterError> {
+    let limits = &shared.config.limits;
+    let fail = |err: RouterError| backend_failure(target, err, started.into_std());
     let failed = |reason: String| {
         fail(RouterError::BackendFailed {
             id: target.id.clone(),
             reason,
+        })
+    };
+    let timed_out = || {
+        fail(RouterError::BackendTimeout {
+            id: target.id.clone(),
         })
     };
     let stream = upstream::connect(&target.authority, limits.backend_connect_timeout)
@@ -208,20 +255,14 @@ pub(crate) async fn proxy(
     let res = match tokio::time::timeout(limits.backend_timeout, handshake).await {
         Ok(Ok(res)) => res,
         Ok(Err(reason)) => return Err(failed(reason)),
-        Err(_) => {
-            return Err(fail(RouterError::BackendTimeout {
-                id: target.id.clone(),
-            }));
-        }
+        Err(_) => return Err(timed_out()),
     };
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // The backend answered the upgrade with a plain HTTP response (say
-        // 403): the client gets exactly that.
-        return Ok(backend_response(
-            &target,
+        return Ok(BackendUpgrade::Answered(backend_response(
+            target,
             res.map(Streamed::detached),
             started.into_std(),
-        ));
+        )));
     }
     let expected = derive_accept_key(backend_key.as_bytes());
     if res
@@ -235,20 +276,20 @@ pub(crate) async fn proxy(
         ));
     }
     let protocol = res.headers().get(header::SEC_WEBSOCKET_PROTOCOL).cloned();
-    let backend = match tokio::time::timeout(limits.backend_timeout, hyper::upgrade::on(res)).await
-    {
-        Ok(Ok(upgraded)) => upgraded,
-        Ok(Err(e)) => return Err(failed(error_chain(&e))),
-        Err(_) => {
-            return Err(fail(RouterError::BackendTimeout {
-                id: target.id.clone(),
-            }));
-        }
-    };
-    target.traffic.record(101, started.elapsed());
+    match tokio::time::timeout(limits.backend_timeout, hyper::upgrade::on(res)).await {
+        Ok(Ok(socket)) => Ok(BackendUpgrade::Accepted { socket, protocol }),
+        Ok(Err(e)) => Err(failed(error_chain(&e))),
+        Err(_) => Err(timed_out()),
+    }
+}
 
-    // Then the client: take the upgrade before answering 101.
-    let on_upgrade = hyper::upgrade::on(&mut req);
+/// The 101 for the client (RFC 6455 §4.2.2), with the subprotocol the
+/// backend chose.
+fn switching_protocols(
+    target: &Target,
+    key: &HeaderValue,
+    protocol: Option<HeaderValue>,
+) -> Result<Response<Body>, RouterError> {
     let mut res = Response::new(Either::Right(Full::default()));
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
@@ -263,14 +304,25 @@ pub(crate) async fn proxy(
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
     h.insert(&SELECTED, target.selected.clone());
+    Ok(res)
+}
 
+/// Relays on the router's task set once the client's side upgrades,
+/// holding the deployment's socket lease and the connection's slot.
+fn spawn_relay(
+    shared: &Shared,
+    conn: &Conn,
+    target: &Target,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    backend: Upgraded,
+) {
     let orders = shared.sockets.subscribe(&target.id);
     let shutdown = shared.shutdown.clone();
     let lease = target.traffic.open_socket();
     // The connection keeps its place under the limit while it relays.
     let slot = conn.slot.clone();
     let id = target.id.clone();
-    let max_message = limits.ws_max_message_bytes;
+    let max_message = shared.config.limits.ws_max_message_bytes;
     shared.tasks.spawn(async move {
         let _lease = lease;
         let _slot = slot;
@@ -292,5 +344,4 @@ pub(crate) async fn proxy(
         let end = relay(client, backend, max_message, orders, shutdown).await;
         tracing::debug!(deployment = %id, ?end, "websocket closed");
     });
-    Ok(res)
 }
