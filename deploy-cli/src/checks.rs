@@ -3,6 +3,7 @@
 //! pin before it gets traffic, and users must reach it unpinned after.
 
 use std::time::Duration;
+use switchyard_core::names::DEFAULT_QUERY_PARAM;
 
 use switchyard_core::DeploymentId;
 
@@ -106,7 +107,7 @@ pub async fn check_pinned(
     timeout: Duration,
 ) -> Result<(), Failure> {
     let url = format!(
-        "{}{health_path}?pulse_deployment={}",
+        "{}{health_path}?{DEFAULT_QUERY_PARAM}={}",
         router.trim_end_matches('/'),
         check_pin(env, id)
     );

@@ -107,7 +107,10 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
     })?;
     let addr = listeners.public_addr()?;
     let base = format!("http://{addr}");
-    let (param, header) = (config.names.query_param.clone(), config.names.header.clone());
+    let (param, header) = (
+        config.names.query_param.clone(),
+        config.names.header.clone(),
+    );
     let router = tokio::spawn(switchyard_router::run(
         config,
         store.clone(),

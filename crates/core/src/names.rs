@@ -25,8 +25,8 @@ pub struct RoutingNames {
 impl Default for RoutingNames {
     fn default() -> Self {
         Self {
-            query_param: "pulse_deployment".into(),
-            header: "x-pulse-deployment".into(),
+            query_param: DEFAULT_QUERY_PARAM.into(),
+            header: DEFAULT_HEADER.into(),
             cookie: None,
             ws_fallback_param: "pulse_reload_on_stale_affinity".into(),
             internal_prefix: "/_pulse/internal".into(),
@@ -59,4 +59,9 @@ pub mod backend_paths {
 }
 
 /// Default Redis key prefix, shared with pulse-railway.
+/// The pin's query parameter and header as routers are configured unless
+/// told otherwise; the CLI, which cannot ask a router, uses these.
+pub const DEFAULT_QUERY_PARAM: &str = "pulse_deployment";
+pub const DEFAULT_HEADER: &str = "x-pulse-deployment";
+
 pub const DEFAULT_PREFIX: &str = "pulse:railway";

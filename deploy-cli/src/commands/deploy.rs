@@ -9,6 +9,7 @@
 //! size limit, the docker build) happens before anything is created.
 
 use std::{path::PathBuf, time::Duration};
+use switchyard_core::names::DEFAULT_QUERY_PARAM;
 
 use clap::Args;
 use switchyard_core::{
@@ -146,91 +147,24 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     let progress = |line: &str| step(ctx, line);
 
     let backend = match &ctx.railway {
-        None => {
-            if args.context.is_some()
-                || args.dockerfile.is_some()
-                || args.image_repository.is_some()
-            {
-                return Err(usage(
-                    "--context, --dockerfile and --image-repository build on Railway: pass --platform railway (the static platform takes --url)",
-                ));
-            }
-            let Some(url) = args.url.clone() else {
-                return Err(usage(
-                    "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway (source, --image-repository, --image or --repo)",
-                ));
-            };
-            if !url.starts_with("http://") || reqwest::Url::parse(&url).is_err() {
-                return Err(usage(format!(
-                    "--url {url:?} must be an http:// URL of the backend"
-                )));
-            }
-            provision::Backend {
-                url,
-                service_name: id.to_string(),
-                service_id: None,
-            }
-        }
+        None => static_backend(&args, &id)?,
         Some(rp) => {
             if router.is_none() {
                 return Err(usage(
                     "on Railway the health check goes through the router: pass --router-url or set SWITCHYARD_ROUTER_URL",
                 ));
             }
-            let code = code(ctx, &r, &args, &id).await?;
-            let spec = RailwaySpec {
-                code,
-                port: args.port.unwrap_or(8000),
-                service_prefix: r
-                    .raw(SERVICE_PREFIX, args.service_prefix.as_deref())
-                    .map_or_else(String::new, |(v, _)| v),
-                env_service: args
-                    .env_service
-                    .clone()
-                    .unwrap_or_else(|| crate::railway::stack::ENV.into()),
-                redis_service: ctx.redis_service.clone(),
-                internal_token: r
-                    .raw(INTERNAL_TOKEN, args.internal_token.as_deref())
-                    .map(|(v, _)| v),
-                backend_url_template: r
-                    .raw(BACKEND_URL, None)
-                    .map_or_else(|| provision::DEFAULT_BACKEND_URL.to_string(), |(v, _)| v),
-                build_timeout: duration(
-                    "--build-timeout",
-                    args.build_timeout.as_deref(),
-                    Duration::from_secs(900),
-                )?,
-                poll_interval: duration(
-                    "SWITCHYARD_RAILWAY_POLL_INTERVAL",
-                    r.raw(POLL, None).map(|(v, _)| v).as_deref(),
-                    Duration::from_secs(3),
-                )?,
-            };
+            let spec = railway_spec(ctx, &r, &args, &id).await?;
             provision::railway(rp, &id, &spec, &progress).await?
         }
     };
-
-    let new = NewDeployment {
-        id: id.clone(),
-        service_name: backend.service_name.clone(),
-        backend_url: backend.url.clone(),
-        service_id: backend.service_id.clone(),
-        state_epoch: args.state_epoch,
-        now: UnixTime::now(),
-    };
-    if let Err(e) = ctx.store.register(new).await {
-        undo(ctx, &id, &backend).await;
-        return Err(match e {
-            StoreError::AlreadyExists(_) | StoreError::ServiceTaken { .. } => usage(e),
-            e => e.into(),
-        });
-    }
+    register(ctx, &args, &id, &backend).await?;
     progress(&format!("registered {id} (pending) -> {}", backend.url));
 
     // Health: through the router with the pin when we know it, else direct.
     let check_url = match &router {
         Some(r) => format!(
-            "{}{health_path}?pulse_deployment={}",
+            "{}{health_path}?{DEFAULT_QUERY_PARAM}={}",
             r.trim_end_matches('/'),
             crate::checks::check_pin(env, &id)
         ),
@@ -250,25 +184,14 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     }
     progress(&format!("health check passed: {check_url}"));
 
-    let mut previous = None;
-    if args.no_promote {
+    let previous = if args.no_promote {
         progress(&format!(
-            "left pending: reach it with ?pulse_deployment={id}; promote with `switchyard promote {id}`"
+            "left pending: reach it with ?{DEFAULT_QUERY_PARAM}={id}; promote with `switchyard promote {id}`"
         ));
+        None
     } else {
-        let p = ctx.store.promote(&id, UnixTime::now()).await?;
-        previous = p.previous;
-        progress(&format!(
-            "promoted {id}{}",
-            previous
-                .as_ref()
-                .map_or(String::new(), |p| format!("; {p} is draining"))
-        ));
-        if let Some(r) = &router {
-            wait_until_serving(r, &id, timeout).await?;
-            progress(&format!("router {r} serves {id}"));
-        }
-    }
+        promote(ctx, &id, router.as_deref(), timeout).await?
+    };
     if ctx.json {
         ctx.say(String::new, || {
             serde_json::json!({
@@ -282,6 +205,121 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         });
     }
     Ok(())
+}
+
+/// The static platform: the backend is already running at `--url`.
+fn static_backend(args: &DeployArgs, id: &DeploymentId) -> Result<provision::Backend, Failure> {
+    if args.context.is_some() || args.dockerfile.is_some() || args.image_repository.is_some() {
+        return Err(usage(
+            "--context, --dockerfile and --image-repository build on Railway: pass --platform railway (the static platform takes --url)",
+        ));
+    }
+    let Some(url) = args.url.clone() else {
+        return Err(usage(
+            "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway (source, --image-repository, --image or --repo)",
+        ));
+    };
+    if !url.starts_with("http://") || reqwest::Url::parse(&url).is_err() {
+        return Err(usage(format!(
+            "--url {url:?} must be an http:// URL of the backend"
+        )));
+    }
+    Ok(provision::Backend {
+        url,
+        service_name: id.to_string(),
+        service_id: None,
+    })
+}
+
+/// Everything Railway provisioning needs, the code included (built and
+/// pushed, or packed, here).
+async fn railway_spec(
+    ctx: &Context,
+    r: &Resolver<'_>,
+    args: &DeployArgs,
+    id: &DeploymentId,
+) -> Result<RailwaySpec, Failure> {
+    Ok(RailwaySpec {
+        code: code(ctx, r, args, id).await?,
+        port: args.port.unwrap_or(8000),
+        service_prefix: r
+            .raw(SERVICE_PREFIX, args.service_prefix.as_deref())
+            .map_or_else(String::new, |(v, _)| v),
+        env_service: args
+            .env_service
+            .clone()
+            .unwrap_or_else(|| crate::railway::stack::ENV.into()),
+        redis_service: ctx.redis_service.clone(),
+        internal_token: r
+            .raw(INTERNAL_TOKEN, args.internal_token.as_deref())
+            .map(|(v, _)| v),
+        backend_url_template: r
+            .raw(BACKEND_URL, None)
+            .map_or_else(|| provision::DEFAULT_BACKEND_URL.to_string(), |(v, _)| v),
+        build_timeout: duration(
+            "--build-timeout",
+            args.build_timeout.as_deref(),
+            Duration::from_secs(900),
+        )?,
+        poll_interval: duration(
+            "SWITCHYARD_RAILWAY_POLL_INTERVAL",
+            r.raw(POLL, None).map(|(v, _)| v).as_deref(),
+            Duration::from_secs(3),
+        )?,
+    })
+}
+
+/// Records the new deployment as pending; a refusal removes what was
+/// provisioned for it.
+async fn register(
+    ctx: &Context,
+    args: &DeployArgs,
+    id: &DeploymentId,
+    backend: &provision::Backend,
+) -> Result<(), Failure> {
+    let new = NewDeployment {
+        id: id.clone(),
+        service_name: backend.service_name.clone(),
+        backend_url: backend.url.clone(),
+        service_id: backend.service_id.clone(),
+        state_epoch: args.state_epoch,
+        now: UnixTime::now(),
+    };
+    match ctx.store.register(new).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            undo(ctx, id, backend).await;
+            Err(match e {
+                StoreError::AlreadyExists(_) | StoreError::ServiceTaken { .. } => usage(e),
+                e => e.into(),
+            })
+        }
+    }
+}
+
+/// Promotes, then waits until the router serves the new deployment to
+/// unpinned requests; returns the one now draining.
+async fn promote(
+    ctx: &Context,
+    id: &DeploymentId,
+    router: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<DeploymentId>, Failure> {
+    let previous = ctx.store.promote(id, UnixTime::now()).await?.previous;
+    step(
+        ctx,
+        &format!(
+            "promoted {id}{}",
+            previous
+                .as_ref()
+                .map_or(String::new(), |p| format!("; {p} is draining"))
+        ),
+    );
+    if let Some(r) = router {
+        wait_until_serving(r, id, timeout).await?;
+        step(ctx, &format!("router {r} serves {id}"));
+    }
+    Ok(previous)
 }
 
 /// Decides where the new service's code comes from and does the local

@@ -5,6 +5,7 @@
 //! knows it can use.
 
 use clap::Args;
+use switchyard_core::names::DEFAULT_QUERY_PARAM;
 use switchyard_core::{
     DeploymentState, UnixTime,
     config::{EnvSource, parse_duration},
@@ -62,7 +63,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PreviewArgs) -> Resul
         Some(k) => (k.mint(&id, now, ttl), Some(now.plus(ttl))),
         None => (id.to_string(), None),
     };
-    let url = format!("{router}/?pulse_deployment={pin}");
+    let url = format!("{router}/?{DEFAULT_QUERY_PARAM}={pin}");
     ctx.say(
         || match expires {
             Some(t) => format!("{url}\n(signed; works until {})\n", t.rfc3339()),
