@@ -18,97 +18,131 @@ use crate::plan::Policy;
     about = "Reload clients of drained deployments and delete idle ones (one run)"
 )]
 pub struct JanitorArgs {
-    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name [env: REDIS_URL, PULSE_KV_URL]
+    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]
+    /// Prefix of every Redis key
     #[arg(long)]
     pub redis_prefix: Option<String>,
-    /// Delete a draining deployment once it has had no websockets and no HTTP traffic this long [env: SWITCHYARD_IDLE_GRACE; default: 10m]
+    /// Delete a draining deployment once it has had no websockets and no HTTP traffic this long
     #[arg(long)]
     pub idle_grace: Option<String>,
-    /// Reload a draining deployment's clients once it has drained this long [env: SWITCHYARD_RELOAD_AFTER; default: 30m]
+    /// Reload a draining deployment's clients once it has drained this long
     #[arg(long)]
     pub reload_after: Option<String>,
-    /// Delete a draining deployment after this long whatever its traffic [env: SWITCHYARD_MAX_DRAIN_AGE, PULSE_RAILWAY_DRAIN_TTL_SECONDS; default: 24h]
+    /// Delete a draining deployment after this long whatever its traffic
     #[arg(long)]
     pub max_drain_age: Option<String>,
-    /// Keep at most this many draining deployments, retiring the oldest [env: SWITCHYARD_MAX_DRAINING; default: no cap]
+    /// Keep at most this many draining deployments, retiring the oldest
     #[arg(long)]
     pub max_draining: Option<String>,
-    /// Keep every draining deployment at least this long, whatever its leases say, e.g. your CDN's max-age for documents [env: SWITCHYARD_RETENTION_FLOOR; default: 0s]
+    /// Keep every draining deployment at least this long, whatever its leases say, e.g. your CDN's max-age for documents
     #[arg(long)]
     pub retention_floor: Option<String>,
-    /// Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or "off" [env: SWITCHYARD_PREVIEW_MAX_AGE; default: 7d]
+    /// Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or "off"
     #[arg(long)]
     pub preview_max_age: Option<String>,
-    /// Wait this long after a reload before deleting, so clients move over [env: SWITCHYARD_RELOAD_GRACE; default: 2s]
+    /// Wait this long after a reload before deleting, so clients move over
     #[arg(long)]
     pub reload_grace: Option<String>,
-    /// Spread a reload's websocket closes over this window [env: SWITCHYARD_RELOAD_WINDOW; default: 30s]
+    /// Spread a reload's websocket closes over this window
     #[arg(long)]
     pub reload_window: Option<String>,
-    /// Token for the backends' internal endpoints [env: PULSE_RAILWAY_INTERNAL_TOKEN]
+    /// Token for the backends' internal endpoints
     #[arg(long)]
     pub internal_token: Option<String>,
-    /// static (backends run elsewhere) or railway [env: SWITCHYARD_PLATFORM; default: railway on Railway, else static]
+    /// static (backends run elsewhere) or railway
     #[arg(long)]
     pub platform: Option<String>,
-    /// Deployments handled at once [env: SWITCHYARD_JANITOR_CONCURRENCY; default: 4]
+    /// Deployments handled at once
     #[arg(long)]
     pub concurrency: Option<String>,
-    /// Timeout of each backend call [env: SWITCHYARD_PROBE_TIMEOUT; default: 10s]
+    /// Timeout of each backend call
     #[arg(long)]
     pub probe_timeout: Option<String>,
-    /// Print one JSON object instead of a summary [env: SWITCHYARD_JSON]
+    /// Print one JSON object instead of a summary
     #[arg(long)]
     pub json: bool,
-    /// Print the decisions and change nothing [env: SWITCHYARD_DRY_RUN]
+    /// Print the decisions and change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Log format, text or json [env: SWITCHYARD_LOG_FORMAT; default: text]
+    /// Log format, text or json
     #[arg(long)]
     pub log_format: Option<String>,
-    /// Railway project of the stack [env: RAILWAY_PROJECT_ID, set by Railway]
+    /// Railway project of the stack
     #[arg(long)]
     pub project_id: Option<String>,
-    /// Railway environment of the stack [env: RAILWAY_ENVIRONMENT_ID, set by Railway]
+    /// Railway environment of the stack
     #[arg(long)]
     pub environment_id: Option<String>,
 }
 
+/// Every janitor setting: flag, variables, default. `--help` and the
+/// resolver both read these.
 pub mod settings {
     use super::Setting;
-    pub const IDLE_GRACE: Setting = Setting::new("--idle-grace", &["SWITCHYARD_IDLE_GRACE"]);
-    pub const RELOAD_AFTER: Setting = Setting::new("--reload-after", &["SWITCHYARD_RELOAD_AFTER"]);
+    use switchyard_core::config::common;
+
+    pub const IDLE_GRACE: Setting =
+        Setting::new("--idle-grace", &["SWITCHYARD_IDLE_GRACE"]).defaults_to("10m");
+    pub const RELOAD_AFTER: Setting =
+        Setting::new("--reload-after", &["SWITCHYARD_RELOAD_AFTER"]).defaults_to("30m");
     pub const MAX_DRAIN_AGE: Setting = Setting::new(
         "--max-drain-age",
         &[
             "SWITCHYARD_MAX_DRAIN_AGE",
             "PULSE_RAILWAY_DRAIN_TTL_SECONDS",
         ],
-    );
-    pub const MAX_DRAINING: Setting = Setting::new("--max-draining", &["SWITCHYARD_MAX_DRAINING"]);
+    )
+    .defaults_to("24h");
+    pub const MAX_DRAINING: Setting =
+        Setting::new("--max-draining", &["SWITCHYARD_MAX_DRAINING"]).defaults_to("no cap");
     pub const RETENTION_FLOOR: Setting =
-        Setting::new("--retention-floor", &["SWITCHYARD_RETENTION_FLOOR"]);
+        Setting::new("--retention-floor", &["SWITCHYARD_RETENTION_FLOOR"]).defaults_to("0s");
     pub const PREVIEW_MAX_AGE: Setting =
-        Setting::new("--preview-max-age", &["SWITCHYARD_PREVIEW_MAX_AGE"]);
-    pub const RELOAD_GRACE: Setting = Setting::new("--reload-grace", &["SWITCHYARD_RELOAD_GRACE"]);
+        Setting::new("--preview-max-age", &["SWITCHYARD_PREVIEW_MAX_AGE"]).defaults_to("7d");
+    pub const RELOAD_GRACE: Setting =
+        Setting::new("--reload-grace", &["SWITCHYARD_RELOAD_GRACE"]).defaults_to("2s");
     pub const RELOAD_WINDOW: Setting =
-        Setting::new("--reload-window", &["SWITCHYARD_RELOAD_WINDOW"]);
-    pub const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"]);
+        Setting::new("--reload-window", &["SWITCHYARD_RELOAD_WINDOW"]).defaults_to("30s");
+    pub const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"])
+        .defaults_to("railway on Railway, else static");
     pub const CONCURRENCY: Setting =
-        Setting::new("--concurrency", &["SWITCHYARD_JANITOR_CONCURRENCY"]);
+        Setting::new("--concurrency", &["SWITCHYARD_JANITOR_CONCURRENCY"]).defaults_to("4");
     pub const PROBE_TIMEOUT: Setting =
-        Setting::new("--probe-timeout", &["SWITCHYARD_PROBE_TIMEOUT"]);
+        Setting::new("--probe-timeout", &["SWITCHYARD_PROBE_TIMEOUT"]).defaults_to("10s");
     pub const JSON: Setting = Setting::new("--json", &["SWITCHYARD_JSON"]);
     pub const DRY_RUN: Setting = Setting::new("--dry-run", &["SWITCHYARD_DRY_RUN"]);
     /// Railway sets this in every service it runs.
     pub const RAILWAY_PROJECT: Setting = Setting::new("--platform", &["RAILWAY_PROJECT_ID"]);
-    pub const PROJECT_ID: Setting = Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]);
+    pub const PROJECT_ID: Setting =
+        Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]).defaults_to("set by Railway");
     pub const ENVIRONMENT_ID: Setting =
-        Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]);
+        Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]).defaults_to("set by Railway");
     pub const TOKEN: Setting = Setting::new("(token)", &["RAILWAY_API_TOKEN", "RAILWAY_TOKEN"]);
+
+    /// The settings `--help` describes.
+    pub const ALL: &[Setting] = &[
+        common::REDIS_URL,
+        common::REDIS_PREFIX,
+        common::LOG_FORMAT,
+        common::INTERNAL_TOKEN,
+        IDLE_GRACE,
+        RELOAD_AFTER,
+        MAX_DRAIN_AGE,
+        MAX_DRAINING,
+        RETENTION_FLOOR,
+        PREVIEW_MAX_AGE,
+        RELOAD_GRACE,
+        RELOAD_WINDOW,
+        PLATFORM,
+        CONCURRENCY,
+        PROBE_TIMEOUT,
+        JSON,
+        DRY_RUN,
+        PROJECT_ID,
+        ENVIRONMENT_ID,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +298,19 @@ impl JanitorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_is_a_flag_and_every_flag_says_its_variables() {
+        use clap::CommandFactory;
+        use switchyard_core::config::{annotate, unmatched};
+        assert!(unmatched(&JanitorArgs::command(), settings::ALL).is_empty());
+        let cmd = annotate(JanitorArgs::command(), settings::ALL);
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("[env: "), "--{long}: {help}");
+        }
+    }
 
     #[test]
     fn every_flag_has_help() {

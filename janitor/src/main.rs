@@ -4,14 +4,14 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use clap::Parser;
 use switchyard_core::config::ProcessEnv;
 use switchyard_janitor::{JanitorArgs, JanitorConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = JanitorArgs::parse();
+    let args: JanitorArgs =
+        switchyard_core::config::parse_args(switchyard_janitor::config::settings::ALL);
     let config = match JanitorConfig::from_args(&args, &ProcessEnv) {
         Ok(c) => c,
         Err(e) => {

@@ -129,3 +129,17 @@ fn the_redis_password_never_appears_in_output() {
         }
     }
 }
+
+#[test]
+fn help_gives_every_flag_its_variables_and_default() {
+    let out = janitor().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "[env: SWITCHYARD_IDLE_GRACE; default: 10m]",
+        "[env: SWITCHYARD_MAX_DRAIN_AGE, PULSE_RAILWAY_DRAIN_TTL_SECONDS; default: 24h]",
+        "[env: PULSE_RAILWAY_INTERNAL_TOKEN]",
+    ] {
+        assert!(help.contains(line), "{line} missing from:\n{help}");
+    }
+}

@@ -18,109 +18,109 @@ use switchyard_core::{
     about = "Switchyard's public router"
 )]
 pub struct RouterArgs {
-    /// Address to serve public traffic on [env: SWITCHYARD_LISTEN; default: 0.0.0.0:$PORT, PORT defaults to 8000]
+    /// Address to serve public traffic on
     #[arg(long)]
     pub listen: Option<String>,
-    /// Private address for /metrics and /snapshot, or "off" [env: SWITCHYARD_METRICS_LISTEN; default: 0.0.0.0:9091]
+    /// Private address for /metrics and /snapshot, or "off"
     #[arg(long)]
     pub metrics_listen: Option<String>,
-    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name [env: REDIS_URL, PULSE_KV_URL]
+    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]
+    /// Prefix of every Redis key
     #[arg(long)]
     pub redis_prefix: Option<String>,
-    /// This replica's id in lease heartbeats [env: SWITCHYARD_REPLICA_ID, RAILWAY_REPLICA_ID; default: host, pid and a random tag]
+    /// This replica's id in lease heartbeats
     #[arg(long)]
     pub replica_id: Option<String>,
-    /// Log format, text or json [env: SWITCHYARD_LOG_FORMAT; default: text]
+    /// Log format, text or json
     #[arg(long)]
     pub log_format: Option<String>,
-    /// Query parameter that pins a request [env: SWITCHYARD_QUERY_PARAM; default: pulse_deployment]
+    /// Query parameter that pins a request
     #[arg(long)]
     pub query_param: Option<String>,
-    /// Header that pins a request [env: SWITCHYARD_AFFINITY_HEADER; default: x-pulse-deployment]
+    /// Header that pins a request
     #[arg(long)]
     pub affinity_header: Option<String>,
-    /// Cookie that pins a request and is set on unpinned responses [env: SWITCHYARD_AFFINITY_COOKIE; default: none, disabled]
+    /// Cookie that pins a request and is set on unpinned responses
     #[arg(long)]
     pub affinity_cookie: Option<String>,
-    /// Path prefix of the router's own browser-client endpoints (script, pin status); never forwarded [env: SWITCHYARD_CLIENT_PREFIX; default: /_switchyard]
+    /// Path prefix of the router's own browser-client endpoints (script, pin status); never forwarded
     #[arg(long)]
     pub client_prefix: Option<String>,
-    /// Header whose value keys the sticky rollout split [env: SWITCHYARD_ROLLOUT_KEY_HEADER; default: client address]
+    /// Header whose value keys the sticky rollout split
     #[arg(long)]
     pub rollout_key_header: Option<String>,
-    /// Open connections, WebSockets included, before new ones get 503 [env: SWITCHYARD_MAX_CONNECTIONS, PULSE_RAILWAY_ROUTER_CONNECTION_LIMIT; default: 10000]
+    /// Open connections, WebSockets included, before new ones get 503
     #[arg(long)]
     pub max_connections: Option<String>,
-    /// Connections the kernel queues for accept before dropping SYNs [env: SWITCHYARD_LISTEN_BACKLOG; default: 4096, capped by net.core.somaxconn]
+    /// Connections the kernel queues for accept before dropping SYNs
     #[arg(long)]
     pub listen_backlog: Option<String>,
-    /// Largest request head in bytes; larger gets 431 [env: SWITCHYARD_MAX_HEADER_BYTES; default: 65536, at least 8192]
+    /// Largest request head in bytes; larger gets 431
     #[arg(long)]
     pub max_header_bytes: Option<String>,
-    /// Most header lines in an HTTP/1 request head; more gets 431 [env: SWITCHYARD_MAX_HEADER_LINES; default: 100]
+    /// Most header lines in an HTTP/1 request head; more gets 431
     #[arg(long)]
     pub max_header_lines: Option<String>,
-    /// Time a connection has to send a complete request head, from accept, HTTP/1 and HTTP/2 alike [env: SWITCHYARD_HEADER_READ_TIMEOUT; default: 10s]
+    /// Time a connection has to send a complete request head, from accept, HTTP/1 and HTTP/2 alike
     #[arg(long)]
     pub header_read_timeout: Option<String>,
-    /// Close a connection when nothing moved in either direction for this long [env: SWITCHYARD_IDLE_TIMEOUT; default: 120s]
+    /// Close a connection when nothing moved in either direction for this long
     #[arg(long)]
     pub idle_timeout: Option<String>,
-    /// Time to open a TCP connection to a backend; then 502 [env: SWITCHYARD_BACKEND_CONNECT_TIMEOUT; default: 3s]
+    /// Time to open a TCP connection to a backend; then 502
     #[arg(long)]
     pub backend_connect_timeout: Option<String>,
-    /// Time a backend has to answer with a response head; then 504 [env: SWITCHYARD_BACKEND_TIMEOUT; default: 60s]
+    /// Time a backend has to answer with a response head; then 504
     #[arg(long)]
     pub backend_timeout: Option<String>,
-    /// On SIGTERM, time in-flight requests and WebSocket closes get before exit [env: SWITCHYARD_SHUTDOWN_TIMEOUT; default: 30s]
+    /// On SIGTERM, time in-flight requests and WebSocket closes get before exit
     #[arg(long)]
     pub shutdown_timeout: Option<String>,
-    /// How often leases, activity and request counts are written to Redis [env: SWITCHYARD_HEARTBEAT_INTERVAL; default: 15s]
+    /// How often leases, activity and request counts are written to Redis
     #[arg(long)]
     pub heartbeat_interval: Option<String>,
-    /// How long this replica's leases outlive its last heartbeat [env: SWITCHYARD_LEASE_TTL; default: 45s]
+    /// How long this replica's leases outlive its last heartbeat
     #[arg(long)]
     pub lease_ttl: Option<String>,
-    /// Full snapshot reload period, the safety net under pub/sub [env: SWITCHYARD_RELOAD_INTERVAL; default: 10s]
+    /// Full snapshot reload period, the safety net under pub/sub
     #[arg(long)]
     pub reload_interval: Option<String>,
-    /// Largest WebSocket message in bytes; larger closes with 1009 [env: SWITCHYARD_WS_MAX_MESSAGE_BYTES; default: 16777216]
+    /// Largest WebSocket message in bytes; larger closes with 1009
     #[arg(long)]
     pub ws_max_message_bytes: Option<String>,
-    /// Keep the client's X-Forwarded-Proto and -Host (behind a trusted edge such as Railway's) [env: SWITCHYARD_TRUST_FORWARDED]
+    /// Keep the client's X-Forwarded-Proto and -Host (behind a trusted edge such as Railway's)
     #[arg(long)]
     pub trust_forwarded: bool,
-    /// Path prefixes of content-hashed build output whose 404 is retried on older live deployments, comma-separated, or "off" [env: SWITCHYARD_ASSET_PATHS; default: /assets/,/_next/static/,/_app/immutable/]
+    /// Path prefixes of content-hashed build output whose 404 is retried on older live deployments, comma-separated, or "off"
     #[arg(long)]
     pub asset_paths: Option<String>,
-    /// Other live deployments an asset 404 is retried on, newest first; 0 turns fallthrough off [env: SWITCHYARD_ASSET_FALLTHROUGH_TRIES; default: 2]
+    /// Other live deployments an asset 404 is retried on, newest first; 0 turns fallthrough off
     #[arg(long)]
     pub asset_fallthrough_tries: Option<String>,
-    /// Strict mode: sign pins with this secret (32+ bytes) and route only valid, unexpired tokens [env: SWITCHYARD_PIN_SECRET; default: off]
+    /// Strict mode: sign pins with this secret (32+ bytes) and route only valid, unexpired tokens
     #[arg(long)]
     pub pin_secret: Option<String>,
-    /// The secret before a rotation, still accepted for --pin-previous-grace after start [env: SWITCHYARD_PIN_SECRET_PREVIOUS]
+    /// The secret before a rotation, still accepted for --pin-previous-grace after start
     #[arg(long)]
     pub pin_secret_previous: Option<String>,
-    /// How long after start the previous pin secret is accepted [env: SWITCHYARD_PIN_PREVIOUS_GRACE; default: 1h]
+    /// How long after start the previous pin secret is accepted
     #[arg(long)]
     pub pin_previous_grace: Option<String>,
-    /// Lifetime of the signed pins the router hands out [env: SWITCHYARD_PIN_TTL; default: 24h]
+    /// Lifetime of the signed pins the router hands out
     #[arg(long)]
     pub pin_ttl: Option<String>,
-    /// Pins to a deployment draining longer than this are stale, whatever its leases ("off" for none) [env: SWITCHYARD_MAX_PIN_AGE; default: off]
+    /// Pins to a deployment draining longer than this are stale, whatever its leases ("off" for none)
     #[arg(long)]
     pub max_pin_age: Option<String>,
-    /// Write one JSON line per request to stdout: id, method, path, status, deployment, duration, bytes [env: SWITCHYARD_ACCESS_LOG]
+    /// Write one JSON line per request to stdout: id, method, path, status, deployment, duration, bytes
     #[arg(long)]
     pub access_log: bool,
-    /// Threads serving traffic [env: SWITCHYARD_WORKER_THREADS; default: one per core]
+    /// Threads serving traffic
     #[arg(long)]
     pub worker_threads: Option<String>,
-    /// Also run the janitor every this long, on whichever router holds its lock; its settings are the janitor's variables (SWITCHYARD_IDLE_GRACE, SWITCHYARD_PLATFORM, ...) [env: SWITCHYARD_JANITOR_INTERVAL; default: off, cron runs it]
+    /// Also run the janitor every this long, on whichever router holds its lock; its settings are the janitor's variables (SWITCHYARD_IDLE_GRACE, SWITCHYARD_PLATFORM, ...)
     #[arg(long)]
     pub janitor_interval: Option<String>,
     /// Probe a router on this machine (GET /healthz on the listen port) and exit 0 if healthy; for container health checks
@@ -128,77 +128,142 @@ pub struct RouterArgs {
     pub health_check: bool,
 }
 
+/// Every router setting: flag, variables, default. `--help` and the
+/// resolver both read these.
 pub mod settings {
     use super::Setting;
-    pub const LISTEN: Setting = Setting::new("--listen", &["SWITCHYARD_LISTEN"]);
+    use switchyard_core::config::common;
+
+    pub const LISTEN: Setting = Setting::new("--listen", &["SWITCHYARD_LISTEN"])
+        .defaults_to("0.0.0.0:$PORT, PORT defaults to 8000");
     pub const PORT: Setting = Setting::new("--listen", &["PORT"]);
     pub const METRICS_LISTEN: Setting =
-        Setting::new("--metrics-listen", &["SWITCHYARD_METRICS_LISTEN"]);
+        Setting::new("--metrics-listen", &["SWITCHYARD_METRICS_LISTEN"])
+            .defaults_to("0.0.0.0:9091");
     pub const REPLICA_ID: Setting = Setting::new(
         "--replica-id",
         &["SWITCHYARD_REPLICA_ID", "RAILWAY_REPLICA_ID"],
-    );
-    pub const QUERY_PARAM: Setting = Setting::new("--query-param", &["SWITCHYARD_QUERY_PARAM"]);
+    )
+    .defaults_to("host, pid and a random tag");
+    pub const QUERY_PARAM: Setting =
+        Setting::new("--query-param", &["SWITCHYARD_QUERY_PARAM"]).defaults_to("pulse_deployment");
     pub const AFFINITY_HEADER: Setting =
-        Setting::new("--affinity-header", &["SWITCHYARD_AFFINITY_HEADER"]);
+        Setting::new("--affinity-header", &["SWITCHYARD_AFFINITY_HEADER"])
+            .defaults_to("x-pulse-deployment");
     pub const AFFINITY_COOKIE: Setting =
-        Setting::new("--affinity-cookie", &["SWITCHYARD_AFFINITY_COOKIE"]);
+        Setting::new("--affinity-cookie", &["SWITCHYARD_AFFINITY_COOKIE"])
+            .defaults_to("none, disabled");
     pub const CLIENT_PREFIX: Setting =
-        Setting::new("--client-prefix", &["SWITCHYARD_CLIENT_PREFIX"]);
+        Setting::new("--client-prefix", &["SWITCHYARD_CLIENT_PREFIX"]).defaults_to("/_switchyard");
     pub const ROLLOUT_KEY_HEADER: Setting =
-        Setting::new("--rollout-key-header", &["SWITCHYARD_ROLLOUT_KEY_HEADER"]);
+        Setting::new("--rollout-key-header", &["SWITCHYARD_ROLLOUT_KEY_HEADER"])
+            .defaults_to("client address");
     pub const MAX_CONNECTIONS: Setting = Setting::new(
         "--max-connections",
         &[
             "SWITCHYARD_MAX_CONNECTIONS",
             "PULSE_RAILWAY_ROUTER_CONNECTION_LIMIT",
         ],
-    );
+    )
+    .defaults_to("10000");
     pub const LISTEN_BACKLOG: Setting =
-        Setting::new("--listen-backlog", &["SWITCHYARD_LISTEN_BACKLOG"]);
+        Setting::new("--listen-backlog", &["SWITCHYARD_LISTEN_BACKLOG"])
+            .defaults_to("4096, capped by net.core.somaxconn");
     pub const MAX_HEADER_BYTES: Setting =
-        Setting::new("--max-header-bytes", &["SWITCHYARD_MAX_HEADER_BYTES"]);
+        Setting::new("--max-header-bytes", &["SWITCHYARD_MAX_HEADER_BYTES"])
+            .defaults_to("65536, at least 8192");
     pub const MAX_HEADER_LINES: Setting =
-        Setting::new("--max-header-lines", &["SWITCHYARD_MAX_HEADER_LINES"]);
-    pub const ASSET_PATHS: Setting = Setting::new("--asset-paths", &["SWITCHYARD_ASSET_PATHS"]);
+        Setting::new("--max-header-lines", &["SWITCHYARD_MAX_HEADER_LINES"]).defaults_to("100");
+    pub const ASSET_PATHS: Setting = Setting::new("--asset-paths", &["SWITCHYARD_ASSET_PATHS"])
+        .defaults_to("/assets/,/_next/static/,/_app/immutable/");
     pub const ASSET_TRIES: Setting = Setting::new(
         "--asset-fallthrough-tries",
         &["SWITCHYARD_ASSET_FALLTHROUGH_TRIES"],
-    );
-    pub const PIN_SECRET: Setting = Setting::new("--pin-secret", &["SWITCHYARD_PIN_SECRET"]);
+    )
+    .defaults_to("2");
+    pub const PIN_SECRET: Setting =
+        Setting::new("--pin-secret", &["SWITCHYARD_PIN_SECRET"]).defaults_to("off");
     pub const PIN_SECRET_PREVIOUS: Setting =
         Setting::new("--pin-secret-previous", &["SWITCHYARD_PIN_SECRET_PREVIOUS"]);
     pub const PIN_PREVIOUS_GRACE: Setting =
-        Setting::new("--pin-previous-grace", &["SWITCHYARD_PIN_PREVIOUS_GRACE"]);
-    pub const PIN_TTL: Setting = Setting::new("--pin-ttl", &["SWITCHYARD_PIN_TTL"]);
-    pub const MAX_PIN_AGE: Setting = Setting::new("--max-pin-age", &["SWITCHYARD_MAX_PIN_AGE"]);
+        Setting::new("--pin-previous-grace", &["SWITCHYARD_PIN_PREVIOUS_GRACE"]).defaults_to("1h");
+    pub const PIN_TTL: Setting =
+        Setting::new("--pin-ttl", &["SWITCHYARD_PIN_TTL"]).defaults_to("24h");
+    pub const MAX_PIN_AGE: Setting =
+        Setting::new("--max-pin-age", &["SWITCHYARD_MAX_PIN_AGE"]).defaults_to("off");
     pub const ACCESS_LOG: Setting = Setting::new("--access-log", &["SWITCHYARD_ACCESS_LOG"]);
     pub const HEADER_READ_TIMEOUT: Setting =
-        Setting::new("--header-read-timeout", &["SWITCHYARD_HEADER_READ_TIMEOUT"]);
-    pub const IDLE_TIMEOUT: Setting = Setting::new("--idle-timeout", &["SWITCHYARD_IDLE_TIMEOUT"]);
+        Setting::new("--header-read-timeout", &["SWITCHYARD_HEADER_READ_TIMEOUT"])
+            .defaults_to("10s");
+    pub const IDLE_TIMEOUT: Setting =
+        Setting::new("--idle-timeout", &["SWITCHYARD_IDLE_TIMEOUT"]).defaults_to("120s");
     pub const BACKEND_CONNECT_TIMEOUT: Setting = Setting::new(
         "--backend-connect-timeout",
         &["SWITCHYARD_BACKEND_CONNECT_TIMEOUT"],
-    );
+    )
+    .defaults_to("3s");
     pub const BACKEND_TIMEOUT: Setting =
-        Setting::new("--backend-timeout", &["SWITCHYARD_BACKEND_TIMEOUT"]);
+        Setting::new("--backend-timeout", &["SWITCHYARD_BACKEND_TIMEOUT"]).defaults_to("60s");
     pub const SHUTDOWN_TIMEOUT: Setting =
-        Setting::new("--shutdown-timeout", &["SWITCHYARD_SHUTDOWN_TIMEOUT"]);
+        Setting::new("--shutdown-timeout", &["SWITCHYARD_SHUTDOWN_TIMEOUT"]).defaults_to("30s");
     pub const HEARTBEAT_INTERVAL: Setting =
-        Setting::new("--heartbeat-interval", &["SWITCHYARD_HEARTBEAT_INTERVAL"]);
-    pub const LEASE_TTL: Setting = Setting::new("--lease-ttl", &["SWITCHYARD_LEASE_TTL"]);
+        Setting::new("--heartbeat-interval", &["SWITCHYARD_HEARTBEAT_INTERVAL"]).defaults_to("15s");
+    pub const LEASE_TTL: Setting =
+        Setting::new("--lease-ttl", &["SWITCHYARD_LEASE_TTL"]).defaults_to("45s");
     pub const JANITOR_INTERVAL: Setting =
-        Setting::new("--janitor-interval", &["SWITCHYARD_JANITOR_INTERVAL"]);
+        Setting::new("--janitor-interval", &["SWITCHYARD_JANITOR_INTERVAL"])
+            .defaults_to("off, cron runs it");
     pub const RELOAD_INTERVAL: Setting =
-        Setting::new("--reload-interval", &["SWITCHYARD_RELOAD_INTERVAL"]);
+        Setting::new("--reload-interval", &["SWITCHYARD_RELOAD_INTERVAL"]).defaults_to("10s");
     pub const WS_MAX_MESSAGE_BYTES: Setting = Setting::new(
         "--ws-max-message-bytes",
         &["SWITCHYARD_WS_MAX_MESSAGE_BYTES"],
-    );
+    )
+    .defaults_to("16777216");
     pub const WORKER_THREADS: Setting =
-        Setting::new("--worker-threads", &["SWITCHYARD_WORKER_THREADS"]);
+        Setting::new("--worker-threads", &["SWITCHYARD_WORKER_THREADS"])
+            .defaults_to("one per core");
     pub const TRUST_FORWARDED: Setting =
         Setting::new("--trust-forwarded", &["SWITCHYARD_TRUST_FORWARDED"]);
+
+    /// The settings `--help` describes; PORT only fills in --listen.
+    pub const ALL: &[Setting] = &[
+        common::REDIS_URL,
+        common::REDIS_PREFIX,
+        common::LOG_FORMAT,
+        LISTEN,
+        METRICS_LISTEN,
+        REPLICA_ID,
+        QUERY_PARAM,
+        AFFINITY_HEADER,
+        AFFINITY_COOKIE,
+        CLIENT_PREFIX,
+        ROLLOUT_KEY_HEADER,
+        MAX_CONNECTIONS,
+        LISTEN_BACKLOG,
+        MAX_HEADER_BYTES,
+        MAX_HEADER_LINES,
+        ASSET_PATHS,
+        ASSET_TRIES,
+        PIN_SECRET,
+        PIN_SECRET_PREVIOUS,
+        PIN_PREVIOUS_GRACE,
+        PIN_TTL,
+        MAX_PIN_AGE,
+        ACCESS_LOG,
+        HEADER_READ_TIMEOUT,
+        IDLE_TIMEOUT,
+        BACKEND_CONNECT_TIMEOUT,
+        BACKEND_TIMEOUT,
+        SHUTDOWN_TIMEOUT,
+        HEARTBEAT_INTERVAL,
+        LEASE_TTL,
+        JANITOR_INTERVAL,
+        RELOAD_INTERVAL,
+        WS_MAX_MESSAGE_BYTES,
+        WORKER_THREADS,
+        TRUST_FORWARDED,
+    ];
 }
 
 #[derive(Debug, Clone)]
@@ -693,6 +758,22 @@ impl RouterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_is_a_flag_and_every_flag_says_its_variables() {
+        use clap::CommandFactory;
+        use switchyard_core::config::{annotate, unmatched};
+        assert!(unmatched(&RouterArgs::command(), settings::ALL).is_empty());
+        let cmd = annotate(RouterArgs::command(), settings::ALL);
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "health-check" {
+                continue;
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("[env: "), "--{long}: {help}");
+        }
+    }
 
     #[test]
     fn every_flag_has_help() {

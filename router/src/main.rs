@@ -11,7 +11,8 @@ use switchyard_router::{Exit, Listeners, RouterArgs, RouterConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 fn main() -> ExitCode {
-    let args = RouterArgs::parse();
+    let args: RouterArgs =
+        switchyard_core::config::parse_args(switchyard_router::config::settings::ALL);
     let config = match RouterConfig::from_args(&args, &ProcessEnv) {
         Ok(c) => c,
         Err(e) => {

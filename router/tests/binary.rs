@@ -502,3 +502,20 @@ fn a_janitor_interval_under_a_second_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn help_gives_every_flag_its_variables_and_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "[env: SWITCHYARD_IDLE_TIMEOUT; default: 120s]",
+        "[env: REDIS_URL, PULSE_KV_URL, PULSE_RAILWAY_REDIS_URL]",
+        "[env: PULSE_RAILWAY_REDIS_PREFIX; default: pulse:railway]",
+    ] {
+        assert!(help.contains(line), "{line} missing from:\n{help}");
+    }
+}

@@ -38,17 +38,48 @@ impl<const N: usize> EnvSource for [(&str, &str); N] {
     }
 }
 
-/// One configurable setting: its flag and the environment variables that set
-/// it, first match wins.
+/// One configurable setting: its flag, the environment variables that set
+/// it (first match wins) and its default as help shows it. This is the one
+/// place those names are written: the resolver reads the variables from it
+/// and [`annotate`] writes them into `--help`.
 #[derive(Debug, Clone, Copy)]
 pub struct Setting {
     pub flag: &'static str,
     pub env: &'static [&'static str],
+    pub default: Option<&'static str>,
 }
 
 impl Setting {
     pub const fn new(flag: &'static str, env: &'static [&'static str]) -> Self {
-        Self { flag, env }
+        Self {
+            flag,
+            env,
+            default: None,
+        }
+    }
+
+    /// The default, in words, for help.
+    pub const fn defaults_to(self, default: &'static str) -> Self {
+        Self {
+            default: Some(default),
+            ..self
+        }
+    }
+
+    /// What help adds after the flag's description: `[env: A, B; default: x]`.
+    pub fn help_suffix(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.env.is_empty() {
+            parts.push(format!("env: {}", self.env.join(", ")));
+        }
+        if let Some(d) = self.default {
+            parts.push(format!("default: {d}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("[{}]", parts.join("; "))
+        }
     }
 
     /// The flag and every variable, for judging whether the value is a
@@ -341,6 +372,57 @@ mod tests {
     }
 }
 
+/// Appends each setting's variables and default to the help of the flag it
+/// names, through every subcommand. Flags without a setting keep their help
+/// as it is; [`unmatched`] finds settings that name no flag.
+pub fn annotate(cmd: clap::Command, settings: &[Setting]) -> clap::Command {
+    let cmd = cmd.mut_args(|arg| {
+        let Some(long) = arg.get_long() else {
+            return arg;
+        };
+        let suffixes: Vec<String> = settings
+            .iter()
+            .filter(|s| s.flag.strip_prefix("--") == Some(long))
+            .map(Setting::help_suffix)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if suffixes.is_empty() {
+            return arg;
+        }
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        arg.help(format!("{help} {}", suffixes.join(" ")))
+    });
+    cmd.mut_subcommands(|sub| annotate(sub, settings))
+}
+
+/// Parses the process's arguments as `T`, its help annotated from
+/// `settings`; bad arguments exit as clap's own parse does.
+pub fn parse_args<T: clap::Parser>(settings: &[Setting]) -> T {
+    let matches = annotate(T::command(), settings).get_matches();
+    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The settings whose flag no argument of `cmd` (or its subcommands) has.
+pub fn unmatched(cmd: &clap::Command, settings: &[Setting]) -> Vec<&'static str> {
+    fn longs(cmd: &clap::Command, out: &mut Vec<String>) {
+        out.extend(
+            cmd.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(|l| format!("--{l}")),
+        );
+        for sub in cmd.get_subcommands() {
+            longs(sub, out);
+        }
+    }
+    let mut all = Vec::new();
+    longs(cmd, &mut all);
+    settings
+        .iter()
+        .filter(|s| s.flag.starts_with("--") && !all.iter().any(|l| l == s.flag))
+        .map(|s| s.flag)
+        .collect()
+}
+
 /// Settings every program shares.
 pub mod common {
     use super::Setting;
@@ -350,8 +432,10 @@ pub mod common {
         &["REDIS_URL", "PULSE_KV_URL", "PULSE_RAILWAY_REDIS_URL"],
     );
     pub const REDIS_PREFIX: Setting =
-        Setting::new("--redis-prefix", &["PULSE_RAILWAY_REDIS_PREFIX"]);
-    pub const LOG_FORMAT: Setting = Setting::new("--log-format", &["SWITCHYARD_LOG_FORMAT"]);
+        Setting::new("--redis-prefix", &["PULSE_RAILWAY_REDIS_PREFIX"])
+            .defaults_to(crate::names::DEFAULT_PREFIX);
+    pub const LOG_FORMAT: Setting =
+        Setting::new("--log-format", &["SWITCHYARD_LOG_FORMAT"]).defaults_to("text");
     pub const INTERNAL_TOKEN: Setting =
         Setting::new("--internal-token", &["PULSE_RAILWAY_INTERNAL_TOKEN"]);
 }
