@@ -2,6 +2,7 @@
 //! and `--watch` share: a deployment must answer its health path with its
 //! pin before it gets traffic, and users must reach it unpinned after.
 
+use crate::settings::PIN_SECRET;
 use std::time::Duration;
 use switchyard_core::names::DEFAULT_QUERY_PARAM;
 
@@ -119,9 +120,6 @@ pub async fn check_pinned(
         .into()
     })
 }
-
-pub const PIN_SECRET: switchyard_core::config::Setting =
-    switchyard_core::config::Setting::new("--pin-secret", &["SWITCHYARD_PIN_SECRET"]);
 
 /// The routers' pin keys, when the routers' secret is given here (strict
 /// mode): what preview links and the CLI's own checks sign with.

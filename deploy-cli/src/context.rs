@@ -1,12 +1,15 @@
 //! What every store-backed command needs: the store, the platform, and how
 //! to print. Settings resolve flag, then environment, then default.
 
+use crate::settings::{
+    ENVIRONMENT_ID, PLATFORM, PROJECT_ID, REDIS_PREFIX, REDIS_SERVICE, REDIS_URL,
+};
 use std::sync::Arc;
 
 use clap::Args;
 use switchyard_core::config::ConfigError;
 use switchyard_core::{
-    config::{EnvSource, Resolver, Setting, common},
+    config::{EnvSource, Resolver},
     names::DEFAULT_PREFIX,
 };
 use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
@@ -18,22 +21,22 @@ use crate::{Failure, usage};
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Redis URL of the stack's store (redis://, rediss:// or redis+sentinel://) [env: REDIS_URL]
+    /// Redis URL of the stack's store (redis://, rediss:// or redis+sentinel://)
     #[arg(long, global = true)]
     pub redis_url: Option<String>,
-    /// Prefix of every Redis key [env: PULSE_RAILWAY_REDIS_PREFIX, default: pulse:railway]
+    /// Prefix of every Redis key
     #[arg(long, global = true)]
     pub redis_prefix: Option<String>,
-    /// Where backends run: static (given by URL) or railway [env: SWITCHYARD_PLATFORM, default: static]
+    /// Where backends run: static (given by URL) or railway
     #[arg(long, global = true)]
     pub platform: Option<String>,
-    /// Railway project of the stack [env: RAILWAY_PROJECT_ID]
+    /// Railway project of the stack
     #[arg(long, global = true)]
     pub project_id: Option<String>,
-    /// Railway environment [env: RAILWAY_ENVIRONMENT_ID, default: the project's production environment]
+    /// Railway environment
     #[arg(long, global = true)]
     pub environment_id: Option<String>,
-    /// Redis service whose REDIS_PUBLIC_URL is the store when no --redis-url is given [env: SWITCHYARD_REDIS_SERVICE, default: pulse-redis]
+    /// Redis service whose REDIS_PUBLIC_URL is the store when no --redis-url is given
     #[arg(long, global = true)]
     pub redis_service: Option<String>,
     /// Print one JSON object instead of text
@@ -46,11 +49,6 @@ pub struct GlobalArgs {
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
 }
-
-const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"]);
-pub(crate) const PROJECT_ID: Setting = Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]);
-const ENVIRONMENT_ID: Setting = Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]);
-const REDIS_SERVICE: Setting = Setting::new("--redis-service", &["SWITCHYARD_REDIS_SERVICE"]);
 
 pub struct Context {
     pub store: SharedStore,
@@ -76,13 +74,13 @@ impl Context {
                 )));
             }
         };
-        let url = match r.raw(common::REDIS_URL, args.redis_url.as_deref()) {
+        let url = match r.raw(REDIS_URL, args.redis_url.as_deref()) {
             Some((url, _)) => url,
             None => match &railway {
                 Some(rp) => redis_public_url(rp, args, env).await?,
                 None => {
                     return Err(usage(ConfigError::missing(
-                        common::REDIS_URL,
+                        REDIS_URL,
                         "set --redis-url or REDIS_URL to the stack's Redis",
                     )));
                 }
@@ -90,7 +88,7 @@ impl Context {
         };
         let prefix: String = r
             .value(
-                common::REDIS_PREFIX,
+                REDIS_PREFIX,
                 args.redis_prefix.as_deref(),
                 DEFAULT_PREFIX.to_string(),
             )
@@ -99,7 +97,7 @@ impl Context {
             usage(format!(
                 "invalid value {:?} for {} ({e}): expected redis://[user:password@]host:port[/db] or rediss://... for TLS",
                 switchyard_core::redact::url(&url),
-                common::REDIS_URL
+                REDIS_URL
             ))
         })?;
         let platform: SharedPlatform = match &railway {

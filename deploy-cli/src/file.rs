@@ -16,25 +16,13 @@ use std::{collections::HashMap, path::Path};
 
 use switchyard_core::config::EnvSource;
 
-/// File key → the environment variable it stands in for.
-pub const KEYS: &[(&str, &str)] = &[
-    ("redis_url", "REDIS_URL"),
-    ("redis_prefix", "PULSE_RAILWAY_REDIS_PREFIX"),
-    ("platform", "SWITCHYARD_PLATFORM"),
-    ("project_id", "RAILWAY_PROJECT_ID"),
-    ("environment_id", "RAILWAY_ENVIRONMENT_ID"),
-    ("router_url", "SWITCHYARD_ROUTER_URL"),
-    ("health_path", "SWITCHYARD_HEALTH_PATH"),
-    ("deployment_name", "PULSE_RAILWAY_DEPLOYMENT_NAME"),
-    ("service_prefix", "PULSE_RAILWAY_SERVICE_PREFIX"),
-    ("redis_service", "SWITCHYARD_REDIS_SERVICE"),
-    ("internal_token_env", "PULSE_RAILWAY_INTERNAL_TOKEN"),
-    ("image_repository", "PULSE_RAILWAY_IMAGE_REPOSITORY"),
-    ("max_context_size", "SWITCHYARD_MAX_CONTEXT_SIZE"),
-    ("workspace_id", "RAILWAY_WORKSPACE_ID"),
-    ("router_image", "SWITCHYARD_ROUTER_IMAGE"),
-    ("janitor_image", "SWITCHYARD_JANITOR_IMAGE"),
-];
+/// File key → the environment variable it stands in for: the settings
+/// that have a key.
+fn keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::settings::ALL
+        .iter()
+        .filter_map(|s| Some((s.file_key?, *s.env.first()?)))
+}
 
 /// The environment, falling back to the file's values.
 pub struct Layered<'a> {
@@ -64,8 +52,8 @@ pub fn layered<'a>(env: &'a dyn EnvSource, path: &Path) -> Result<Layered<'a>, S
         .parse()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     for (key, value) in table {
-        let Some((_, var)) = KEYS.iter().find(|(k, _)| *k == key) else {
-            let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        let Some((_, var)) = keys().find(|(k, _)| *k == key) else {
+            let known: Vec<&str> = keys().map(|(k, _)| k).collect();
             return Err(format!(
                 "{}: unknown key {key:?}; known keys: {}",
                 path.display(),
@@ -82,7 +70,7 @@ pub fn layered<'a>(env: &'a dyn EnvSource, path: &Path) -> Result<Layered<'a>, S
                 ));
             }
         };
-        file.insert(*var, value);
+        file.insert(var, value);
     }
     Ok(Layered { env, file })
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod file;
 pub mod progress;
 pub mod railway;
+pub mod settings;
 pub mod source;
 
 use clap::{Parser, Subcommand};

@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use switchyard_cli::Cli;
 use switchyard_core::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = switchyard_core::config::parse_args(switchyard_cli::settings::ALL);
     let json = cli.global.json;
     match switchyard_cli::run(cli, &ProcessEnv).await {
         Ok(()) => ExitCode::SUCCESS,

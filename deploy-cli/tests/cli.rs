@@ -454,6 +454,27 @@ fn the_redis_password_never_appears_in_output() {
 
 /// Every flag of every subcommand says what it does in `--help`.
 #[test]
+fn every_setting_is_a_flag_and_help_names_its_variables_and_file_key() {
+    use clap::CommandFactory;
+    use switchyard_cli::settings;
+    use switchyard_core::config::unmatched;
+    let cmd = switchyard_cli::Cli::command();
+    assert!(unmatched(&cmd, settings::ALL).is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["deploy", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "[env: SWITCHYARD_HEALTH_PATH; switchyard.toml: health_path; default: /_pulse/meta]",
+        "[env: REDIS_URL, PULSE_KV_URL, PULSE_RAILWAY_REDIS_URL; switchyard.toml: redis_url]",
+        "[env: PULSE_RAILWAY_DEPLOYMENT_NAME; switchyard.toml: deployment_name; default: prod]",
+    ] {
+        assert!(help.contains(line), "{line} missing from:\n{help}");
+    }
+}
+
+#[test]
 fn every_flag_of_every_subcommand_has_help() {
     use clap::CommandFactory;
     fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {

@@ -46,6 +46,8 @@ impl<const N: usize> EnvSource for [(&str, &str); N] {
 pub struct Setting {
     pub flag: &'static str,
     pub env: &'static [&'static str],
+    /// The key that sets it in a settings file, where the program has one.
+    pub file_key: Option<&'static str>,
     pub default: Option<&'static str>,
 }
 
@@ -54,7 +56,16 @@ impl Setting {
         Self {
             flag,
             env,
+            file_key: None,
             default: None,
+        }
+    }
+
+    /// Also settable under `key` in the program's settings file.
+    pub const fn in_file(self, key: &'static str) -> Self {
+        Self {
+            file_key: Some(key),
+            ..self
         }
     }
 
@@ -71,6 +82,9 @@ impl Setting {
         let mut parts = Vec::new();
         if !self.env.is_empty() {
             parts.push(format!("env: {}", self.env.join(", ")));
+        }
+        if let Some(k) = self.file_key {
+            parts.push(format!("switchyard.toml: {k}"));
         }
         if let Some(d) = self.default {
             parts.push(format!("default: {d}"));

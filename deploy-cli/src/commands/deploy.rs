@@ -8,13 +8,17 @@
 //! repository (`--repo`). Everything that can fail locally (packing, the
 //! size limit, the docker build) happens before anything is created.
 
+use crate::settings::{
+    BACKEND_URL, DEPLOYMENT_NAME as NAME, IMAGE_REPOSITORY, INTERNAL_TOKEN, MAX_CONTEXT_SIZE, POLL,
+    SERVICE_PREFIX,
+};
 use std::{path::PathBuf, time::Duration};
 use switchyard_core::names::DEFAULT_QUERY_PARAM;
 
 use clap::Args;
 use switchyard_core::{
     DeploymentId, UnixTime,
-    config::{EnvSource, Resolver, Setting},
+    config::{EnvSource, Resolver},
 };
 use switchyard_store::{NewDeployment, StoreError};
 
@@ -48,10 +52,10 @@ pub struct DeployArgs {
     /// Railway: the Dockerfile, inside the context [default: Railway's detection / CONTEXT/Dockerfile]
     #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
     pub dockerfile: Option<PathBuf>,
-    /// Railway: build the image here with docker buildx and push it as REPO:<deployment id> [env: PULSE_RAILWAY_IMAGE_REPOSITORY]
+    /// Railway: build the image here with docker buildx and push it as REPO:<deployment id>
     #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
     pub image_repository: Option<String>,
-    /// Railway: refuse to upload a build context larger than this [env: SWITCHYARD_MAX_CONTEXT_SIZE, default: 100MiB]
+    /// Railway: refuse to upload a build context larger than this
     #[arg(long)]
     pub max_context_size: Option<String>,
     /// Pack files that .gitignore excludes (.railwayignore and .dockerignore still apply)
@@ -60,7 +64,7 @@ pub struct DeployArgs {
     /// Also pack .git, target, node_modules and .env* files
     #[arg(long)]
     pub no_default_excludes: bool,
-    /// Deployment name; the id becomes NAME-<6 hex> [env: PULSE_RAILWAY_DEPLOYMENT_NAME, default: prod]
+    /// Deployment name; the id becomes NAME-<6 hex>
     #[arg(long)]
     pub deployment_name: Option<String>,
     /// Use exactly this deployment id instead of generating one
@@ -72,10 +76,10 @@ pub struct DeployArgs {
     /// The shared-state generation this build works with (schema, session format); promotion never moves unpinned traffic to a lower one without --force [default: 0]
     #[arg(long, value_name = "N")]
     pub state_epoch: Option<u64>,
-    /// Path that must answer 2xx before promotion [env: SWITCHYARD_HEALTH_PATH; default: /_pulse/meta]
+    /// Path that must answer 2xx before promotion
     #[arg(long)]
     pub health_path: Option<String>,
-    /// Public router URL; checks go through it (pinned before promotion, unpinned after) [env: SWITCHYARD_ROUTER_URL]
+    /// Public router URL; checks go through it (pinned before promotion, unpinned after)
     #[arg(long)]
     pub router_url: Option<String>,
     /// How long to wait for the health check and for the router [default: 60s]
@@ -84,13 +88,13 @@ pub struct DeployArgs {
     /// Railway: port the backend listens on (PORT is set to it) [default: 8000]
     #[arg(long)]
     pub port: Option<u16>,
-    /// Railway: prefix of backend service names [env: PULSE_RAILWAY_SERVICE_PREFIX, default: none]
+    /// Railway: prefix of backend service names
     #[arg(long)]
     pub service_prefix: Option<String>,
     /// Railway: service holding user variables every backend references [default: pulse-env]
     #[arg(long)]
     pub env_service: Option<String>,
-    /// Token the janitor uses on the backend's internal endpoints [env: PULSE_RAILWAY_INTERNAL_TOKEN]
+    /// Token the janitor uses on the backend's internal endpoints
     #[arg(long)]
     pub internal_token: Option<String>,
     /// Railway: how long the build and deploy may take [default: 15m]
@@ -98,19 +102,6 @@ pub struct DeployArgs {
     pub build_timeout: Option<String>,
 }
 
-const NAME: Setting = Setting::new("--deployment-name", &["PULSE_RAILWAY_DEPLOYMENT_NAME"]);
-const SERVICE_PREFIX: Setting = Setting::new("--service-prefix", &["PULSE_RAILWAY_SERVICE_PREFIX"]);
-const INTERNAL_TOKEN: Setting = Setting::new("--internal-token", &["PULSE_RAILWAY_INTERNAL_TOKEN"]);
-/// How the router reaches a Railway service (override for other private networks).
-const BACKEND_URL: Setting = Setting::new(
-    "(backend url template)",
-    &["SWITCHYARD_RAILWAY_BACKEND_URL"],
-);
-const POLL: Setting = Setting::new("(poll interval)", &["SWITCHYARD_RAILWAY_POLL_INTERVAL"]);
-const IMAGE_REPOSITORY: Setting =
-    Setting::new("--image-repository", &["PULSE_RAILWAY_IMAGE_REPOSITORY"]);
-const MAX_CONTEXT_SIZE: Setting =
-    Setting::new("--max-context-size", &["SWITCHYARD_MAX_CONTEXT_SIZE"]);
 const DEFAULT_MAX_CONTEXT: u64 = 100 << 20;
 
 pub fn new_id(name: &str) -> Result<DeploymentId, Failure> {

@@ -4,16 +4,16 @@
 //! the services of [`crate::railway::stack`]: the env service holding user
 //! variables, the router and the janitor.
 
+use crate::settings::{JANITOR_IMAGE, PROJECT_ID, ROUTER_IMAGE, WORKSPACE_ID};
 use std::collections::BTreeMap;
 
 use clap::Args;
-use switchyard_core::config::{EnvSource, Resolver, Setting};
+use switchyard_core::config::{EnvSource, Resolver};
 use switchyard_platform::RailwayPlatform;
 use switchyard_railway::{Auth, Client, ClientSettings, ops::Source};
 
 use crate::{
-    Failure, GlobalArgs,
-    context::{self, PROJECT_ID},
+    Failure, GlobalArgs, context,
     railway::stack::{self, ENV, JANITOR, REDIS, ROUTER},
     usage,
 };
@@ -21,20 +21,16 @@ use crate::{
 /// What the stack runs; shared by `init` and `upgrade`.
 #[derive(Debug, Args)]
 pub struct StackArgs {
-    /// Container image of the router [env: SWITCHYARD_ROUTER_IMAGE, default: ghcr.io/switchyard/switchyard-router:<this version>]
+    /// Container image of the router
     #[arg(long)]
     pub router_image: Option<String>,
-    /// Container image of the janitor [env: SWITCHYARD_JANITOR_IMAGE, default: ghcr.io/switchyard/switchyard-janitor:<this version>]
+    /// Container image of the janitor
     #[arg(long)]
     pub janitor_image: Option<String>,
     /// Service holding your app's variables, referenced by every backend [default: pulse-env]
     #[arg(long)]
     pub env_service: Option<String>,
 }
-
-const ROUTER_IMAGE: Setting = Setting::new("--router-image", &["SWITCHYARD_ROUTER_IMAGE"]);
-const JANITOR_IMAGE: Setting = Setting::new("--janitor-image", &["SWITCHYARD_JANITOR_IMAGE"]);
-const WORKSPACE_ID: Setting = Setting::new("--workspace-id", &["RAILWAY_WORKSPACE_ID"]);
 
 impl StackArgs {
     pub fn wanted(&self, env: &dyn EnvSource, redis_url: Option<String>) -> stack::Wanted {
@@ -59,7 +55,7 @@ pub struct InitArgs {
     /// Redis image for the pulse-redis service [default: redis:7-alpine]
     #[arg(long)]
     pub redis_image: Option<String>,
-    /// Without --project-id: the workspace to create the project in [env: RAILWAY_WORKSPACE_ID]
+    /// Without --project-id: the workspace to create the project in
     #[arg(long)]
     pub workspace_id: Option<String>,
     /// Without --project-id: the name of the project to create [default: switchyard]

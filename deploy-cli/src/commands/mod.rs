@@ -12,14 +12,12 @@ pub mod restore;
 pub mod revoke;
 pub mod upgrade;
 
+use crate::settings::{HEALTH_PATH, ROUTER_URL};
 use std::time::Duration;
 
 use switchyard_core::{DeploymentId, Snapshot};
 
 use crate::{Context, Failure, usage};
-
-pub const HEALTH_PATH: switchyard_core::config::Setting =
-    switchyard_core::config::Setting::new("--health-path", &["SWITCHYARD_HEALTH_PATH"]);
 
 /// The path a deployment must answer 2xx on before it is promoted: flag,
 /// `SWITCHYARD_HEALTH_PATH`, `health_path` in switchyard.toml, else Pulse's
@@ -51,9 +49,6 @@ pub fn timeout(flag: &str, raw: Option<&str>, default: Duration) -> Result<Durat
     }
     Ok(d)
 }
-
-pub const ROUTER_URL: switchyard_core::config::Setting =
-    switchyard_core::config::Setting::new("--router-url", &["SWITCHYARD_ROUTER_URL"]);
 
 /// The public router URL, when given: an `https://` origin with no path,
 /// query, credentials or fragment (`http://` only for loopback, where no

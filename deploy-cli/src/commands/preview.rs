@@ -21,10 +21,10 @@ pub struct PreviewArgs {
     /// How long the link works, in strict mode [default: 1h]
     #[arg(long)]
     pub ttl: Option<String>,
-    /// Public router URL the link points at [env: SWITCHYARD_ROUTER_URL]
+    /// Public router URL the link points at
     #[arg(long)]
     pub router_url: Option<String>,
-    /// The routers' pin secret (strict mode) [env: SWITCHYARD_PIN_SECRET]
+    /// The routers' pin secret (strict mode)
     #[arg(long)]
     pub pin_secret: Option<String>,
 }

@@ -62,10 +62,10 @@ pub struct RollbackArgs {
 /// health check before, the unpinned check after.
 #[derive(Debug, Args)]
 pub struct Verify {
-    /// Public router URL; checks go through it [env: SWITCHYARD_ROUTER_URL]
+    /// Public router URL; checks go through it
     #[arg(long)]
     pub router_url: Option<String>,
-    /// Must answer 2xx through the router with the pin before promoting [env: SWITCHYARD_HEALTH_PATH; default: /_pulse/meta]
+    /// Must answer 2xx through the router with the pin before promoting
     #[arg(long)]
     pub health_path: Option<String>,
     /// How long each check may take [default: 60s]
