@@ -502,6 +502,103 @@ fn non_empty_token(raw: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
+fn positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn routing_names(
+    r: &Resolver<'_>,
+    args: &RouterArgs,
+    d: RoutingNames,
+) -> Result<RoutingNames, ConfigError> {
+    use settings::*;
+    Ok(RoutingNames {
+        query_param: r
+            .optional_with(QUERY_PARAM, args.query_param.as_deref(), non_empty_token)?
+            .unwrap_or(d.query_param),
+        header: r
+            .optional_with(
+                AFFINITY_HEADER,
+                args.affinity_header.as_deref(),
+                header_name,
+            )?
+            .unwrap_or(d.header),
+        cookie: r.optional_with(
+            AFFINITY_COOKIE,
+            args.affinity_cookie.as_deref(),
+            non_empty_token,
+        )?,
+        client_prefix: r
+            .optional_with(CLIENT_PREFIX, args.client_prefix.as_deref(), path_prefix)?
+            .unwrap_or(d.client_prefix),
+        ..d
+    })
+}
+
+fn limits(r: &Resolver<'_>, args: &RouterArgs) -> Result<Limits, ConfigError> {
+    use settings::*;
+    let dl = Limits::default();
+    let max_header_bytes: usize = r.value(
+        MAX_HEADER_BYTES,
+        args.max_header_bytes.as_deref(),
+        dl.max_header_bytes,
+    )?;
+    if max_header_bytes < 8192 {
+        return Err(ConfigError::Invalid {
+            setting: MAX_HEADER_BYTES.to_string(),
+            source_name: "configuration".into(),
+            value: max_header_bytes.to_string(),
+            reason: "must be at least 8192".into(),
+        });
+    }
+    Ok(Limits {
+        max_connections: r
+            .optional_with(MAX_CONNECTIONS, args.max_connections.as_deref(), positive)?
+            .unwrap_or(dl.max_connections),
+        listen_backlog: r
+            .optional_with(LISTEN_BACKLOG, args.listen_backlog.as_deref(), |s| {
+                positive(s).and_then(|n| u32::try_from(n).map_err(|e| e.to_string()))
+            })?
+            .unwrap_or(dl.listen_backlog),
+        max_header_bytes,
+        max_header_lines: r
+            .optional_with(MAX_HEADER_LINES, args.max_header_lines.as_deref(), positive)?
+            .unwrap_or(dl.max_header_lines),
+        header_read_timeout: r.duration(
+            HEADER_READ_TIMEOUT,
+            args.header_read_timeout.as_deref(),
+            dl.header_read_timeout,
+        )?,
+        idle_timeout: r.duration(IDLE_TIMEOUT, args.idle_timeout.as_deref(), dl.idle_timeout)?,
+        backend_connect_timeout: r.duration(
+            BACKEND_CONNECT_TIMEOUT,
+            args.backend_connect_timeout.as_deref(),
+            dl.backend_connect_timeout,
+        )?,
+        backend_timeout: r.duration(
+            BACKEND_TIMEOUT,
+            args.backend_timeout.as_deref(),
+            dl.backend_timeout,
+        )?,
+        shutdown_timeout: r.duration(
+            SHUTDOWN_TIMEOUT,
+            args.shutdown_timeout.as_deref(),
+            dl.shutdown_timeout,
+        )?,
+        ws_max_message_bytes: r
+            .optional_with(
+                WS_MAX_MESSAGE_BYTES,
+                args.ws_max_message_bytes.as_deref(),
+                positive,
+            )?
+            .unwrap_or(dl.ws_max_message_bytes),
+    })
+}
+
 impl RouterConfig {
     /// Worker threads: as configured, else one per core.
     pub fn workers(&self) -> usize {
@@ -572,7 +669,6 @@ impl RouterConfig {
         use settings::*;
         let r = Resolver::new(env);
         let d = Self::default();
-        let dl = Limits::default();
         let listen = match r.optional::<SocketAddr>(LISTEN, args.listen.as_deref())? {
             Some(a) => a,
             None => SocketAddr::from(([0, 0, 0, 0], r.value(PORT, None, 8000u16)?)),
@@ -589,27 +685,7 @@ impl RouterConfig {
                 }
             })?
             .unwrap_or(Some(SocketAddr::from(([0, 0, 0, 0], 9091))));
-        let names = RoutingNames {
-            query_param: r
-                .optional_with(QUERY_PARAM, args.query_param.as_deref(), non_empty_token)?
-                .unwrap_or(d.names.query_param),
-            header: r
-                .optional_with(
-                    AFFINITY_HEADER,
-                    args.affinity_header.as_deref(),
-                    header_name,
-                )?
-                .unwrap_or(d.names.header),
-            cookie: r.optional_with(
-                AFFINITY_COOKIE,
-                args.affinity_cookie.as_deref(),
-                non_empty_token,
-            )?,
-            client_prefix: r
-                .optional_with(CLIENT_PREFIX, args.client_prefix.as_deref(), path_prefix)?
-                .unwrap_or(d.names.client_prefix),
-            ..d.names
-        };
+        let names = routing_names(&r, args, d.names)?;
         let heartbeat_interval = r.duration(
             HEARTBEAT_INTERVAL,
             args.heartbeat_interval.as_deref(),
@@ -626,24 +702,6 @@ impl RouterConfig {
                 ),
             });
         }
-        let max_header_bytes: usize = r.value(
-            MAX_HEADER_BYTES,
-            args.max_header_bytes.as_deref(),
-            dl.max_header_bytes,
-        )?;
-        if max_header_bytes < 8192 {
-            return Err(ConfigError::Invalid {
-                setting: MAX_HEADER_BYTES.to_string(),
-                source_name: "configuration".into(),
-                value: max_header_bytes.to_string(),
-                reason: "must be at least 8192".into(),
-            });
-        }
-        let positive = |s: &str| match s.trim().parse::<usize>() {
-            Ok(0) => Err("must be at least 1".to_string()),
-            Ok(n) => Ok(n),
-            Err(e) => Err(e.to_string()),
-        };
         Ok(Self {
             listen,
             metrics_listen,
@@ -681,52 +739,7 @@ impl RouterConfig {
                     d.assets.tries,
                 )?,
             },
-            limits: Limits {
-                max_connections: r
-                    .optional_with(MAX_CONNECTIONS, args.max_connections.as_deref(), positive)?
-                    .unwrap_or(dl.max_connections),
-                listen_backlog: r
-                    .optional_with(LISTEN_BACKLOG, args.listen_backlog.as_deref(), |s| {
-                        positive(s).and_then(|n| u32::try_from(n).map_err(|e| e.to_string()))
-                    })?
-                    .unwrap_or(dl.listen_backlog),
-                max_header_bytes,
-                max_header_lines: r
-                    .optional_with(MAX_HEADER_LINES, args.max_header_lines.as_deref(), positive)?
-                    .unwrap_or(dl.max_header_lines),
-                header_read_timeout: r.duration(
-                    HEADER_READ_TIMEOUT,
-                    args.header_read_timeout.as_deref(),
-                    dl.header_read_timeout,
-                )?,
-                idle_timeout: r.duration(
-                    IDLE_TIMEOUT,
-                    args.idle_timeout.as_deref(),
-                    dl.idle_timeout,
-                )?,
-                backend_connect_timeout: r.duration(
-                    BACKEND_CONNECT_TIMEOUT,
-                    args.backend_connect_timeout.as_deref(),
-                    dl.backend_connect_timeout,
-                )?,
-                backend_timeout: r.duration(
-                    BACKEND_TIMEOUT,
-                    args.backend_timeout.as_deref(),
-                    dl.backend_timeout,
-                )?,
-                shutdown_timeout: r.duration(
-                    SHUTDOWN_TIMEOUT,
-                    args.shutdown_timeout.as_deref(),
-                    dl.shutdown_timeout,
-                )?,
-                ws_max_message_bytes: r
-                    .optional_with(
-                        WS_MAX_MESSAGE_BYTES,
-                        args.ws_max_message_bytes.as_deref(),
-                        positive,
-                    )?
-                    .unwrap_or(dl.ws_max_message_bytes),
-            },
+            limits: limits(&r, args)?,
             heartbeat_interval,
             lease_ttl,
             reload_interval: r.duration(
