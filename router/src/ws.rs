@@ -155,8 +155,8 @@ pub(crate) async fn proxy(
     let Decision {
         target, path, host, ..
     } = decision;
-    let started = Instant::now();
     let upstream = backend_request(shared, conn, &req, &target, path, host)?;
+    let started = Instant::now();
     let (backend, protocol) = match upgrade_backend(shared, &target, upstream, started).await? {
         BackendUpgrade::Accepted { socket, protocol } => (socket, protocol),
         BackendUpgrade::Answered(res) => return Ok(res),

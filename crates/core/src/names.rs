@@ -58,10 +58,10 @@ pub mod backend_paths {
     pub const SESSIONS: &str = "/_pulse/internal/railway/sessions";
 }
 
-/// Default Redis key prefix, shared with pulse-railway.
 /// The pin's query parameter and header as routers are configured unless
 /// told otherwise; the CLI, which cannot ask a router, uses these.
 pub const DEFAULT_QUERY_PARAM: &str = "pulse_deployment";
 pub const DEFAULT_HEADER: &str = "x-pulse-deployment";
 
+/// Default Redis key prefix, shared with pulse-railway.
 pub const DEFAULT_PREFIX: &str = "pulse:railway";
