@@ -1,7 +1,12 @@
 //! Header rewriting between client and backend: hop-by-hop removal
 //! (RFC 9110 §7.6.1), forwarding headers and the request id.
 
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use std::cell::Cell;
+
+use http::{
+    HeaderMap, HeaderName, HeaderValue,
+    header::{self, Entry},
+};
 
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -12,41 +17,41 @@ pub static SELECTED: HeaderName =
 pub static ACTIVE: HeaderName =
     HeaderName::from_static(switchyard_core::names::headers::ACTIVE_DEPLOYMENT);
 pub static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Headers that describe one connection, never the message (RFC 9110
 /// §7.6.1), plus `Proxy-Connection`, which old clients still send.
-fn fixed_hop_by_hop() -> [&'static HeaderName; 9] {
-    [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-    ]
+fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+    )
 }
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of these: one pass over the names finds
+    // out, where removing each by name would hash all nine every time.
+    if !headers.keys().any(is_fixed_hop_by_hop) {
+        return;
+    }
     // Headers named by Connection are hop-by-hop too. Collected first
     // because removing while iterating the map is not possible.
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for name in fixed_hop_by_hop() {
+    let mut named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    named.extend(headers.keys().filter(|n| is_fixed_hop_by_hop(n)).cloned());
+    for name in named {
         headers.remove(name);
     }
 }
@@ -63,20 +68,24 @@ pub fn add_forwarded(
     host: Option<HeaderValue>,
     trust_forwarded: bool,
 ) {
-    if headers.contains_key(&X_FORWARDED_FOR) {
-        let mut xff = String::with_capacity(64);
-        for prior in headers.get_all(&X_FORWARDED_FOR) {
-            if let Ok(p) = prior.to_str() {
-                xff.push_str(p.trim());
-                xff.push_str(", ");
+    // One lookup per header: `entry` and `insert` find the slot once.
+    match headers.entry(&X_FORWARDED_FOR) {
+        Entry::Vacant(slot) => {
+            slot.insert(peer.clone());
+        }
+        Entry::Occupied(mut slot) => {
+            let mut xff = String::with_capacity(64);
+            for prior in slot.iter() {
+                if let Ok(p) = prior.to_str() {
+                    xff.push_str(p.trim());
+                    xff.push_str(", ");
+                }
+            }
+            xff.push_str(peer.to_str().unwrap_or_default());
+            if let Ok(v) = HeaderValue::try_from(xff) {
+                slot.insert(v);
             }
         }
-        xff.push_str(peer.to_str().unwrap_or_default());
-        if let Ok(v) = HeaderValue::try_from(xff) {
-            headers.insert(&X_FORWARDED_FOR, v);
-        }
-    } else {
-        headers.insert(&X_FORWARDED_FOR, peer.clone());
     }
     if !(trust_forwarded && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
@@ -117,20 +126,34 @@ pub fn head_size(uri: &http::Uri, headers: &HeaderMap) -> usize {
 
 /// Keeps a sane client-supplied request id, else makes one.
 pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(v) = headers.get(&X_REQUEST_ID)
-        && (1..=128).contains(&v.len())
-        && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
-    {
-        return v.clone();
+    match headers.entry(&X_REQUEST_ID) {
+        Entry::Occupied(mut slot) => {
+            let v = slot.get();
+            if (1..=128).contains(&v.len()) && v.as_bytes().iter().all(|b| b.is_ascii_graphic()) {
+                return v.clone();
+            }
+            let id = new_request_id();
+            slot.insert(id.clone());
+            id
+        }
+        Entry::Vacant(slot) => slot.insert(new_request_id()).clone(),
     }
-    let id = new_request_id();
-    headers.insert(&X_REQUEST_ID, id.clone());
-    id
 }
 
+/// 32 hex digits. Request ids only need to be unique, not unguessable, so
+/// they come from a per-thread wyrand generator seeded from the OS-seeded
+/// `rand::rng()`: a few multiplications instead of a ChaCha block.
 pub fn new_request_id() -> HeaderValue {
-    use rand::Rng;
-    let bits: u128 = rand::rng().random();
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(rand::random());
+    }
+    fn next(state: &Cell<u64>) -> u64 {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        (t >> 64) as u64 ^ t as u64
+    }
+    let bits = STATE.with(|s| (u128::from(next(s)) << 64) | u128::from(next(s)));
     let mut buf = [0u8; 32];
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in buf.iter_mut().enumerate() {

@@ -30,9 +30,17 @@ pub fn check<'a>(raw: &'a str, internal_prefix: &str, own_prefix: Option<&str>) 
     }
     let bytes = raw.as_bytes();
     let mut has_escapes = false;
+    // An empty segment or a dot segment: found in the same pass.
+    let mut needs_normalizing = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
+            b'/' => {
+                let next = &bytes[i + 1..];
+                let segment = next.split(|&c| c == b'/').next().unwrap_or_default();
+                needs_normalizing |= !next.is_empty() && matches!(segment, b"" | b"." | b"..");
+                i += 1;
+            }
             b'%' => {
                 let decoded = bytes
                     .get(i + 1..i + 3)
@@ -54,11 +62,6 @@ pub fn check<'a>(raw: &'a str, internal_prefix: &str, own_prefix: Option<&str>) 
             _ => i += 1,
         }
     }
-    let needs_normalizing = raw.contains("//")
-        || raw.contains("/./")
-        || raw.contains("/../")
-        || raw.ends_with("/.")
-        || raw.ends_with("/..");
     let path: Cow<'a, str> = if needs_normalizing {
         Cow::Owned(normalize(raw))
     } else {
@@ -130,6 +133,33 @@ mod tests {
             PathVerdict::Forward(p) => p.into_owned(),
             other => panic!("{raw}: expected forward, got {other:?}"),
         }
+    }
+
+    /// A path is rewritten exactly when it has an empty segment (`//`)
+    /// or a dot segment, anywhere: every path of up to eight characters
+    /// over `/`, `.` and `a`.
+    #[test]
+    fn rewritten_exactly_when_it_has_empty_or_dot_segments() {
+        fn walk(p: &mut String, depth: usize) {
+            let expected = p.contains("//")
+                || p.contains("/./")
+                || p.contains("/../")
+                || p.ends_with("/.")
+                || p.ends_with("/..");
+            let rewritten = matches!(
+                check(p, "/_pulse/internal", None),
+                PathVerdict::Forward(Cow::Owned(_))
+            );
+            assert_eq!(rewritten, expected, "{p:?}");
+            if depth > 0 {
+                for c in ['/', '.', 'a'] {
+                    p.push(c);
+                    walk(p, depth - 1);
+                    p.pop();
+                }
+            }
+        }
+        walk(&mut "/".to_owned(), 7);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 use std::{
     collections::HashMap,
     future::{Future, poll_fn},
+    hash::{BuildHasherDefault, Hasher},
     io,
     pin::{Pin, pin},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -88,6 +89,32 @@ pub struct Settings {
     pub max_idle_per_backend: usize,
 }
 
+type IdleLists = HashMap<Authority, Vec<IdleLink>, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a, for the idle lists' keys. The keys are backend addresses from
+/// the deployment table (the operator's, never a client's), so nothing
+/// here needs SipHash's flooding resistance, and `Authority` hashes byte
+/// by byte, which SipHash makes the costliest step of a checkout.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Idle backend connections, by backend authority. Cheap to clone.
 #[derive(Clone)]
 pub struct Upstream {
@@ -95,7 +122,7 @@ pub struct Upstream {
 }
 
 struct Inner {
-    idle: Mutex<HashMap<Authority, Vec<IdleLink>>>,
+    idle: Mutex<IdleLists>,
     settings: Settings,
 }
 
@@ -128,7 +155,7 @@ impl Upstream {
     pub fn new(settings: Settings) -> Self {
         Self {
             inner: Arc::new(Inner {
-                idle: Mutex::new(HashMap::new()),
+                idle: Mutex::new(IdleLists::default()),
                 settings,
             }),
         }
@@ -137,7 +164,7 @@ impl Upstream {
     /// The idle lists. A panic elsewhere cannot leave them inconsistent
     /// (every change is one push, pop or retain), so a poisoned lock is
     /// used as it is.
-    fn idle(&self) -> MutexGuard<'_, HashMap<Authority, Vec<IdleLink>>> {
+    fn idle(&self) -> MutexGuard<'_, IdleLists> {
         self.inner
             .idle
             .lock()

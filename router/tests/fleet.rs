@@ -352,6 +352,16 @@ fn primary_port(sentinels: &[SocketAddr]) -> Option<u16> {
     })
 }
 
+/// A numeric field of `INFO replication` on one Redis node.
+fn info_field(node: SocketAddr, field: &str) -> Option<u64> {
+    let info = command_at(node, "INFO replication").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn median_ms(samples: &mut [Duration]) -> f64 {
     samples.sort();
     samples[samples.len() / 2].as_secs_f64() * 1000.0
@@ -597,6 +607,26 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
     // 1. The Redis primary dies. Sentinels promote a replica; the next
     // promote reaches every router; nothing the users have notices.
     let old = primary_port(&sentinels).unwrap();
+    // Replication is asynchronous: a primary killed before its replicas
+    // have the promote loses it, and the routers rightly follow the store
+    // back. What this step checks is a failover that loses nothing, so the
+    // kill waits until both replicas hold everything written so far.
+    let primary: SocketAddr = format!("{redis_ip}:{old}").parse().unwrap();
+    let written = info_field(primary, "master_repl_offset").unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "both replicas to catch up",
+        || async move {
+            let info = command_at(primary, "INFO replication").ok()?;
+            let offsets: Vec<u64> = info
+                .lines()
+                .filter(|l| l.starts_with("slave"))
+                .filter_map(|l| l.split(",offset=").nth(1)?.split(',').next()?.parse().ok())
+                .collect();
+            (offsets.len() == 2 && offsets.iter().all(|o| *o >= written)).then_some(())
+        },
+    )
+    .await;
     let killed = Instant::now();
     nodes.iter_mut().find(|(p, _)| *p == old).unwrap().1.kill();
     let new = eventually(Duration::from_secs(30), "a replica to be promoted", || {
