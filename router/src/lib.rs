@@ -20,6 +20,7 @@ mod pick;
 mod proxy;
 mod respond;
 mod server;
+mod sockets;
 mod sync;
 mod table;
 mod traffic;

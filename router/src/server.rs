@@ -253,7 +253,7 @@ impl AsyncWrite for IdleIo {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let res = crate::sockets::poll_write_gathered(Pin::new(&mut self.inner), cx, bufs);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.fetch_add(1, Relaxed);
         }

@@ -36,13 +36,13 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::{backend::error_chain, respond::RouterError, table::Target};
+use crate::{backend::error_chain, respond::RouterError, sockets::BackendStream, table::Target};
 
 /// What the router sends a backend: the client's own body, or nothing (a
 /// fallthrough retry).
 pub type Outbound = Either<Incoming, Empty<Bytes>>;
 
-type Conn = Connection<TokioIo<TcpStream>, Outbound>;
+type Conn = Connection<TokioIo<BackendStream>, Outbound>;
 
 /// One backend connection: the handle requests are sent through and the
 /// state machine that does the I/O.
@@ -289,7 +289,7 @@ impl Upstream {
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
         let (tx, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(BackendStream(stream)))
             .await
             .map_err(Error::Http)?;
         Ok(Box::new(Link { tx, conn }))
