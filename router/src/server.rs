@@ -6,6 +6,7 @@
 //! an upgraded connection into its WebSocket relay.
 
 use std::{
+    future::Future,
     net::SocketAddr,
     pin::{Pin, pin},
     sync::{
@@ -25,6 +26,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::OwnedSemaphorePermit,
+    task::coop,
     time::Instant,
 };
 use tokio_util::task::TaskTracker;
@@ -127,46 +129,23 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
                 slot: Arc::new(Slot::new(permit, shared.clone())),
             });
             let activity = Arc::new(AtomicU64::new(0));
-            let io = TokioIo::new(IdleIo { inner: stream, activity: activity.clone() });
+            let io = TokioIo::new(IdleIo {
+                inner: stream,
+                activity: activity.clone(),
+            });
             let svc_shared = shared.clone();
             let svc_conn = conn_info.clone();
-            let svc = service_fn(move |req| proxy::handle(svc_shared.clone(), svc_conn.clone(), req));
-            let mut conn = pin!(builder.serve_connection_with_upgrades(io, svc));
-            let limits = &shared.config.limits;
-            let idle_timeout = limits.idle_timeout;
-            // hyper's own header timer starts only once it knows the
-            // protocol, and the HTTP/2 preface sniff has no timer at all: a
-            // connection that sends nothing, or half a preface, would hold
-            // its slot until the idle timeout. So the first head's deadline
-            // runs from accept, whatever the protocol turns out to be.
-            let head_deadline = Instant::now() + limits.header_read_timeout;
-            let mut head_due = true;
-            let mut draining = false;
-            loop {
-                tokio::select! {
-                    res = conn.as_mut() => {
-                        if let Err(e) = res {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = shared.shutdown.cancelled(), if !draining => {
-                        draining = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    _ = tokio::time::sleep_until(head_deadline), if head_due => {
-                        head_due = false;
-                        if !conn_info.seen_request.load(Relaxed) {
-                            tracing::debug!(%peer, timeout = ?limits.header_read_timeout, "closing connection that sent no complete request head in time");
-                            break;
-                        }
-                    }
-                    _ = idle(&activity, idle_timeout) => {
-                        tracing::info!(%peer, timeout = ?idle_timeout, "closing connection idle mid-transfer");
-                        break;
-                    }
-                }
-            }
+            let svc =
+                service_fn(move |req| proxy::handle(svc_shared.clone(), svc_conn.clone(), req));
+            let conn = pin!(builder.serve_connection_with_upgrades(io, svc));
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                &shared,
+                &conn_info,
+                &activity,
+            )
+            .await;
         });
     }
     drop(listener);
@@ -177,6 +156,84 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
         tracing::info!(open, ?deadline, "draining in-flight connections");
     }
     tokio::time::timeout(deadline, conns.wait()).await.is_ok()
+}
+
+/// Runs one connection to its end (`drain` asks it to finish what is in
+/// flight and take no more): hyper's state machine, plus three
+/// things that end it early: shutdown (drain gracefully), no complete
+/// first request head in time, and no I/O for the idle timeout.
+///
+/// hyper's own header timer starts only once it knows the protocol, and
+/// the HTTP/2 preface sniff has no timer at all: a connection that sends
+/// nothing, or half a preface, would hold its slot until the idle timeout.
+/// So the first head's deadline runs from accept, whatever the protocol
+/// turns out to be.
+///
+/// The connection task wakes about twice per request, and polling the
+/// three watchers on every wake was a cost of every request: a waiting
+/// `Notified` takes the lock every connection of every worker shares, and
+/// a `Sleep` re-registers its waker. Each is polled once, to register
+/// this task's waker (which stays the same for the task's life), and
+/// after that only read when the task wakes: `is_cancelled` and
+/// `is_elapsed` are atomic loads.
+async fn drive<C, E>(
+    mut conn: Pin<&mut C>,
+    drain: impl Fn(Pin<&mut C>),
+    shared: &Shared,
+    info: &Conn,
+    activity: &AtomicU64,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let limits = &shared.config.limits;
+    let peer = info.peer;
+    let mut cancelled = pin!(shared.shutdown.cancelled());
+    let mut head_timer = pin!(tokio::time::sleep(limits.header_read_timeout));
+    let mut idle_timer = pin!(tokio::time::sleep(limits.idle_timeout));
+    let mut last_seen = activity.load(Relaxed);
+    let mut registered = false;
+    let mut head_due = true;
+    let mut draining = false;
+    std::future::poll_fn(|cx| {
+        if !registered {
+            registered = true;
+            // Unconstrained: a poll refused for want of coop budget would
+            // not register, and these are not polled again.
+            let _ = Pin::new(&mut coop::unconstrained(cancelled.as_mut())).poll(cx);
+            let _ = Pin::new(&mut coop::unconstrained(head_timer.as_mut())).poll(cx);
+            let _ = Pin::new(&mut coop::unconstrained(idle_timer.as_mut())).poll(cx);
+        }
+        if !draining && shared.shutdown.is_cancelled() {
+            draining = true;
+            drain(conn.as_mut());
+        }
+        if let Poll::Ready(res) = conn.as_mut().poll(cx) {
+            if let Err(e) = res {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return Poll::Ready(());
+        }
+        if head_due && head_timer.is_elapsed() {
+            head_due = false;
+            if !info.seen_request.load(Relaxed) {
+                tracing::debug!(%peer, timeout = ?limits.header_read_timeout, "closing connection that sent no complete request head in time");
+                return Poll::Ready(());
+            }
+        }
+        if idle_timer.is_elapsed() {
+            let now_seen = activity.load(Relaxed);
+            if now_seen == last_seen {
+                tracing::info!(%peer, timeout = ?limits.idle_timeout, "closing connection idle mid-transfer");
+                return Poll::Ready(());
+            }
+            last_seen = now_seen;
+            idle_timer.as_mut().reset(Instant::now() + limits.idle_timeout);
+            let _ = Pin::new(&mut coop::unconstrained(idle_timer.as_mut())).poll(cx);
+        }
+        Poll::Pending
+    })
+    .await;
 }
 
 /// Over the connection limit: a short 503 the client can read, then close.
@@ -193,24 +250,6 @@ async fn reject_overloaded(mut stream: TcpStream) {
         let _ = stream.shutdown().await;
     })
     .await;
-}
-
-/// Resolves once nothing has been read or written for `timeout`. Between
-/// requests hyper's header read timeout already applies; this catches
-/// transfers that stall mid-body.
-async fn idle(activity: &AtomicU64, timeout: Duration) {
-    let epoch = Instant::now();
-    let mut last_seen = activity.load(Relaxed);
-    let mut since = epoch;
-    loop {
-        tokio::time::sleep_until(since + timeout).await;
-        let now_seen = activity.load(Relaxed);
-        if now_seen == last_seen {
-            return;
-        }
-        last_seen = now_seen;
-        since = Instant::now();
-    }
 }
 
 /// Counts I/O progress so the idle check can tell a stalled connection from

@@ -392,11 +392,18 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
     // host.
     let mut nodes = vec![];
     for (i, port) in [6379u16, 6380, 6381].into_iter().enumerate() {
+        let node_dir = net.dir.join(format!("redis-{port}"));
+        std::fs::create_dir_all(&node_dir).unwrap();
         let mut args = vec![
             "--port".to_string(),
             port.to_string(),
             "--bind".into(),
             redis_ip.clone(),
+            // Its own directory: a replica writes the primary's snapshot
+            // to disk during sync, and a node started where an earlier run
+            // left one would load that run's deployments.
+            "--dir".into(),
+            node_dir.display().to_string(),
             "--save".into(),
             String::new(),
             "--appendonly".into(),

@@ -492,3 +492,74 @@ async fn the_header_line_limit_is_a_setting() {
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     r.shutdown().await;
 }
+
+/// A backend that answers with a 20-byte body: 10 bytes at once, then the
+/// other 10 one every `gap`, or, with no gap, never.
+async fn slow_body_backend(gap: Option<Duration>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789")
+                    .await;
+                match gap {
+                    Some(gap) => {
+                        for b in b"abcdefghij" {
+                            tokio::time::sleep(gap).await;
+                            let _ = s.write_all(&[*b]).await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_transfer_that_stalls_is_closed_at_the_idle_timeout_and_a_slow_one_is_not() {
+    let mut config = test_config();
+    config.limits.idle_timeout = Duration::from_secs(1);
+    let store = memory_store();
+    active_at(&store, "stalls", slow_body_backend(None).await).await;
+    let r = TestRouter::start(config.clone(), store).await;
+    let mut s = TcpStream::connect(r.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(3)).await,
+        "a stalled transfer outlived the idle timeout"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the idle timeout: {:?}",
+        started.elapsed()
+    );
+    r.shutdown().await;
+
+    // Ten bytes 300 ms apart: 3 s in all, three times the idle timeout,
+    // but never a second without progress.
+    let store = memory_store();
+    active_at(
+        &store,
+        "trickles",
+        slow_body_backend(Some(Duration::from_millis(300))).await,
+    )
+    .await;
+    let r = TestRouter::start(config, store).await;
+    let reply = raw(
+        r.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("0123456789abcdefghij"), "{reply}");
+    r.shutdown().await;
+}
