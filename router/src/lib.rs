@@ -25,6 +25,7 @@ mod sync;
 mod table;
 mod traffic;
 mod upstream;
+mod wakeup;
 mod workers;
 pub mod ws;
 

@@ -26,7 +26,7 @@ use crate::{
     respond::{self, Body, RequestLabel, RouterError},
     server::Conn,
     table::Target,
-    ws,
+    wakeup, ws,
 };
 
 pub async fn handle(
@@ -314,21 +314,21 @@ async fn forward(
     );
     let upstream = Request::from_parts(parts, Either::Left(body));
 
-    let outcome = tokio::time::timeout(
+    let outcome = wakeup::within(
         shared.config.limits.backend_timeout,
         conn.upstream.send(&target.authority, upstream),
     )
     .await;
     let res = match outcome {
-        Ok(Ok(res)) => res,
-        Ok(Err(e)) => {
+        Some(Ok(res)) => res,
+        Some(Err(e)) => {
             return Err(backend_failure(
                 &target,
                 e.into_router_error(&target),
                 started,
             ));
         }
-        Err(_) => {
+        None => {
             let err = RouterError::BackendTimeout {
                 id: target.id.clone(),
             };

@@ -26,12 +26,11 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::OwnedSemaphorePermit,
-    task::coop,
     time::Instant,
 };
 use tokio_util::task::TaskTracker;
 
-use crate::{Shared, proxy, upstream::Upstream};
+use crate::{Shared, proxy, upstream::Upstream, wakeup};
 
 /// One accepted connection, as every request on it sees it.
 pub struct Conn {
@@ -169,13 +168,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
 /// So the first head's deadline runs from accept, whatever the protocol
 /// turns out to be.
 ///
-/// The connection task wakes about twice per request, and polling the
-/// three watchers on every wake was a cost of every request: a waiting
-/// `Notified` takes the lock every connection of every worker shares, and
-/// a `Sleep` re-registers its waker. Each is polled once, to register
-/// this task's waker (which stays the same for the task's life), and
-/// after that only read when the task wakes: `is_cancelled` and
-/// `is_elapsed` are atomic loads.
+/// The three watchers are registered once and then read (see `wakeup`).
 async fn drive<C, E>(
     mut conn: Pin<&mut C>,
     drain: impl Fn(Pin<&mut C>),
@@ -198,11 +191,9 @@ async fn drive<C, E>(
     std::future::poll_fn(|cx| {
         if !registered {
             registered = true;
-            // Unconstrained: a poll refused for want of coop budget would
-            // not register, and these are not polled again.
-            let _ = Pin::new(&mut coop::unconstrained(cancelled.as_mut())).poll(cx);
-            let _ = Pin::new(&mut coop::unconstrained(head_timer.as_mut())).poll(cx);
-            let _ = Pin::new(&mut coop::unconstrained(idle_timer.as_mut())).poll(cx);
+            wakeup::register(cancelled.as_mut(), cx);
+            wakeup::register(head_timer.as_mut(), cx);
+            wakeup::register(idle_timer.as_mut(), cx);
         }
         if !draining && shared.shutdown.is_cancelled() {
             draining = true;
@@ -229,7 +220,7 @@ async fn drive<C, E>(
             }
             last_seen = now_seen;
             idle_timer.as_mut().reset(Instant::now() + limits.idle_timeout);
-            let _ = Pin::new(&mut coop::unconstrained(idle_timer.as_mut())).poll(cx);
+            wakeup::register(idle_timer.as_mut(), cx);
         }
         Poll::Pending
     })
