@@ -44,6 +44,16 @@ async fn active_at(store: &switchyard_store::SharedStore, name: &str, url: Strin
         .unwrap();
 }
 
+/// A router whose one, active deployment is the backend at `url`.
+async fn router_for(config: switchyard_router::RouterConfig, url: String) -> TestRouter {
+    let store = memory_store();
+    active_at(&store, "only", url).await;
+    TestRouter::start(config, store).await
+}
+
+/// One request that asks for the connection to close after it.
+const GET_AND_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+
 /// Reads until EOF or `limit`; true when the peer closed in time.
 async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     let mut buf = [0u8; 256];
@@ -286,14 +296,8 @@ async fn canned_backend(response: &'static [u8]) -> String {
 #[tokio::test]
 async fn a_proxy_answers_in_its_own_http_version() {
     let url = canned_backend(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
-    let store = memory_store();
-    active_at(&store, "old", url).await;
-    let r = TestRouter::start(test_config(), store).await;
-    let reply = raw(
-        r.addr,
-        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let r = router_for(test_config(), url).await;
+    let reply = raw(r.addr, GET_AND_CLOSE).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with("ok"), "{reply}");
     r.shutdown().await;
@@ -525,9 +529,7 @@ async fn slow_body_backend(gap: Option<Duration>) -> String {
 async fn a_transfer_that_stalls_is_closed_at_the_idle_timeout_and_a_slow_one_is_not() {
     let mut config = test_config();
     config.limits.idle_timeout = Duration::from_secs(1);
-    let store = memory_store();
-    active_at(&store, "stalls", slow_body_backend(None).await).await;
-    let r = TestRouter::start(config.clone(), store).await;
+    let r = router_for(config.clone(), slow_body_backend(None).await).await;
     let mut s = TcpStream::connect(r.addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
@@ -546,19 +548,12 @@ async fn a_transfer_that_stalls_is_closed_at_the_idle_timeout_and_a_slow_one_is_
 
     // Ten bytes 300 ms apart: 3 s in all, three times the idle timeout,
     // but never a second without progress.
-    let store = memory_store();
-    active_at(
-        &store,
-        "trickles",
+    let r = router_for(
+        config,
         slow_body_backend(Some(Duration::from_millis(300))).await,
     )
     .await;
-    let r = TestRouter::start(config, store).await;
-    let reply = raw(
-        r.addr,
-        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let reply = raw(r.addr, GET_AND_CLOSE).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with("0123456789abcdefghij"), "{reply}");
     r.shutdown().await;
