@@ -276,8 +276,13 @@ async fn host_is_validated_and_an_absolute_target_wins() {
     r.shutdown().await;
 }
 
-/// A backend that writes one canned response on each connection.
-async fn canned_backend(response: &'static [u8]) -> String {
+/// A raw TCP backend: on each connection it reads the request, then
+/// `answer` writes whatever it likes.
+async fn raw_backend<F, Fut>(answer: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
@@ -285,12 +290,20 @@ async fn canned_backend(response: &'static [u8]) -> String {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
-                let _ = s.write_all(response).await;
-                let _ = s.shutdown().await;
+                answer(s).await;
             });
         }
     });
     format!("http://{addr}")
+}
+
+/// A backend that writes one canned response on each connection.
+async fn canned_backend(response: &'static [u8]) -> String {
+    raw_backend(move |mut s| async move {
+        let _ = s.write_all(response).await;
+        let _ = s.shutdown().await;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -500,29 +513,21 @@ async fn the_header_line_limit_is_a_setting() {
 /// A backend that answers with a 20-byte body: 10 bytes at once, then the
 /// other 10 one every `gap`, or, with no gap, never.
 async fn slow_body_backend(gap: Option<Duration>) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789")
-                    .await;
-                match gap {
-                    Some(gap) => {
-                        for b in b"abcdefghij" {
-                            tokio::time::sleep(gap).await;
-                            let _ = s.write_all(&[*b]).await;
-                        }
-                    }
-                    None => std::future::pending::<()>().await,
+    raw_backend(move |mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789")
+            .await;
+        match gap {
+            Some(gap) => {
+                for b in b"abcdefghij" {
+                    tokio::time::sleep(gap).await;
+                    let _ = s.write_all(&[*b]).await;
                 }
-            });
+            }
+            None => std::future::pending::<()>().await,
         }
-    });
-    format!("http://{addr}")
+    })
+    .await
 }
 
 #[tokio::test]
