@@ -510,56 +510,66 @@ async fn the_header_line_limit_is_a_setting() {
     r.shutdown().await;
 }
 
-/// A backend that answers with a 20-byte body: 10 bytes at once, then the
-/// other 10 one every `gap`, or, with no gap, never.
-async fn slow_body_backend(gap: Option<Duration>) -> String {
+/// A backend that answers with a 20-byte body: 10 bytes at once, then
+/// `trickled` of the other 10 one every `gap`, then (unless that was all
+/// of them) nothing more, ever.
+async fn slow_body_backend(gap: Duration, trickled: usize) -> String {
     raw_backend(move |mut s| async move {
         let _ = s
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789")
             .await;
-        match gap {
-            Some(gap) => {
-                for b in b"abcdefghij" {
-                    tokio::time::sleep(gap).await;
-                    let _ = s.write_all(&[*b]).await;
-                }
-            }
-            None => std::future::pending::<()>().await,
+        for b in &b"abcdefghij"[..trickled] {
+            tokio::time::sleep(gap).await;
+            let _ = s.write_all(&[*b]).await;
+        }
+        if trickled < 10 {
+            std::future::pending::<()>().await;
         }
     })
     .await
 }
 
-#[tokio::test]
-async fn a_transfer_that_stalls_is_closed_at_the_idle_timeout_and_a_slow_one_is_not() {
-    let mut config = test_config();
-    config.limits.idle_timeout = Duration::from_secs(1);
-    let r = router_for(config.clone(), slow_body_backend(None).await).await;
+/// Sends a request and returns how long the router took to close the
+/// connection, failing if that took more than `limit`.
+async fn closed_after(r: &TestRouter, limit: Duration) -> Duration {
     let mut s = TcpStream::connect(r.addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
         .unwrap();
     let started = tokio::time::Instant::now();
     assert!(
-        closed_within(&mut s, Duration::from_secs(3)).await,
+        closed_within(&mut s, limit).await,
         "a stalled transfer outlived the idle timeout"
     );
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "closed before the idle timeout: {:?}",
-        started.elapsed()
-    );
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_transfer_that_stalls_is_closed_at_the_idle_timeout_and_a_slow_one_is_not() {
+    let mut config = test_config();
+    config.limits.idle_timeout = Duration::from_secs(1);
+    let gap = Duration::from_millis(300);
+
+    let r = router_for(config.clone(), slow_body_backend(gap, 0).await).await;
+    let took = closed_after(&r, Duration::from_secs(3)).await;
+    assert!(took >= Duration::from_millis(900), "closed early: {took:?}");
     r.shutdown().await;
 
     // Ten bytes 300 ms apart: 3 s in all, three times the idle timeout,
     // but never a second without progress.
-    let r = router_for(
-        config,
-        slow_body_backend(Some(Duration::from_millis(300))).await,
-    )
-    .await;
+    let r = router_for(config.clone(), slow_body_backend(gap, 10).await).await;
     let reply = raw(r.addr, GET_AND_CLOSE).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with("0123456789abcdefghij"), "{reply}");
+    r.shutdown().await;
+
+    // Moving for 1.5 s, then stalled: the idle timer, re-armed while the
+    // bytes came, still fires.
+    let r = router_for(config, slow_body_backend(gap, 5).await).await;
+    let took = closed_after(&r, Duration::from_secs(5)).await;
+    assert!(
+        took >= Duration::from_millis(2400),
+        "closed early: {took:?}"
+    );
     r.shutdown().await;
 }
