@@ -36,21 +36,27 @@ fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none of these: one pass over the names finds
-    // out, where removing each by name would hash all nine every time.
-    if !headers.keys().any(is_fixed_hop_by_hop) {
+    // One pass over the names finds them (most messages carry none, and
+    // an empty Vec does not allocate), where removing each of the nine by
+    // name would hash all of them every time.
+    let mut named: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_fixed_hop_by_hop(n))
+        .cloned()
+        .collect();
+    if named.is_empty() {
         return;
     }
     // Headers named by Connection are hop-by-hop too. Collected first
     // because removing while iterating the map is not possible.
-    let mut named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    named.extend(headers.keys().filter(|n| is_fixed_hop_by_hop(n)).cloned());
+    named.extend(
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok()),
+    );
     for name in named {
         headers.remove(name);
     }

@@ -11,6 +11,7 @@ mod backend;
 mod client;
 pub mod config;
 mod fallthrough;
+mod fnv;
 mod headers;
 mod heartbeat;
 pub mod metrics;

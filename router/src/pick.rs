@@ -7,7 +7,10 @@ use std::{borrow::Cow, net::IpAddr, sync::Arc};
 use http::HeaderMap;
 use switchyard_core::RoutingNames;
 
-use crate::table::{Table, Target};
+use crate::{
+    fnv,
+    table::{Table, Target},
+};
 
 #[derive(Debug)]
 pub enum Choice<'t> {
@@ -189,7 +192,7 @@ fn bucket(key: u64, candidate: &str) -> u64 {
 /// The rollout key: the configured header's value when present, else the
 /// client address.
 pub fn rollout_key(headers: &HeaderMap, header: Option<&str>, client: IpAddr) -> u64 {
-    const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+    const SEED: u64 = fnv::OFFSET;
     if let Some(v) = header.and_then(|h| headers.get(h)) {
         return fnv1a(v.as_bytes(), SEED);
     }
@@ -199,11 +202,8 @@ pub fn rollout_key(headers: &HeaderMap, header: Option<&str>, client: IpAddr) ->
     }
 }
 
-fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = fnv::step(seed, bytes);
     // Final avalanche so adjacent keys spread across buckets.
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

@@ -30,7 +30,7 @@ use tokio::{
 };
 use tokio_util::task::TaskTracker;
 
-use crate::{Shared, proxy, upstream::Upstream, wakeup};
+use crate::{Shared, proxy, sockets::Socket, upstream::Upstream, wakeup};
 
 /// One accepted connection, as every request on it sees it.
 pub struct Conn {
@@ -129,7 +129,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
             });
             let activity = Arc::new(AtomicU64::new(0));
             let io = TokioIo::new(IdleIo {
-                inner: stream,
+                inner: Socket(stream),
                 activity: activity.clone(),
             });
             let svc_shared = shared.clone();
@@ -246,7 +246,7 @@ async fn reject_overloaded(mut stream: TcpStream) {
 /// Counts I/O progress so the idle check can tell a stalled connection from
 /// a busy one. One relaxed increment per read or write.
 struct IdleIo {
-    inner: TcpStream,
+    inner: Socket,
     activity: Arc<AtomicU64>,
 }
 
@@ -283,7 +283,7 @@ impl AsyncWrite for IdleIo {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let res = crate::sockets::poll_write_gathered(Pin::new(&mut self.inner), cx, bufs);
+        let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.fetch_add(1, Relaxed);
         }

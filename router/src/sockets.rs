@@ -25,7 +25,7 @@ const SMALL: usize = 2048;
 
 /// Writes `bufs` to `stream`: one `send(2)` when they are small, else
 /// `writev(2)`.
-pub fn poll_write_gathered(
+fn poll_write_gathered(
     stream: Pin<&mut TcpStream>,
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
@@ -46,10 +46,11 @@ pub fn poll_write_gathered(
     }
 }
 
-/// A backend connection's socket, written as `poll_write_gathered` says.
-pub struct BackendStream(pub TcpStream);
+/// A client or backend connection's socket, written as
+/// `poll_write_gathered` says.
+pub struct Socket(pub TcpStream);
 
-impl AsyncRead for BackendStream {
+impl AsyncRead for Socket {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -59,7 +60,7 @@ impl AsyncRead for BackendStream {
     }
 }
 
-impl AsyncWrite for BackendStream {
+impl AsyncWrite for Socket {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -98,7 +99,7 @@ mod tests {
         net::{TcpListener, TcpStream},
     };
 
-    use super::{BackendStream, SMALL};
+    use super::{SMALL, Socket};
 
     /// Small lists, large lists and single buffers all arrive whole and
     /// in order.
@@ -107,7 +108,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let mut out = BackendStream(client.unwrap());
+        let mut out = Socket(client.unwrap());
         let mut inp = server.unwrap().0;
         let head = [b'h'; 100];
         let big = vec![b'b'; SMALL * 3];

@@ -17,7 +17,7 @@
 use std::{
     collections::HashMap,
     future::{Future, poll_fn},
-    hash::{BuildHasherDefault, Hasher},
+    hash::BuildHasherDefault,
     io,
     pin::{Pin, pin},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -36,13 +36,13 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::{backend::error_chain, respond::RouterError, sockets::BackendStream, table::Target};
+use crate::{backend::error_chain, fnv::Fnv, respond::RouterError, sockets::Socket, table::Target};
 
 /// What the router sends a backend: the client's own body, or nothing (a
 /// fallthrough retry).
 pub type Outbound = Either<Incoming, Empty<Bytes>>;
 
-type Conn = Connection<TokioIo<BackendStream>, Outbound>;
+type Conn = Connection<TokioIo<Socket>, Outbound>;
 
 /// One backend connection: the handle requests are sent through and the
 /// state machine that does the I/O.
@@ -89,31 +89,10 @@ pub struct Settings {
     pub max_idle_per_backend: usize,
 }
 
+/// Keyed with FNV-1a: the keys are backend addresses from the deployment
+/// table (the operator's, never a client's), and `Authority` hashes byte by
+/// byte, which SipHash made the costliest step of a checkout.
 type IdleLists = HashMap<Authority, Vec<IdleLink>, BuildHasherDefault<Fnv>>;
-
-/// FNV-1a, for the idle lists' keys. The keys are backend addresses from
-/// the deployment table (the operator's, never a client's), so nothing
-/// here needs SipHash's flooding resistance, and `Authority` hashes byte
-/// by byte, which SipHash makes the costliest step of a checkout.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// Idle backend connections, by backend authority. Cheap to clone.
 #[derive(Clone)]
@@ -289,7 +268,7 @@ impl Upstream {
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
         let (tx, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(BackendStream(stream)))
+            .handshake(TokioIo::new(Socket(stream)))
             .await
             .map_err(Error::Http)?;
         Ok(Box::new(Link { tx, conn }))

@@ -437,6 +437,19 @@ pub fn unmatched(cmd: &clap::Command, settings: &[Setting]) -> Vec<&'static str>
         .collect()
 }
 
+/// The long flags of `cmd` whose help, annotated from `settings`, names
+/// no environment variable: the flags no setting describes.
+pub fn without_variables(cmd: clap::Command, settings: &[Setting]) -> Vec<String> {
+    annotate(cmd, settings)
+        .get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            (!help.contains("[env: ")).then(|| long.to_owned())
+        })
+        .collect()
+}
+
 /// Settings every program shares.
 pub mod common {
     use super::Setting;
