@@ -1,12 +1,14 @@
 // Builds the ESM package (dist/index.js + types) and the one-file script
 // the router serves (dist/switchyard.min.js), then checks the script
-// against its size budget: 3 KB minified and gzipped.
+// against its size budget (BUDGET, minified and gzipped).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
-const BUDGET = 3 * 1024;
+// 3.5 KB: the client confirms stale signals, keys its loop guard on the pin,
+// undoes its patches and learns its pin without Server-Timing (round 8).
+const BUDGET = 3.5 * 1024;
 const common = { bundle: true, target: "es2020", legalComments: "none" };
 
 await build({ ...common, entryPoints: ["src/index.ts"], format: "esm", outfile: "dist/index.js" });

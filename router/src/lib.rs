@@ -66,7 +66,7 @@ pub struct Shared {
     /// when cookie affinity is on.
     vary: http::HeaderValue,
     /// The browser client's script, with this router's names baked in.
-    client_script: bytes::Bytes,
+    client_script: client::Script,
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +100,7 @@ impl Shared {
         Self {
             vary: http::HeaderValue::try_from(vary)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("Cookie")),
-            client_script: client::script(&config.names),
+            client_script: client::Script::new(&config.names),
             config,
             table: ArcSwapOption::empty(),
             traffic: Default::default(),

@@ -35,14 +35,14 @@ pub struct ConflictingPins;
 /// values (repeated parameter, repeated header, or query against header)
 /// are refused: one request, one pin.
 ///
-/// `cookie` says whether the cookie may pin this request: a document load
-/// is the one moment a page can change version safely, so it is routed
-/// unpinned and gets a fresh cookie instead.
+/// `load` says which cookies may pin this request: a document load is the
+/// one moment a page can change version safely, so no cookie pins it; the
+/// page cookie pins only a page's subresources.
 pub fn pinned_id<'r>(
     query: Option<&'r str>,
     headers: &'r HeaderMap,
-    names: &RoutingNames,
-    cookie: bool,
+    names: &'r RoutingNames,
+    load: Load,
 ) -> Result<Option<Cow<'r, str>>, ConflictingPins> {
     fn offer<'r>(pin: &mut Option<Cow<'r, str>>, v: Cow<'r, str>) -> Result<(), ConflictingPins> {
         if v.is_empty() {
@@ -67,45 +67,124 @@ pub fn pinned_id<'r>(
         // A value that is not visible ASCII cannot name a deployment, but
         // it is still a second opinion the backend might read.
         match v.to_str() {
-            Ok(v) => offer(&mut pin, Cow::Borrowed(v.trim()))?,
+            // A header repeated, or patched in twice by a script, arrives
+            // as a list (RFC 9110 §5.3): each element is one opinion.
+            Ok(v) => {
+                for element in v.split(',') {
+                    offer(&mut pin, Cow::Borrowed(element.trim()))?;
+                }
+            }
             Err(_) => offer(
                 &mut pin,
                 Cow::Owned(String::from_utf8_lossy(v.as_bytes()).into_owned()),
             )?,
         }
     }
-    if pin.is_some() || !cookie {
+    if pin.is_some() {
         return Ok(pin);
     }
-    let Some(cookie) = names.cookie.as_deref() else {
-        return Ok(None);
+    let cookie = match load {
+        Load::Document => return Ok(None),
+        Load::Subresource => [names.cookie.as_deref(), Some(PAGE_COOKIE)],
+        Load::Other => [names.cookie.as_deref(), None],
     };
-    for v in headers
+    for name in cookie.into_iter().flatten() {
+        for v in cookie_values(headers, name) {
+            offer(&mut pin, Cow::Borrowed(v))?;
+        }
+        if pin.is_some() {
+            break;
+        }
+    }
+    Ok(pin)
+}
+
+/// The cookie a page pinned to a deployment other than the active one
+/// (a preview link, an old build opened by its pin) gets, so that the
+/// page's `<script src>`, stylesheets, images and fonts, which carry
+/// neither the pin header nor the pin parameter, reach the same
+/// deployment. Honoured only on subresource loads, never on a document,
+/// a frame or a fetch: it cannot move a page, and it lives ten minutes.
+pub const PAGE_COOKIE: &str = "switchyard_page_pin";
+
+/// How long the page cookie lives, in seconds.
+pub const PAGE_COOKIE_MAX_AGE: u32 = 600;
+
+/// Takes the page cookie away (a document load on the active deployment).
+pub const PAGE_COOKIE_CLEAR: &str =
+    "switchyard_page_pin=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict";
+
+fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
+    headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .filter(|(k, _)| *k == cookie)
-    {
-        offer(&mut pin, Cow::Borrowed(v.1.trim()))?;
-    }
-    Ok(pin)
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
 }
 
-/// A top-level page load, as opposed to a fetch, image or script: the
-/// browser says so in `Sec-Fetch-Dest`; older ones are judged by asking
-/// for HTML.
-pub fn is_document_load(method: &http::Method, headers: &HeaderMap) -> bool {
-    if method != http::Method::GET {
-        return false;
+/// Whether the request carries a non-empty page cookie.
+pub fn has_page_cookie(headers: &HeaderMap) -> bool {
+    cookie_values(headers, PAGE_COOKIE).any(|v| !v.is_empty())
+}
+
+/// What kind of load a request is, as far as cookies may pin it: the
+/// browser says so in `Sec-Fetch-Dest` (Fetch Metadata); browsers that
+/// do not are judged by asking for HTML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// A page or frame: the moment a page may change version, so never
+    /// pinned by a cookie.
+    Document,
+    /// A script, stylesheet, image, font or the like, loaded by a page.
+    Subresource,
+    /// A fetch, XHR, or a client that says nothing.
+    Other,
+}
+
+impl Load {
+    pub fn of(method: &http::Method, headers: &HeaderMap) -> Self {
+        // A form POST is a navigation, but it acts on the page that sent
+        // it, so it keeps that page's cookie.
+        if matches!(*method, http::Method::GET | http::Method::HEAD)
+            && is_navigation(method, headers)
+        {
+            return Self::Document;
+        }
+        match headers.get("sec-fetch-dest").map(|d| d.as_bytes()) {
+            Some(
+                b"script" | b"style" | b"image" | b"font" | b"audio" | b"video" | b"track"
+                | b"manifest" | b"object" | b"embed" | b"worker" | b"sharedworker" | b"xslt"
+                | b"audioworklet" | b"paintworklet",
+            ) => Self::Subresource,
+            _ => Self::Other,
+        }
     }
-    match headers.get("sec-fetch-dest") {
-        Some(dest) => dest.as_bytes() == b"document",
-        None => headers
-            .get(http::header::ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| a.contains("text/html")),
+}
+
+/// A page or frame load, as opposed to a fetch, image or script:
+/// `Sec-Fetch-Mode: navigate` or a document or frame destination; without
+/// fetch metadata, a request that asks for HTML.
+pub fn is_navigation(method: &http::Method, headers: &HeaderMap) -> bool {
+    let mode = headers.get("sec-fetch-mode").map(|v| v.as_bytes());
+    let dest = headers.get("sec-fetch-dest").map(|v| v.as_bytes());
+    match (mode, dest) {
+        (None, None) => {
+            matches!(*method, http::Method::GET | http::Method::HEAD)
+                && headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|a| a.to_str().ok())
+                    .is_some_and(|a| a.contains("text/html"))
+        }
+        (mode, dest) => {
+            mode == Some(b"navigate")
+                || matches!(
+                    dest,
+                    Some(b"document" | b"iframe" | b"frame" | b"fencedframe")
+                )
+        }
     }
 }
 
@@ -127,8 +206,13 @@ fn form_decode(raw: &str) -> Cow<'_, str> {
 pub fn query_values<'q>(query: &'q str, name: &str) -> impl Iterator<Item = Cow<'q, str>> {
     query.split('&').filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (form_decode(k) == name).then(|| form_decode(v))
+        names_pin(k, name).then(|| form_decode(v))
     })
+}
+
+/// Whether a raw query parameter name is `name` as a backend decodes it.
+pub fn names_pin(raw: &str, name: &str) -> bool {
+    form_decode(raw) == name
 }
 
 /// The first value of `name` in a query string, decoded.
@@ -275,31 +359,38 @@ mod tests {
             ("cookie", "a=1; pulse_affinity=c"),
         ]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment=h"), &h, &names, true)
+            pinned_id(Some("pulse_deployment=h"), &h, &names, Load::Other)
                 .unwrap()
                 .unwrap(),
             "h"
         );
         assert_eq!(
-            pinned_id(Some("other=1"), &h, &names, true)
+            pinned_id(Some("other=1"), &h, &names, Load::Other)
                 .unwrap()
                 .unwrap(),
             "h"
         );
         let h2 = headers(&[("cookie", "a=1; pulse_affinity=c")]);
-        assert_eq!(pinned_id(None, &h2, &names, true).unwrap().unwrap(), "c");
+        assert_eq!(
+            pinned_id(None, &h2, &names, Load::Other).unwrap().unwrap(),
+            "c"
+        );
         // A query or header pin beats the cookie, even a different one.
         assert_eq!(
-            pinned_id(Some("pulse_deployment=q"), &h2, &names, true)
+            pinned_id(Some("pulse_deployment=q"), &h2, &names, Load::Other)
                 .unwrap()
                 .unwrap(),
             "q"
         );
         // A document load is not pinned by its cookie.
-        assert!(pinned_id(None, &h2, &names, false).unwrap().is_none());
+        assert!(
+            pinned_id(None, &h2, &names, Load::Document)
+                .unwrap()
+                .is_none()
+        );
         // Cookies are ignored unless enabled.
         assert!(
-            pinned_id(None, &h2, &RoutingNames::default(), true)
+            pinned_id(None, &h2, &RoutingNames::default(), Load::Other)
                 .unwrap()
                 .is_none()
         );
@@ -309,8 +400,9 @@ mod tests {
     fn two_different_pins_are_refused() {
         let names = RoutingNames::default();
         let none = HeaderMap::new();
-        let conflict =
-            |q: Option<&str>, h: &HeaderMap| pinned_id(q, h, &names, true) == Err(ConflictingPins);
+        let conflict = |q: Option<&str>, h: &HeaderMap| {
+            pinned_id(q, h, &names, Load::Other) == Err(ConflictingPins)
+        };
         assert!(conflict(
             Some("pulse_deployment=a&pulse_deployment=b"),
             &none
@@ -336,19 +428,79 @@ mod tests {
             Some("pulse_deployment=a&pulse%5Fdeployment=a"),
             &none,
             &names,
-            true,
+            Load::Other,
         );
         assert_eq!(same.unwrap().unwrap(), "a");
         let empty = pinned_id(
             Some("pulse_deployment=&pulse_deployment=b"),
             &none,
             &names,
-            true,
+            Load::Other,
         );
         assert_eq!(empty.unwrap().unwrap(), "b");
         // An encoded name alone pins, as the backend would read it.
-        let encoded = pinned_id(Some("pulse%5Fdeployment=b"), &none, &names, true);
+        let encoded = pinned_id(Some("pulse%5Fdeployment=b"), &none, &names, Load::Other);
         assert_eq!(encoded.unwrap().unwrap(), "b");
+    }
+
+    #[test]
+    fn loads_and_the_cookies_that_may_pin_them() {
+        let get = http::Method::GET;
+        let post = http::Method::POST;
+        for dest in ["document", "iframe", "frame"] {
+            assert_eq!(
+                Load::of(&get, &headers(&[("sec-fetch-dest", dest)])),
+                Load::Document
+            );
+        }
+        let nav = headers(&[
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ]);
+        assert_eq!(Load::of(&get, &nav), Load::Document);
+        assert_eq!(
+            Load::of(&post, &nav),
+            Load::Other,
+            "a form post keeps its page's cookie"
+        );
+        assert!(is_navigation(&post, &nav));
+        assert_eq!(
+            Load::of(&get, &headers(&[("accept", "text/html")])),
+            Load::Document
+        );
+        for dest in ["script", "style", "image", "font"] {
+            assert_eq!(
+                Load::of(&get, &headers(&[("sec-fetch-dest", dest)])),
+                Load::Subresource
+            );
+        }
+        assert_eq!(
+            Load::of(&get, &headers(&[("sec-fetch-dest", "empty")])),
+            Load::Other
+        );
+        assert_eq!(Load::of(&get, &HeaderMap::new()), Load::Other);
+
+        let names = RoutingNames::default();
+        let jar = headers(&[("cookie", "switchyard_page_pin=p")]);
+        let pin = |load| pinned_id(None, &jar, &names, load).unwrap();
+        assert_eq!(pin(Load::Subresource).unwrap(), "p");
+        assert!(pin(Load::Other).is_none());
+        assert!(pin(Load::Document).is_none());
+    }
+
+    #[test]
+    fn a_header_list_of_one_pin_is_one_pin() {
+        let names = RoutingNames::default();
+        let one = headers(&[("x-pulse-deployment", "v2, v2")]);
+        assert_eq!(
+            pinned_id(None, &one, &names, Load::Other).unwrap().unwrap(),
+            "v2"
+        );
+        let two = headers(&[("x-pulse-deployment", "v2,v3")]);
+        assert_eq!(
+            pinned_id(None, &two, &names, Load::Other),
+            Err(ConflictingPins)
+        );
     }
 
     #[test]
@@ -356,18 +508,23 @@ mod tests {
         let names = RoutingNames::default();
         let h = headers(&[("x-pulse-deployment", "")]);
         assert!(
-            pinned_id(Some("pulse_deployment="), &h, &names, true)
+            pinned_id(Some("pulse_deployment="), &h, &names, Load::Other)
                 .unwrap()
                 .is_none()
         );
         assert!(
-            pinned_id(Some("pulse_deployment"), &HeaderMap::new(), &names, true)
-                .unwrap()
-                .is_none()
+            pinned_id(
+                Some("pulse_deployment"),
+                &HeaderMap::new(),
+                &names,
+                Load::Other
+            )
+            .unwrap()
+            .is_none()
         );
         let h = headers(&[("x-pulse-deployment", "v2")]);
         assert_eq!(
-            pinned_id(Some("pulse_deployment="), &h, &names, true)
+            pinned_id(Some("pulse_deployment="), &h, &names, Load::Other)
                 .unwrap()
                 .unwrap(),
             "v2"

@@ -82,6 +82,20 @@ pub(crate) struct Decision {
     pub set_cookie: bool,
     /// The active deployment's id, told to pinned pages.
     pub active: Option<HeaderValue>,
+    /// What to do with the page cookie (`pick::PAGE_COOKIE`).
+    pub page_cookie: PageCookie,
+}
+
+/// The page cookie on a response: set by a document load pinned to a
+/// deployment unpinned traffic does not reach, so the page's own
+/// subresources follow it; cleared by any other document load that still
+/// carries one; and a subresource it routed varies on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageCookie {
+    Untouched,
+    Set,
+    Clear,
+    Routed,
 }
 
 async fn route(
@@ -116,7 +130,7 @@ async fn route(
                     .map_err(|_| RouterError::AmbiguousPath("unparseable path"))?,
             )
         }
-        PathVerdict::Own(rest) => return client::answer(shared, &req, &rest),
+        PathVerdict::Own(rest) => return client::answer(shared, &req, conn.peer.ip(), &rest),
         PathVerdict::Internal => return Err(RouterError::InternalPath),
         PathVerdict::Ambiguous(why) => return Err(RouterError::AmbiguousPath(why)),
     };
@@ -241,10 +255,10 @@ fn decide(
     let Some(table) = table.as_ref() else {
         return Err(RouterError::NoSnapshot);
     };
-    let document = names.cookie.is_some() && pick::is_document_load(req.method(), req.headers());
-    let pin = pick::pinned_id(req.uri().query(), req.headers(), names, !document)
+    let load = pick::Load::of(req.method(), req.headers());
+    let pin = pick::pinned_id(req.uri().query(), req.headers(), names, load)
         .map_err(|_| RouterError::ConflictingPins)?;
-    let set_cookie = document && pin.is_none();
+    let set_cookie = names.cookie.is_some() && load == pick::Load::Document && pin.is_none();
     let key = || {
         pick::rollout_key(
             req.headers(),
@@ -273,11 +287,32 @@ fn decide(
                     .and_then(|q| pick::query_value(q, &names.ws_fallback_param))
                     .is_some_and(|v| v == "1");
             if !fallback {
-                return Ok(Err(respond::stale_affinity(req.method(), req.headers())));
+                return Ok(Err(respond::stale_affinity(
+                    req.method(),
+                    req.uri(),
+                    req.headers(),
+                    &names.query_param,
+                )));
             }
             (active.clone(), false)
         }
         Choice::NoActive => return Err(RouterError::DeploymentNotFound),
+    };
+    let page_cookie = match load {
+        pick::Load::Document
+            if pinned
+                && table
+                    .active
+                    .as_ref()
+                    .is_none_or(|a| !Arc::ptr_eq(a, &target)) =>
+        {
+            PageCookie::Set
+        }
+        pick::Load::Document if pick::has_page_cookie(req.headers()) => PageCookie::Clear,
+        pick::Load::Subresource if pinned && pick::has_page_cookie(req.headers()) => {
+            PageCookie::Routed
+        }
+        _ => PageCookie::Untouched,
     };
     Ok(Ok(Decision {
         target,
@@ -286,6 +321,7 @@ fn decide(
         host,
         set_cookie,
         active: table.active_id.clone(),
+        page_cookie,
     }))
 }
 
@@ -303,6 +339,7 @@ async fn forward(
         host,
         set_cookie,
         active,
+        page_cookie,
     } = decision;
     let (mut parts, body) = req.into_parts();
     rewrite_request(shared, &mut parts, &target, &conn.peer_ip, path, host);
@@ -361,6 +398,30 @@ async fn forward(
         && let Some(cookie) = &target.set_cookie
     {
         h.append(header::SET_COOKIE, cookie.clone());
+    }
+    match page_cookie {
+        PageCookie::Set if !headers::publicly_cacheable(h) => {
+            h.append(header::SET_COOKIE, target.page_cookie.clone());
+        }
+        PageCookie::Clear => {
+            h.append(
+                header::SET_COOKIE,
+                HeaderValue::from_static(pick::PAGE_COOKIE_CLEAR),
+            );
+        }
+        PageCookie::Routed => {
+            h.append(header::VARY, HeaderValue::from_static("Cookie"));
+        }
+        _ => {}
+    }
+    if let Some(ct) = h.get(header::CONTENT_TYPE)
+        && ct.as_bytes().starts_with(b"text/event-stream")
+        && let Either::Left(body) = res.body_mut()
+    {
+        // Revoking or retiring the deployment ends its event streams as
+        // it closes its WebSockets (the browser client then checks its
+        // pin and reloads once).
+        body.end_when(shared.sockets.retired(&target.id));
     }
     Ok(res)
 }

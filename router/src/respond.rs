@@ -134,7 +134,18 @@ pub fn health(ready: bool) -> Response<Body> {
 /// A request pinned to a deployment that no longer serves, while another is
 /// active. Browsers on another origin must be able to read why, so the
 /// answer is CORS-readable, and preflights succeed.
-pub fn stale_affinity(method: &Method, headers: &HeaderMap) -> Response<Body> {
+///
+/// A person never sees the JSON: a navigation (a page or frame load, RFC
+/// 9110 §15.4.3 and §15.4.4 for the status) is sent to the same address
+/// without its pin, where the active deployment serves it; one whose pin
+/// the browser would send again (a header, which only scripts and tools
+/// set) gets a page saying so instead of a redirect loop.
+pub fn stale_affinity(
+    method: &Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    query_param: &str,
+) -> Response<Body> {
     let preflight =
         *method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut res = if preflight {
@@ -144,12 +155,21 @@ pub fn stale_affinity(method: &Method, headers: &HeaderMap) -> Response<Body> {
             .insert(&MARKER, HeaderValue::from_static("router"));
         r
     } else if let Some(location) = client_loader_location(headers) {
-        let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
-        *r.status_mut() = StatusCode::FOUND;
-        r.headers_mut().insert(header::LOCATION, location);
-        r.headers_mut()
-            .insert(&MARKER, HeaderValue::from_static("router"));
-        r
+        redirect(StatusCode::FOUND, location)
+    } else if crate::pick::is_navigation(method, headers) {
+        let (location, had_pin) = unpinned_location(uri, query_param);
+        let get = matches!(*method, Method::GET | Method::HEAD);
+        match HeaderValue::try_from(location) {
+            Ok(location) if had_pin || !get => redirect(
+                if get {
+                    StatusCode::FOUND
+                } else {
+                    StatusCode::SEE_OTHER
+                },
+                location,
+            ),
+            _ => stale_page(),
+        }
     } else {
         json(StatusCode::CONFLICT, "stale affinity")
     };
@@ -184,6 +204,66 @@ pub fn stale_affinity(method: &Method, headers: &HeaderMap) -> Response<Body> {
         );
     }
     res
+}
+
+fn redirect(status: StatusCode, location: HeaderValue) -> Response<Body> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::new())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::LOCATION, location);
+    r.headers_mut()
+        .insert(&MARKER, HeaderValue::from_static("router"));
+    r
+}
+
+/// For a navigation whose pin cannot be taken out of its address.
+fn stale_page() -> Response<Body> {
+    const PAGE: &str = "<!doctype html><meta charset=\"utf-8\"><title>Page updated</title>\
+        <p>This version of the page is no longer available. <a href=\"\">Reload</a> to get the current one.</p>\n";
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(
+        PAGE.as_bytes(),
+    ))));
+    *r.status_mut() = StatusCode::CONFLICT;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(&MARKER, HeaderValue::from_static("router"));
+    r
+}
+
+/// The request's own address (origin-form: path and query, relative to
+/// where the browser is) with every occurrence of the pin parameter taken
+/// out, and whether there was one. The fragment is the browser's: it
+/// keeps it across the redirect (RFC 9110 §10.2.2). Leading slashes are
+/// collapsed and backslashes escaped, so the location can only ever name a
+/// path on this host, never `//other.host`.
+pub fn unpinned_location(uri: &http::Uri, query_param: &str) -> (String, bool) {
+    let raw = uri.path();
+    let mut out = String::with_capacity(raw.len() + uri.query().map_or(0, str::len) + 1);
+    out.push('/');
+    for c in raw.trim_start_matches(['/', '\\']).chars() {
+        match c {
+            '\\' => out.push_str("%5C"),
+            c if c.is_ascii_control() => {}
+            c => out.push(c),
+        }
+    }
+    let mut had_pin = false;
+    if let Some(query) = uri.query() {
+        let mut first = true;
+        for pair in query.split('&') {
+            let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if crate::pick::names_pin(name, query_param) {
+                had_pin = true;
+                continue;
+            }
+            out.push(if first { '?' } else { '&' });
+            first = false;
+            out.push_str(pair);
+        }
+    }
+    (out, had_pin)
 }
 
 /// The page a Pulse client loader asks to be sent to instead of a 409.

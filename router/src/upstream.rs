@@ -199,6 +199,7 @@ impl Upstream {
                     let body = Streamed {
                         body,
                         ended: false,
+                        retired: None,
                         home: open.then(|| Home {
                             link,
                             backend: backend.clone(),
@@ -352,7 +353,13 @@ pub struct Streamed {
     body: Incoming,
     ended: bool,
     home: Option<Home>,
+    /// Ends the body early when it resolves (a retired deployment's event
+    /// stream); the connection is then closed, never pooled.
+    retired: Option<Retired>,
 }
+
+/// See [`Streamed::end_when`].
+pub type Retired = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 struct Home {
     // Boxed: the connection's state is large, and moves between the pool,
@@ -370,7 +377,14 @@ impl Streamed {
             body,
             ended: false,
             home: None,
+            retired: None,
         }
+    }
+
+    /// Ends the body, cleanly and without reading the rest, once `signal`
+    /// resolves: for an event stream that must not outlive its deployment.
+    pub fn end_when(&mut self, signal: Retired) {
+        self.retired = Some(signal);
     }
 }
 
@@ -383,6 +397,14 @@ impl http_body::Body for Streamed {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
+        if let Some(retired) = this.retired.as_mut()
+            && retired.as_mut().poll(cx).is_ready()
+        {
+            this.retired = None;
+            this.home = None;
+            this.ended = true;
+            return Poll::Ready(None);
+        }
         if let Some(home) = this.home.as_mut()
             && Pin::new(&mut home.link.conn).poll(cx).is_ready()
         {

@@ -63,6 +63,16 @@ impl SocketRegistry {
             .subscribe()
     }
 
+    /// Resolves when `id` is told to close its connections: revoked,
+    /// removed, or retired by the janitor. For response streams, which end
+    /// at once (a stream has no close code to stagger).
+    pub fn retired(&self, id: &DeploymentId) -> upstream::Retired {
+        let mut orders = self.subscribe(id);
+        Box::pin(async move {
+            let _ = orders.wait_for(Option::is_some).await;
+        })
+    }
+
     /// Whether a close order for `id` is already out (say, a staggered
     /// reload the janitor broadcast just before revoking the deployment).
     pub fn has_order(&self, id: &DeploymentId) -> bool {

@@ -34,10 +34,18 @@ export declare function reconnects(code: number): boolean;
 export declare function jitter(windowMs: number, random: number): number;
 /** Exponential backoff with full jitter, capped. */
 export declare function backoff(attempt: number, baseMs: number, capMs: number, random: number): number;
+/** A reload this tab made for a stale pin: which pin, and when. */
+export interface Reloaded {
+    pin: string | null;
+    at: number;
+}
+/** Reads what `store` kept of the last reload (older clients kept a bare time). */
+export declare function parseReloaded(raw: string | null): Reloaded | null;
 /**
- * The loop guard: a reload is allowed unless this tab already reloaded for
- * staleness less than `windowMs` ago (then the page stays, and the app is
- * told instead).
+ * The loop guard, keyed on the pin: `pin` going stale may reload the tab
+ * unless the last reload was for this same pin less than `windowMs` ago
+ * (the reload brought the same stale page back: a cache or a service
+ * worker). Returns 0 when a reload may go ahead, else how long to wait.
  */
-export declare function mayReload(lastReloadAt: number | null, now: number, windowMs: number): boolean;
+export declare function reloadWait(last: Reloaded | null, pin: string | null, now: number, windowMs: number): number;
 export {};

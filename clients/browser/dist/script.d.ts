@@ -1,4 +1,4 @@
-import { Client } from "./client";
+import { Client } from "./client.js";
 declare global {
     interface Window {
         __SWITCHYARD__?: {

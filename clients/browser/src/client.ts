@@ -12,17 +12,27 @@ import {
   backoff,
   isStale,
   jitter,
-  mayReload,
+  parseReloaded,
   reconnects,
+  reloadWait,
   targets,
   timing,
   withPin,
   withoutPin,
-} from "./core";
+} from "./core.js";
+
+export type { Names } from "./core.js";
 
 export interface Options {
   /** The router's names (the served script fills these in). */
   names?: Partial<Names>;
+  /**
+   * Where the router's client endpoints are, as a URL or path (default:
+   * `names.prefix`, `/_switchyard`). Behind a proxy that strips a path
+   * prefix, say `/app/_switchyard`; the script build works it out from
+   * its own URL.
+   */
+  endpoint?: string;
   /** The pin, when the app knows it better than the page does. */
   pin?: string;
   /** Other origins whose requests carry the pin too. */
@@ -31,7 +41,7 @@ export interface Options {
   global?: boolean;
   /** Largest random delay before a reload, unless the router says [2000 ms]. */
   reloadWindowMs?: number;
-  /** No second reload when stale again this soon after one [60000 ms]. */
+  /** No second reload for the same pin this soon after one [60000 ms]. */
   loopGuardMs?: number;
   /** How often to ask the router whether an update is out [300000 ms; 0 = never]. */
   checkEveryMs?: number;
@@ -39,33 +49,78 @@ export interface Options {
   unregisterServiceWorker?: boolean;
 }
 
-const KEY = "switchyard:pin";
-const RELOADED = "switchyard:reloaded-at";
+/** Where the pin came from. */
+export type PinSource = "option" | "server-timing" | "meta" | "url" | "status";
 
-function store(key: string, value?: string | null): string | null {
+/** What each event's `detail` holds. */
+export interface SwitchyardEventMap {
+  /** The page knows its pin (at start, or once the router told it). */
+  pinned: { pin: string; source: PinSource };
+  /** The router confirmed this page's pin is stale; a reload follows. */
+  stale: { reason: string; pin: string | null };
+  /** The reload is set for `delay` ms from now (once visible and online). */
+  "reload-scheduled": { reason: string; delay: number };
+  /** The same pin went stale right after its own reload: retried at `retryAt`. */
+  "reload-suppressed": { reason: string; since: number; retryAt: number };
+  /**
+   * A reload would bring another build: `newer` is a newer one, `rollback`
+   * an older one the operator went back to.
+   */
+  "update-available": { kind: "newer" | "rollback"; from: string; to: string; active: string | null };
+}
+
+export type SwitchyardEvent<K extends keyof SwitchyardEventMap> = CustomEvent<SwitchyardEventMap[K]>;
+
+/** The router's answer to `{prefix}/status`. */
+interface Status {
+  state: "active" | "draining" | "pending" | "revoked" | "stale" | "unpinned";
+  active: string | null;
+  deployment: string | null;
+  next: string | null;
+  next_pin: string | null;
+  update: { kind: "newer" | "rollback"; from: string; to: string } | null;
+}
+
+const RELOADED = "switchyard:reloaded";
+/** The one client of a page, whoever installed it first (script or npm). */
+const INSTANCE = Symbol.for("switchyard.client");
+
+type Global = typeof globalThis & { [INSTANCE]?: Client };
+
+function store(key: string, value?: string): string | null {
   try {
     if (value === undefined) return sessionStorage.getItem(key);
-    if (value === null) sessionStorage.removeItem(key);
-    else sessionStorage.setItem(key, value);
+    sessionStorage.setItem(key, value);
   } catch {
     // Storage can be off (privacy modes); the client still works per page.
   }
   return null;
 }
 
-/**
- * One per page. Events: `pinned`, `stale`, `reload-scheduled`,
- * `reload-suppressed`, `update-available` (each a CustomEvent with detail).
- */
+/** The page's client, if one is installed. */
+export function current(): Client | undefined {
+  return (globalThis as Global)[INSTANCE];
+}
+
+type Listener<K extends keyof SwitchyardEventMap> = (this: Client, e: SwitchyardEvent<K>) => void;
+
+type AnyListener = ((e: never) => void) | EventListenerObject | null;
+
+/** One per page; see `SwitchyardEventMap` for its events. */
 export class Client extends EventTarget {
   readonly names: Names;
-  pin: string | null;
+  pin: string | null = null;
   private opts: Options;
+  private endpoint: string;
   private scheduled = false;
-  private known: string | null = null;
+  /** The last `update-available` target told, so each is told once. */
+  private told: string | null = null;
+  /** The last active id seen in a response, to check only on change. */
+  private seenActive: string | null = null;
   /** The deployment that served this page (the pin may be a token). */
   private serving: string | null = null;
   private channel: BroadcastChannel | null = null;
+  private undo: Array<() => void> = [];
   private native = {
     fetch: globalThis.fetch?.bind(globalThis),
     WebSocket: globalThis.WebSocket,
@@ -76,30 +131,45 @@ export class Client extends EventTarget {
     super();
     this.opts = opts;
     this.names = { ...DEFAULT_NAMES, ...opts.names };
-    this.pin = opts.pin || this.fromPage() || store(KEY);
-    if (this.pin) {
-      store(KEY, this.pin);
+    this.endpoint = (opts.endpoint || this.names.prefix).replace(/\/$/, "");
+    // Server-side rendering: nothing to patch, nothing to learn.
+    if (typeof window === "undefined" || typeof document === "undefined") return;
+    const nav = navigation();
+    const learnt = this.fromPage(nav);
+    const later = (f: () => void) =>
+      document.readyState === "loading" ? this.on(document, "DOMContentLoaded", f) : setTimeout(f);
+    if (learnt) {
+      this.pin = learnt[0];
       // Once the page's own scripts had a chance to listen.
-      const pin = this.pin;
-      const active = this.known;
-      this.known = null;
-      const tell = () => {
-        this.emit("pinned", { pin });
-        // The document itself may say a newer deployment is active.
-        if (active) this.update(active, this.serving || pin);
-      };
-      if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tell);
-      else setTimeout(tell);
+      later(() => {
+        this.emit("pinned", { pin: learnt[0], source: learnt[1] });
+        // The document may say another deployment is active, it may have
+        // come from a cache (back/forward, or a service worker's shell):
+        // either way the router decides.
+        const cached = nav && (nav.type === "back_forward" || nav.transferSize === 0);
+        if (cached || (this.seenActive && this.seenActive !== this.serving)) void this.check();
+      });
+    } else {
+      // No Server-Timing (Firefox hides it on plain http): ask the router
+      // which deployment an unpinned load of this page gets. Requests
+      // before the answer go unpinned.
+      later(() => void this.check());
     }
+    if (nav && nav.workerStart > 0 && !opts.unregisterServiceWorker)
+      console.warn(
+        "switchyard: this page came through a service worker; if it serves a cached page, " +
+          "set unregisterServiceWorker (data-unregister-service-worker=\"true\") so a stale page can recover",
+      );
     try {
       this.channel = new BroadcastChannel("switchyard");
       this.channel.onmessage = (e) => {
-        if (e.data && e.data.stale === this.pin) this.stale("other-tab", undefined, false);
+        // The sender asked the router; the same pin is as stale here.
+        if (e.data && this.pin && e.data.stale === this.pin) this.stale("other-tab", undefined, true);
       };
     } catch {
       this.channel = null;
     }
-    addEventListener("pageshow", (e) => {
+    this.on(window, "pageshow", (e) => {
       // Restored from the back/forward cache: timers were frozen and the
       // world may have moved on; decide afresh.
       if ((e as PageTransitionEvent).persisted) {
@@ -108,30 +178,50 @@ export class Client extends EventTarget {
       }
     });
     const check = () => document.visibilityState === "visible" && void this.check();
-    addEventListener("focus", check);
-    document.addEventListener("visibilitychange", check);
+    this.on(window, "focus", check);
+    this.on(document, "visibilitychange", check);
     const every = opts.checkEveryMs ?? 300000;
-    if (every > 0) setInterval(check, every);
+    if (every > 0) {
+      const t = setInterval(check, every);
+      this.undo.push(() => clearInterval(t));
+    }
     if (opts.global) this.install();
   }
 
-  private fromPage(): string | null {
-    try {
-      const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
-      const label = timing(nav && nav.serverTiming, PIN_METRIC);
-      if (label) {
-        this.known = timing(nav && nav.serverTiming, ACTIVE_METRIC);
-        this.serving = timing(nav && nav.serverTiming, DEPLOYMENT_METRIC);
-        return label;
-      }
-    } catch {
-      // No Resource Timing here.
-    }
-    const meta = document.querySelector('meta[name="switchyard-pin"]');
-    return (meta && meta.getAttribute("content")) || null;
+  addEventListener<K extends keyof SwitchyardEventMap>(type: K, listener: Listener<K>, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: AnyListener, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
   }
 
-  private emit(type: string, detail: object): void {
+  removeEventListener<K extends keyof SwitchyardEventMap>(type: K, listener: Listener<K>, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: AnyListener, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  /** Listens until `dispose()`. */
+  private on(target: EventTarget, type: string, f: (e: Event) => void): void {
+    target.addEventListener(type, f);
+    this.undo.push(() => target.removeEventListener(type, f));
+  }
+
+  private fromPage(nav: PerformanceNavigationTiming | undefined): [string, PinSource] | null {
+    if (this.opts.pin) return [this.opts.pin, "option"];
+    const label = timing(nav && nav.serverTiming, PIN_METRIC);
+    if (label) {
+      this.seenActive = timing(nav && nav.serverTiming, ACTIVE_METRIC);
+      this.serving = timing(nav && nav.serverTiming, DEPLOYMENT_METRIC);
+      return [label, "server-timing"];
+    }
+    const meta = document.querySelector('meta[name="switchyard-pin"]');
+    const content = meta && meta.getAttribute("content");
+    if (content) return [content, "meta"];
+    const inUrl = new URL(location.href).searchParams.get(this.names.query);
+    return inUrl ? [inUrl, "url"] : null;
+  }
+
+  private emit<K extends keyof SwitchyardEventMap>(type: K, detail: SwitchyardEventMap[K]): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
@@ -152,18 +242,15 @@ export class Client extends EventTarget {
   fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     if (!this.aim(input instanceof Request ? input.url : input)) return this.native.fetch(input, init);
     const req = new Request(input, init);
-    const res = await this.native.fetch(new Request(req, { headers: this.headers(req.headers) }));
+    // `set`, not `append`: one pin, whatever the app or another patch put there.
+    const headers = new Headers(req.headers);
+    if (this.pin) headers.set(this.names.header, this.pin);
+    const res = await this.native.fetch(new Request(req, { headers }));
     this.watch(res.status, (h) => res.headers.get(h));
     return res;
   };
 
-  private headers(from: Headers): Headers {
-    const h = new Headers(from);
-    if (this.pin) h.set(this.names.header, this.pin);
-    return h;
-  }
-
-  /** Reacts to what a response says: stale pin, or a newer active one. */
+  /** Reacts to what a response says: stale pin, or another active build. */
   private watch(status: number, header: (name: string) => string | null): void {
     if (isStale(status, header)) {
       const ms = Number(header("x-switchyard-reload-window-ms"));
@@ -171,47 +258,79 @@ export class Client extends EventTarget {
       return;
     }
     const active = header("x-switchyard-active");
-    if (active) this.update(active, header("x-pulse-selected-deployment"));
-  }
-
-  private update(active: string, serving: string | null): void {
-    if (serving && active !== serving && active !== this.known) {
-      this.known = active;
-      this.emit("update-available", { active, serving });
+    if (active && active !== this.seenActive) {
+      this.seenActive = active;
+      void this.check();
     }
   }
 
-  /** Asks the router about this page's pin; called on focus and a timer. */
-  async check(): Promise<void> {
-    if (!this.pin || !this.native.fetch) return;
+  private async status(): Promise<Status | null> {
+    if (!this.native.fetch) return null;
     try {
-      const res = await this.native.fetch(this.names.prefix + "/status", {
-        headers: { [this.names.header]: this.pin },
+      const res = await this.native.fetch(this.endpoint + "/status", {
+        headers: this.pin ? { [this.names.header]: this.pin } : {},
         cache: "no-store",
+        credentials: "same-origin",
       });
-      const s = await res.json();
-      if (s.state === "stale") this.stale("status");
-      else if (s.active) this.update(s.active, s.deployment || s.pin);
+      return res.ok ? await res.json() : null;
     } catch {
       // Offline or the router is restarting: the next check will tell.
+      return null;
+    }
+  }
+
+  /**
+   * Asks the router about this page's pin (on focus, on a timer, and when
+   * a response hints something changed): stale means one reload; another
+   * build a reload would bring means `update-available`.
+   */
+  async check(): Promise<void> {
+    if (typeof window === "undefined") return;
+    const s = await this.status();
+    if (!s) return;
+    if (!this.pin) {
+      if (s.next_pin && !this.pin) {
+        this.pin = s.next_pin;
+        this.serving = s.next;
+        this.emit("pinned", { pin: s.next_pin, source: "status" });
+      }
+      return;
+    }
+    if (s.state === "stale") return this.stale("status", undefined, true);
+    if (s.update && s.update.to !== this.told) {
+      this.told = s.update.to;
+      this.emit("update-available", { ...s.update, active: s.active });
+    } else if (!s.update) {
+      this.told = null;
     }
   }
 
   /**
    * The pin is stale: drop it and reload this same URL once, after a random
-   * delay, when the tab is visible and online. A second stale signal soon
-   * after such a reload does not reload again: `reload-suppressed` tells the
-   * app instead.
+   * delay, when the tab is visible and online. A signal other than the
+   * router's own status answer is confirmed with it first, so a stray 409
+   * or close code never reloads a healthy tab. If this same pin went stale
+   * right after its own reload, `reload-suppressed` tells the app and the
+   * reload is retried once the loop guard's window has passed.
    */
-  stale(reason: string, windowMs?: number, tell = true): void {
-    if (this.scheduled) return;
+  stale(reason: string, windowMs?: number, confirmed = false): void {
+    if (this.scheduled || typeof window === "undefined") return;
+    if (!confirmed) {
+      void this.status().then((s) => s && s.state === "stale" && this.stale(reason, windowMs, true));
+      return;
+    }
     this.scheduled = true;
     this.emit("stale", { reason, pin: this.pin });
-    if (tell && this.channel) this.channel.postMessage({ stale: this.pin });
-    const last = Number(store(RELOADED)) || null;
-    const guard = this.opts.loopGuardMs ?? 60000;
-    if (!mayReload(last, Date.now(), guard)) {
-      this.emit("reload-suppressed", { reason, since: last });
+    if (reason !== "other-tab" && this.channel) this.channel.postMessage({ stale: this.pin });
+    const last = parseReloaded(store(RELOADED));
+    const wait = reloadWait(last, this.pin, Date.now(), this.opts.loopGuardMs ?? 60000);
+    if (wait > 0 && last) {
+      this.emit("reload-suppressed", { reason, since: last.at, retryAt: Date.now() + wait });
+      const t = setTimeout(() => {
+        this.scheduled = false;
+        void this.check();
+      }, wait);
+      this.undo.push(() => clearTimeout(t));
       return;
     }
     const delay = jitter(windowMs ?? this.opts.reloadWindowMs ?? 2000, Math.random());
@@ -243,8 +362,7 @@ export class Client extends EventTarget {
         // Best effort: reload all the same.
       }
     }
-    store(RELOADED, String(Date.now()));
-    store(KEY, null);
+    store(RELOADED, JSON.stringify({ pin: this.pin, at: Date.now() }));
     const href = withoutPin(location.href, this.names);
     if (href !== location.href) history.replaceState(history.state, "", href);
     location.reload();
@@ -289,44 +407,96 @@ export class Client extends EventTarget {
     };
   }
 
-  /** Patches the page's own request APIs to carry the pin. */
+  /**
+   * Patches the page's own request APIs to carry the pin. A page has one
+   * patch: when another client (the script tag and the npm package both,
+   * a hot reload, StrictMode) already installed, this one leaves the
+   * globals alone.
+   */
   install(): void {
+    const g = globalThis as Global;
+    if (typeof window === "undefined" || g[INSTANCE]) return;
+    g[INSTANCE] = this;
     const self = this;
-    globalThis.fetch = this.fetch;
-    const open = XMLHttpRequest.prototype.open;
-    const send = XMLHttpRequest.prototype.send;
-    XMLHttpRequest.prototype.open = function (this: XMLHttpRequest & { _sy?: boolean }, method: string, url: string | URL, ...rest: unknown[]) {
+    const put = <T extends object, K extends keyof T>(obj: T, key: K, value: T[K]) => {
+      const before = obj[key];
+      obj[key] = value;
+      this.undo.push(() => {
+        obj[key] = before;
+      });
+    };
+    put(globalThis, "fetch", this.fetch);
+    type Xhr = XMLHttpRequest & { _sy?: boolean; _syPin?: boolean };
+    const proto = XMLHttpRequest.prototype;
+    const { open, send, setRequestHeader } = proto;
+    put(proto, "open", function (this: Xhr, method: string, url: string | URL, ...rest: unknown[]) {
       this._sy = !!self.aim(url);
+      this._syPin = false;
       // @ts-expect-error forwarding the optional async/user/password
       return open.call(this, method, url, ...rest);
-    } as typeof open;
-    XMLHttpRequest.prototype.send = function (this: XMLHttpRequest & { _sy?: boolean }, body?: Document | XMLHttpRequestBodyInit | null) {
-      if (this._sy && self.pin) this.setRequestHeader(self.names.header, self.pin);
+    } as typeof open);
+    put(proto, "setRequestHeader", function (this: Xhr, name: string, value: string) {
+      // XHR can only append; the pin is set once, in send.
+      if (this._sy && self.pin && name.toLowerCase() === self.names.header) return;
+      return setRequestHeader.call(this, name, value);
+    });
+    put(proto, "send", function (this: Xhr, body?: Document | XMLHttpRequestBodyInit | null) {
+      if (this._sy && self.pin && !this._syPin) {
+        this._syPin = true;
+        setRequestHeader.call(this, self.names.header, self.pin);
+      }
       this.addEventListener("loadend", () => self.watch(this.status, (h) => this.getResponseHeader(h)));
       return send.call(this, body);
-    };
+    });
     if (navigator.sendBeacon) {
       const beacon = navigator.sendBeacon.bind(navigator);
       // A beacon cannot carry headers: the pin goes in its URL.
-      navigator.sendBeacon = (url, data) => beacon(self.url(url), data);
+      put(navigator, "sendBeacon", (url: string | URL, data?: BodyInit | null) => beacon(self.url(url), data));
     }
     const NativeWS = this.native.WebSocket;
-    globalThis.WebSocket = class extends NativeWS {
-      constructor(url: string | URL, protocols?: string | string[]) {
-        super(self.url(url), protocols);
-        this.addEventListener("close", (e) => {
-          if (e.code === RELOAD_CLOSE) self.stale("websocket");
-          else if (e.code === 1006) void self.check();
-        });
-      }
-    };
+    put(
+      globalThis,
+      "WebSocket",
+      class extends NativeWS {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(self.url(url), protocols);
+          this.addEventListener("close", (e) => {
+            if (e.code === RELOAD_CLOSE) self.stale("websocket");
+            else if (e.code === 1006) void self.check();
+          });
+        }
+      },
+    );
     const NativeES = this.native.EventSource;
     if (NativeES)
-      globalThis.EventSource = class extends NativeES {
-        constructor(url: string | URL, init?: EventSourceInit) {
-          super(self.url(url), init);
-          this.addEventListener("error", () => this.readyState === 2 && void self.check());
-        }
-      };
+      put(
+        globalThis,
+        "EventSource",
+        class extends NativeES {
+          constructor(url: string | URL, init?: EventSourceInit) {
+            super(self.url(url), init);
+            // The stream ended or failed (a revoked deployment's streams
+            // are ended by the router): ask before reconnecting blindly.
+            this.addEventListener("error", () => void self.check());
+          }
+        },
+      );
+  }
+
+  /** Removes every patch and listener this client made. */
+  dispose(): void {
+    for (const f of this.undo.splice(0).reverse()) f();
+    const g = globalThis as Global;
+    if (g[INSTANCE] === this) delete g[INSTANCE];
+    this.channel?.close();
+    this.channel = null;
+  }
+}
+
+function navigation(): PerformanceNavigationTiming | undefined {
+  try {
+    return performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
+  } catch {
+    return undefined;
   }
 }

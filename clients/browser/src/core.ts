@@ -78,11 +78,32 @@ export function backoff(attempt: number, baseMs: number, capMs: number, random: 
   return jitter(Math.min(capMs, baseMs * 2 ** attempt), random);
 }
 
+/** A reload this tab made for a stale pin: which pin, and when. */
+export interface Reloaded {
+  pin: string | null;
+  at: number;
+}
+
+/** Reads what `store` kept of the last reload (older clients kept a bare time). */
+export function parseReloaded(raw: string | null): Reloaded | null {
+  if (!raw) return null;
+  try {
+    const v = JSON.parse(raw);
+    if (typeof v === "number") return { pin: null, at: v };
+    if (v && typeof v.at === "number") return { pin: typeof v.pin === "string" ? v.pin : null, at: v.at };
+  } catch {
+    // Not ours.
+  }
+  return null;
+}
+
 /**
- * The loop guard: a reload is allowed unless this tab already reloaded for
- * staleness less than `windowMs` ago (then the page stays, and the app is
- * told instead).
+ * The loop guard, keyed on the pin: `pin` going stale may reload the tab
+ * unless the last reload was for this same pin less than `windowMs` ago
+ * (the reload brought the same stale page back: a cache or a service
+ * worker). Returns 0 when a reload may go ahead, else how long to wait.
  */
-export function mayReload(lastReloadAt: number | null, now: number, windowMs: number): boolean {
-  return lastReloadAt === null || now - lastReloadAt >= windowMs;
+export function reloadWait(last: Reloaded | null, pin: string | null, now: number, windowMs: number): number {
+  if (!last || last.pin !== pin) return 0;
+  return Math.max(0, last.at + windowMs - now);
 }

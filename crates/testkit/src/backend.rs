@@ -201,8 +201,23 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
 /// A page using the browser client from the router's reserved path, with
 /// `probe()` reporting which deployment answered each kind of request and
 /// the client's events kept in sessionStorage (they survive reloads).
-async fn page(State(s): State<Arc<BackendState>>) -> Response {
-    let html = PAGE.replace("{DEPLOYMENT}", &s.deployment);
+async fn page(State(s): State<Arc<BackendState>>, uri: axum::http::Uri) -> Response {
+    // `?asset` adds a plain `<script src>` of this build's own file, as a
+    // built app has: `window.asset` says whether it loaded.
+    let asset = if uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "asset"))
+    {
+        format!(
+            r#"<script src="/assets/{0}-app.js" onload="window.asset='loaded'" onerror="window.asset='failed'"></script>"#,
+            s.deployment
+        )
+    } else {
+        String::new()
+    };
+    let html = PAGE
+        .replace("{DEPLOYMENT}", &s.deployment)
+        .replace("{ASSET}", &asset);
     (
         [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
         html,
@@ -212,7 +227,8 @@ async fn page(State(s): State<Arc<BackendState>>) -> Response {
 
 const PAGE: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>{DEPLOYMENT}</title>
-<script src="/_switchyard/client.js"></script>
+<script src="_switchyard/client.js"></script>
+{ASSET}
 <script>
   const keep = (k, f) => sessionStorage.setItem(k, JSON.stringify(f(JSON.parse(sessionStorage.getItem(k) || "null"))));
   keep("loads", (n) => (n || 0) + 1);
@@ -246,14 +262,25 @@ async fn asset(State(s): State<Arc<BackendState>>, Path(file): Path<String>) -> 
     }
 }
 
-/// One server-sent event naming the deployment, then the stream ends.
-async fn sse(State(s): State<Arc<BackendState>>) -> Response {
+/// One server-sent event naming the deployment, then the stream ends; with
+/// `?hold`, the stream stays open after it (as a live feed does).
+async fn sse(State(s): State<Arc<BackendState>>, uri: axum::http::Uri) -> Response {
+    let event = Bytes::from(format!("retry: 60000\ndata: {}\n\n", s.deployment));
+    let hold = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "hold"));
+    let first = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(event) });
+    let body = if hold {
+        axum::body::Body::from_stream(first.chain(futures_util::stream::pending()))
+    } else {
+        axum::body::Body::from_stream(first)
+    };
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/event-stream"),
             (axum::http::header::CACHE_CONTROL, "no-store"),
         ],
-        format!("retry: 60000\ndata: {}\n\n", s.deployment),
+        body,
     )
         .into_response()
 }
