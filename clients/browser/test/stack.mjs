@@ -6,6 +6,7 @@ import { spawn, execFile } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { request as httpRequest, createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -41,6 +42,7 @@ export async function eventually(what, check, ms = 15000) {
 
 export class Stack {
   procs = [];
+  servers = [];
   /** Extra environment for the CLI (a strict stack's pin secret). */
   cliEnv = {};
   dir = mkdtempSync(join(tmpdir(), "switchyard-browser-"));
@@ -115,7 +117,35 @@ export class Stack {
     await this.must(args);
   }
 
+  /**
+   * A reverse proxy in front of `router` that serves it under `prefix` and
+   * strips the prefix on the way (as an ingress path rule does).
+   */
+  async prefixProxy(router, prefix) {
+    const target = new URL(router);
+    const server = createHttpServer((req, res) => {
+      if (!req.url.startsWith(prefix + "/")) {
+        res.writeHead(404).end("not under " + prefix);
+        return;
+      }
+      const up = httpRequest(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url.slice(prefix.length), headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    this.servers.push(server);
+    return `http://127.0.0.1:${server.address().port}${prefix}`;
+  }
+
   async stop() {
+    for (const s of this.servers) s.close();
     for (const p of this.procs.reverse()) {
       if (p.exitCode === null) {
         p.kill("SIGKILL");

@@ -75,3 +75,51 @@ test("the loop guard holds back only the pin that just reloaded, and only for it
   assert.equal(parseReloaded("{oops"), null);
   assert.equal(parseReloaded(null), null);
 });
+
+test("the package's types resolve under node16, nodenext and bundler, events typed", async () => {
+  const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join, resolve } = await import("node:path");
+  const { execFileSync } = await import("node:child_process");
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-types-"));
+  try {
+    mkdirSync(join(dir, "node_modules/@switchyard"), { recursive: true });
+    symlinkSync(resolve(import.meta.dirname, ".."), join(dir, "node_modules/@switchyard/browser"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    writeFileSync(
+      join(dir, "app.ts"),
+      [
+        'import { install, Client, type SwitchyardEventMap } from "@switchyard/browser";',
+        'import "@switchyard/browser/script";',
+        "const client: Client = install({ loopGuardMs: 30000 });",
+        'client.addEventListener("update-available", (e) => { const k: "newer" | "rollback" = e.detail.kind; console.log(k, e.detail.to); });',
+        'client.addEventListener("pinned", (e) => console.log(e.detail.pin.toUpperCase(), e.detail.source));',
+        "const fromGlobal: Client | undefined = window.switchyard;",
+        "const d: SwitchyardEventMap[\"stale\"] = { reason: \"x\", pin: null };",
+        "client.dispose();",
+        "export { fromGlobal, d };",
+      ].join("\n"),
+    );
+    const tsc = resolve(import.meta.dirname, "../node_modules/typescript/bin/tsc");
+    for (const [module, resolution] of [["node16", "node16"], ["nodenext", "nodenext"], ["esnext", "bundler"]]) {
+      execFileSync(process.execPath, [tsc, "--noEmit", "--strict", "--lib", "es2020,dom", "--module", module, "--moduleResolution", resolution, join(dir, "app.ts")], {
+        cwd: dir,
+        stdio: "pipe",
+      });
+    }
+  } catch (e) {
+    assert.fail(String(e.stdout || e));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("importing and installing during server-side rendering does nothing", async () => {
+  const pkg = await import("../dist/index.js");
+  assert.deepEqual(Object.keys(pkg).sort(), ["Client", "current", "install"], "only the public API");
+  const client = pkg.install();
+  assert.equal(client.pin, null);
+  assert.equal(pkg.current(), undefined, "nothing patched on the server");
+  await client.check();
+  client.dispose();
+});

@@ -198,15 +198,22 @@ async fn echo(State(s): State<Arc<BackendState>>, req: Request) -> Response {
     res
 }
 
+/// Whether the query has `name` (bare, or with any value: the browser
+/// client writes `?hold` back as `?hold=` when it adds its pin).
+fn flag(uri: &axum::http::Uri, name: &str) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == name)
+    })
+}
+
 /// A page using the browser client from the router's reserved path, with
 /// `probe()` reporting which deployment answered each kind of request and
 /// the client's events kept in sessionStorage (they survive reloads).
 async fn page(State(s): State<Arc<BackendState>>, uri: axum::http::Uri) -> Response {
     // `?asset` adds a plain `<script src>` of this build's own file, as a
     // built app has: `window.asset` says whether it loaded.
-    let asset = if uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "asset"))
+    let asset = if flag(&uri, "asset")
     {
         format!(
             r#"<script src="/assets/{0}-app.js" onload="window.asset='loaded'" onerror="window.asset='failed'"></script>"#,
@@ -218,8 +225,17 @@ async fn page(State(s): State<Arc<BackendState>>, uri: axum::http::Uri) -> Respo
     let html = PAGE
         .replace("{DEPLOYMENT}", &s.deployment)
         .replace("{ASSET}", &asset);
+    // `?cache` lets the browser keep the page, as a site's HTML often is.
+    let cache = if flag(&uri, "cache") {
+        "private, max-age=600"
+    } else {
+        "no-cache"
+    };
     (
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, cache),
+        ],
         html,
     )
         .into_response()
@@ -266,9 +282,7 @@ async fn asset(State(s): State<Arc<BackendState>>, Path(file): Path<String>) -> 
 /// `?hold`, the stream stays open after it (as a live feed does).
 async fn sse(State(s): State<Arc<BackendState>>, uri: axum::http::Uri) -> Response {
     let event = Bytes::from(format!("retry: 60000\ndata: {}\n\n", s.deployment));
-    let hold = uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "hold"));
+    let hold = flag(&uri, "hold");
     let first = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(event) });
     let body = if hold {
         axum::body::Body::from_stream(first.chain(futures_util::stream::pending()))
