@@ -17,45 +17,132 @@ pub async fn wait_until_serving(
     router: &str,
     id: &DeploymentId,
     timeout: Duration,
-) -> Result<(), Failure> {
+) -> Result<(), NotServing> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
-        .build()?;
+        .build()
+        .map_err(|e| NotServing::Unknown(e.to_string()))?;
     let url = format!("{}/", router.trim_end_matches('/'));
     let deadline = tokio::time::Instant::now() + timeout;
     let mut consecutive = 0;
+    let (mut failed, mut asked) = (0u32, 0u32);
     let mut last = String::from("no answer yet");
     while tokio::time::Instant::now() < deadline {
         match client.get(&url).send().await {
             Ok(res) => {
+                asked += 1;
                 let selected = res
                     .headers()
                     .get(switchyard_core::names::headers::SELECTED_DEPLOYMENT)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                if selected == id.as_str() {
+                // A 5xx naming the deployment: the router routed there and
+                // the backend failed (the router's 502/504, or the
+                // backend's own error).
+                let backend_failed = selected == id.as_str() && res.status().is_server_error();
+                if backend_failed {
+                    consecutive = 0;
+                    failed += 1;
+                    last = format!("router answered {} for {id}", res.status());
+                    // Every answer so far was the new backend failing: it
+                    // is not a router that has not caught up.
+                    if failed >= 10 && failed == asked {
+                        return Err(NotServing::Failing {
+                            failed,
+                            asked,
+                            last,
+                        });
+                    }
+                } else if selected == id.as_str() {
                     consecutive += 1;
                     // Several in a row: behind a load balancer each may hit another replica.
                     if consecutive >= 5 {
                         return Ok(());
                     }
                     continue;
+                } else {
+                    consecutive = 0;
+                    last = format!(
+                        "router answered {} from deployment {selected:?}",
+                        res.status()
+                    );
                 }
-                consecutive = 0;
-                last = format!(
-                    "router answered {} from deployment {selected:?}",
-                    res.status()
-                );
             }
             Err(e) => {
                 consecutive = 0;
-                last = format!("router unreachable: {e}");
+                last = format!("the router at {router} is unreachable: {e}");
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(anyhow::anyhow!("the router at {router} did not serve {id} within {timeout:?} ({last}); a router replica may be stuck on an old snapshot: check its logs and switchyard_store_up metric").into())
+    if failed > 0 && failed * 2 >= asked {
+        return Err(NotServing::Failing {
+            failed,
+            asked,
+            last,
+        });
+    }
+    Err(NotServing::Unknown(format!(
+        "the router at {router} did not serve {id} within {timeout:?} ({last}); a router replica may be stuck on an old snapshot: check its logs and switchyard_store_up metric"
+    )))
+}
+
+/// Why the routers do not serve a promoted deployment.
+#[derive(Debug)]
+pub enum NotServing {
+    /// The router routes to it and its backend fails: roll back.
+    Failing {
+        failed: u32,
+        asked: u32,
+        last: String,
+    },
+    /// Anything else (a router that has not caught up, or unreachable).
+    Unknown(String),
+}
+
+impl std::fmt::Display for NotServing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failing {
+                failed,
+                asked,
+                last,
+            } => write!(
+                f,
+                "{failed} of {asked} requests through the router failed at the new backend ({last})"
+            ),
+            Self::Unknown(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<NotServing> for Failure {
+    fn from(e: NotServing) -> Self {
+        anyhow::anyhow!("{e}").into()
+    }
+}
+
+/// Refuses, before anything is changed, a check through routers that
+/// sign their pins (strict mode) when their secret is not given here: a
+/// bare id is stale to them, so every check would fail for the wrong
+/// reason.
+pub async fn strict_needs_secret(
+    store: &switchyard_store::SharedStore,
+    env: &dyn switchyard_core::config::EnvSource,
+) -> Result<(), Failure> {
+    let policy: Option<switchyard_core::pin::PinPolicy> = store
+        .get_meta(switchyard_core::pin::POLICY_META)
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok());
+    if policy.is_some_and(|p| p.strict) && pin_keys(env, None)?.is_none() {
+        return Err(crate::usage(format!(
+            "the routers are in strict mode (they publish signed pins), and {PIN_SECRET} is not set here: \
+             the CLI's checks and preview links must be signed with the routers' secret. Set {PIN_SECRET} \
+             to it (on Railway it is on the env service) and run this again"
+        )));
+    }
+    Ok(())
 }
 
 /// Polls `url` until it answers 2xx, up to `timeout`.

@@ -43,8 +43,6 @@ pub struct DemoArgs {
 #[derive(Debug, Default, Args)]
 pub struct NotForDemo {
     #[arg(long, hide = true)]
-    redis_prefix: Option<String>,
-    #[arg(long, hide = true)]
     platform: Option<String>,
     #[arg(long, hide = true)]
     project_id: Option<String>,
@@ -63,7 +61,6 @@ pub struct NotForDemo {
 /// The first global option given that the demo would ignore, as its flag.
 pub fn ignored_option(global: &crate::GlobalArgs) -> Option<&'static str> {
     [
-        (global.redis_prefix.is_some(), "--redis-prefix"),
         (global.platform.is_some(), "--platform"),
         (global.project_id.is_some(), "--project-id"),
         (global.environment_id.is_some(), "--environment-id"),
@@ -75,25 +72,55 @@ pub fn ignored_option(global: &crate::GlobalArgs) -> Option<&'static str> {
     .find_map(|(given, flag)| given.then_some(flag))
 }
 
-pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failure> {
-    let store: SharedStore = match &redis_url {
-        None => Arc::new(MemoryStore::new()),
-        Some(url) => {
-            let settings =
-                switchyard_store::RedisSettings::new(url, switchyard_core::names::DEFAULT_PREFIX);
-            let store = switchyard_store::RedisStore::new(&settings).map_err(usage)?;
-            let snap = store
-                .snapshot()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot read the store at --redis-url: {e}"))?;
-            if !snap.deployments.is_empty() {
-                return Err(usage(
-                    "the demo registers v1 and v2 itself: give it a Redis with no deployments under pulse:railway",
-                ));
-            }
-            Arc::new(store)
-        }
+/// The demo's own key prefix in a Redis it is given: never the routers'
+/// default, so it cannot collide with a real store, and cleared on exit.
+pub const DEMO_PREFIX: &str = "switchyard:demo";
+
+pub async fn run(
+    args: DemoArgs,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+) -> Result<(), Failure> {
+    let Some(url) = redis_url else {
+        return serve(args, Arc::new(MemoryStore::new()), None).await;
     };
+    let prefix = redis_prefix.unwrap_or_else(|| DEMO_PREFIX.to_string());
+    let settings = switchyard_store::RedisSettings::new(&url, &prefix);
+    let redis = switchyard_store::RedisStore::new(&settings).map_err(usage)?;
+    let snap = redis
+        .snapshot()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the store at --redis-url: {e}"))?;
+    if !snap.deployments.is_empty() {
+        if prefix != DEMO_PREFIX {
+            return Err(usage(format!(
+                "the demo registers v1 and v2 itself, and {prefix} already has deployments: give it an unused \
+                 --redis-prefix, or leave it out (the demo then uses {DEMO_PREFIX}, its own, and clears it)"
+            )));
+        }
+        let n = redis.purge().await?;
+        println!(
+            "cleared {n} keys an earlier demo left under {prefix} (it was stopped before it could)"
+        );
+    }
+    let shown = Some(format!(
+        "--redis-url {} --redis-prefix {prefix}",
+        switchyard_core::redact::url(&url)
+    ));
+    let served = serve(args, Arc::new(redis.clone()), shown).await;
+    // Its records go with it, however it ended.
+    match redis.purge().await {
+        Ok(n) => println!("removed the demo's {n} keys under {prefix}"),
+        Err(e) => eprintln!(
+            "could not remove the demo's keys under {prefix} ({e}); the next demo clears them"
+        ),
+    }
+    served
+}
+
+/// The demo itself; `cli` is how another terminal's `switchyard` reaches
+/// its store (none for the in-memory store).
+async fn serve(args: DemoArgs, store: SharedStore, cli: Option<String>) -> Result<(), Failure> {
     let config = RouterConfig {
         listen: args.listen,
         metrics_listen: None,
@@ -118,7 +145,11 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
         // SIGTERM as well as Ctrl-C: both close WebSockets with 1001.
         switchyard_router::shutdown_signal(),
     ));
-    println!("Switchyard demo: router on {base} (in-memory store; Ctrl-C stops it)\n");
+    let kind = match &cli {
+        Some(_) => "Redis store",
+        None => "in-memory store",
+    };
+    println!("Switchyard demo: router on {base} ({kind}; Ctrl-C stops it)\n");
 
     let v1 = spawn_backend("v1").await?;
     deploy(&store, "v1", v1).await?;
@@ -161,15 +192,15 @@ pub async fn run(args: DemoArgs, redis_url: Option<String>) -> Result<(), Failur
     println!(
         "     curl -i -H '{CLIENT_LOADER}: 1' -H '{CLIENT_LOADER_LOCATION}: /' '{base}/?{param}=v0'\n"
     );
-    println!("4. The browser client: open {base}/ in a browser. The page shows which");
-    println!("   version served it and keeps its requests there.");
-    match &redis_url {
-        Some(url) => {
-            println!("   In another terminal, revoke v1 and watch a v1 page reload once onto v2:");
+    println!("4. The browser client: open {base}/?{param}=v1 in a browser: a v1 page");
+    println!("   (pinned by the link) that keeps its requests on v1 and shows a banner");
+    println!("   saying v2 is out; {base}/ is what a new visitor gets (v2).");
+    match &cli {
+        Some(cli) => {
             println!(
-                "     switchyard --redis-url {} revoke v1 --yes",
-                switchyard_core::redact::url(url)
+                "   In another terminal, revoke v1 and watch the v1 page reload once onto v2:"
             );
+            println!("     switchyard {cli} revoke v1 --yes");
         }
         None => println!(
             "   (run the demo with --redis-url to promote and revoke from another terminal)"

@@ -89,7 +89,7 @@ pub fn usage(msg: impl std::fmt::Display) -> Failure {
 pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {
     if let (Command::Demo(_), Some(flag)) = (&cli.command, demo::ignored_option(&cli.global)) {
         return Err(usage(format!(
-            "demo runs on this machine with its own store and backends; {flag} does not apply to it (only --redis-url does)"
+            "demo runs on this machine with its own store and backends; {flag} does not apply to it (only --redis-url and --redis-prefix do)"
         )));
     }
     // The default file is optional; one named with --config must exist.
@@ -103,7 +103,14 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
     let layered = file::layered(env, std::path::Path::new(&config_path)).map_err(usage)?;
     let env: &dyn switchyard_core::config::EnvSource = &layered;
     match cli.command {
-        Command::Demo(args) => demo::run(args, cli.global.redis_url.clone()).await,
+        Command::Demo(args) => {
+            demo::run(
+                args,
+                cli.global.redis_url.clone(),
+                cli.global.redis_prefix.clone(),
+            )
+            .await
+        }
         Command::Init(args) => commands::init::run(&cli.global, env, *args).await,
         Command::Upgrade(args) => commands::upgrade::run(&cli.global, env, *args).await,
         command => {

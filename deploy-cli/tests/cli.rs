@@ -569,3 +569,84 @@ async fn arguments_and_messages_a_new_user_meets() {
     let err = cli.fails(&["--project-id", "p", "demo"], 2);
     assert!(err.contains("--project-id does not apply"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_path_the_router_answers_itself_is_refused() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    tokio::task::spawn_blocking(move || {
+        let c = Cli { redis_url: url };
+        for path in [
+            "/healthz",
+            "/_switchyard/status",
+            "/_pulse/internal/x",
+            "/_switchyard",
+        ] {
+            let err = c.fails(
+                &[
+                    "deploy",
+                    "--url",
+                    "http://127.0.0.1:9",
+                    "--deployment-id",
+                    "v1",
+                    "--health-path",
+                    path,
+                ],
+                2,
+            );
+            assert!(
+                err.contains("the router answers that path itself"),
+                "{path}: {err}"
+            );
+        }
+        assert_eq!(
+            c.list()["deployments"],
+            serde_json::json!([]),
+            "nothing registered"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_backend_that_fails_every_request_is_rolled_back() {
+    let redis = RedisServer::start();
+    let (router_url, router) = support::spawn_router(&redis.url()).await;
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    // Its health page answers; everything else is a 500.
+    v2.state
+        .fail_status
+        .store(500, std::sync::atomic::Ordering::SeqCst);
+    let (u1, u2, r) = (v1.url(), v2.url(), router_url.clone());
+    let url = redis.url();
+    let (out, list) = tokio::task::spawn_blocking(move || {
+        let c = Cli { redis_url: url };
+        let deploy = |id: &str, backend: &str| {
+            vec![
+                "deploy".to_string(),
+                "--url".into(),
+                backend.into(),
+                "--deployment-id".into(),
+                id.into(),
+                "--health-path".into(),
+                "/page".into(),
+                "--router-url".into(),
+                r.clone(),
+            ]
+        };
+        let args = deploy("v1", &u1);
+        c.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let args = deploy("v2", &u2);
+        let err = c.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 1);
+        (err, c.list())
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("rolled back to v1"), "{out}");
+    assert!(out.contains("failed at the new backend"), "{out}");
+    assert_eq!(list["active"], "v1");
+    assert_eq!(state(&list, "v2"), "draining");
+    router.abort();
+}

@@ -259,3 +259,52 @@ async fn the_maximum_pin_age_turns_a_draining_pin_stale_on_time() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_routers_without_their_secret_are_named_at_once_and_previews_get_a_signed_link() {
+    let s = strict(pins(Some(keys(SECRET)))).await;
+    // The routers publish that they are strict (on their heartbeat).
+    switchyard_testkit::eventually(Duration::from_secs(10), "the pin policy", || async {
+        let out = cli(&s.redis.url(), &["status", "--json"]).await;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["router_pins"]["strict"] == true).then_some(())
+    })
+    .await;
+    let v4 = Backend::start("v4").await;
+    let url = v4.url();
+    let args = [
+        "deploy",
+        "--url",
+        &url,
+        "--deployment-id",
+        "v4",
+        "--health-path",
+        "/",
+        "--router-url",
+        &s.router,
+        "--no-promote",
+    ];
+    let started = std::time::Instant::now();
+    let without = cli_as(false, &s.redis.url(), &args).await;
+    assert_eq!(without.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        err.contains("strict mode") && err.contains("SWITCHYARD_PIN_SECRET"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "at once, not after the timeout"
+    );
+
+    let with = ok(&cli(&s.redis.url(), &args).await);
+    let link = with
+        .split_whitespace()
+        .find(|w| w.contains("?pulse_deployment="))
+        .unwrap_or_else(|| panic!("no link in {with}"))
+        .trim_end_matches(';')
+        .to_string();
+    let res = reqwest::get(&link).await.unwrap();
+    assert_eq!(res.status(), 200, "{link}");
+    assert_eq!(res.headers()["x-pulse-selected-deployment"], "v4");
+}

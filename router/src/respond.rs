@@ -84,6 +84,14 @@ impl RouterError {
                 status = status.as_u16(), error = %self, "request refused");
         }
         let mut res = json(status, &self.to_string());
+        // The router did choose a deployment, and its backend failed: say
+        // which, so a deploy's check can tell a dead new backend from a
+        // router that has not heard of it yet.
+        if let Some(id) = self.deployment()
+            && let Ok(v) = HeaderValue::from_str(id.as_str())
+        {
+            res.headers_mut().insert(&crate::headers::SELECTED, v);
+        }
         if let Self::WebSocketVersion = self {
             // RFC 6455 §4.4: say which version the server does speak.
             res.headers_mut().insert(

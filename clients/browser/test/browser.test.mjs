@@ -440,7 +440,9 @@ test("the demo page shows its version, the update banner, and reloads once when 
     await page.waitForSelector("#banner", { state: "visible", timeout: 15000 });
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/demo.png" });
-    await s.must(["revoke", "v1", "--yes"]);
+    assert.match(demo.output, /Redis store/);
+    assert.match(demo.output, new RegExp(`${base}/\\?pulse_deployment=v1`), "the v1 link to watch");
+    await s.must(["--redis-prefix", "switchyard:demo", "revoke", "v1", "--yes"]);
     // Asking the backend once the router knows: the answer is stale, and the page reloads.
     await eventually("the page to reload onto v2", async () => {
       await page.click("#ask", { timeout: 1000 }).catch(() => {});
@@ -448,6 +450,12 @@ test("the demo page shows its version, the update banner, and reloads once when 
     });
     assert.equal(new URL(page.url()).search, "", "the stale pin left the URL");
     await ctx.close();
+    // Ctrl-C: the demo takes its records with it.
+    demo.kill("SIGINT");
+    await eventually("the demo to exit", () => demo.exitCode !== null);
+    assert.match(demo.output, /removed the demo's \d+ keys under switchyard:demo/);
+    const left = await s.cli(["--redis-prefix", "switchyard:demo", "status", "--json"]);
+    assert.deepEqual(JSON.parse(left.stdout).deployments, []);
   } finally {
     await s.stop();
   }

@@ -173,6 +173,53 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// Deletes every key under this store's prefix, and nothing else: for
+    /// a store that belongs to one process (the demo's), never for a
+    /// store routers share. Returns how many keys went.
+    pub async fn purge(&self) -> Result<u64> {
+        // SCAN's MATCH is a glob: the prefix is matched literally.
+        let mut pattern = String::new();
+        for c in self.prefix().chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push_str(":*");
+        let pattern = &pattern;
+        let mut cursor = 0u64;
+        let mut deleted = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .call(|mut c| async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            if !keys.is_empty() {
+                let keys = &keys;
+                let n: u64 =
+                    self.call(|mut c| async move {
+                        redis::cmd("DEL").arg(keys).query_async(&mut c).await
+                    })
+                    .await?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl RedisStore {
     /// Starts an invocation of a prelude script with the prefix as ARGV[1].
     fn script<'a>(&'a self, pick: impl FnOnce(&'a Scripts) -> &'a Script) -> ScriptInvocation<'a> {
         let mut inv = pick(&self.inner.scripts).prepare_invoke();

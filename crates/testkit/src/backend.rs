@@ -213,8 +213,7 @@ fn flag(uri: &axum::http::Uri, name: &str) -> bool {
 async fn page(State(s): State<Arc<BackendState>>, uri: axum::http::Uri) -> Response {
     // `?asset` adds a plain `<script src>` of this build's own file, as a
     // built app has: `window.asset` says whether it loaded.
-    let asset = if flag(&uri, "asset")
-    {
+    let asset = if flag(&uri, "asset") {
         format!(
             r#"<script src="/assets/{0}-app.js" onload="window.asset='loaded'" onerror="window.asset='failed'"></script>"#,
             s.deployment

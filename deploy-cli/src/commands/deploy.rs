@@ -132,6 +132,9 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     let router = super::router_url(env, args.router_url.as_deref())?;
     let health_path = super::health_path(env, args.health_path.as_deref())?;
     let before = super::snapshot(ctx).await?;
+    if router.is_some() || args.no_promote {
+        crate::checks::strict_needs_secret(&ctx.store, env).await?;
+    }
     if before.deployments.contains_key(&id) {
         return Err(usage(StoreError::AlreadyExists(id)));
     }
@@ -176,8 +179,14 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     progress(&format!("health check passed: {check_url}"));
 
     let previous = if args.no_promote {
+        // The link a strict router accepts: signed, like `preview-url`'s.
+        let link = format!(
+            "{}/?{DEFAULT_QUERY_PARAM}={}",
+            router.as_deref().unwrap_or("").trim_end_matches('/'),
+            crate::checks::check_pin(env, &id)
+        );
         progress(&format!(
-            "left pending: reach it with ?{DEFAULT_QUERY_PARAM}={id}; promote with `switchyard promote {id}`"
+            "left pending: open it at {link}; promote with `switchyard promote {id}`"
         ));
         None
     } else {
@@ -307,8 +316,26 @@ async fn promote(
         ),
     );
     if let Some(r) = router {
-        wait_until_serving(r, id, timeout).await?;
-        step(ctx, &format!("router {r} serves {id}"));
+        match wait_until_serving(r, id, timeout).await {
+            Ok(()) => step(ctx, &format!("router {r} serves {id}")),
+            Err(failing @ crate::checks::NotServing::Failing { .. }) => {
+                // The new backend fails every request routed to it: put
+                // the previous one back rather than leave users on it.
+                let Some(back) = &previous else {
+                    return Err(anyhow::anyhow!(
+                        "{id} is promoted but {failing}; there is no previous deployment to roll back to"
+                    )
+                    .into());
+                };
+                ctx.store.promote(back, UnixTime::now()).await?;
+                return Err(anyhow::anyhow!(
+                    "{id} was promoted, then {failing}: rolled back to {back}, which serves again ({id} is draining; \
+                     `switchyard revoke {id} --yes` ends it, or fix its backend and `switchyard promote {id}`)"
+                )
+                .into());
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
     Ok(previous)
 }

@@ -29,11 +29,36 @@ pub fn health_path(
     let r = switchyard_core::config::Resolver::new(env);
     match r.raw(HEALTH_PATH, flag) {
         None => Ok(switchyard_core::names::backend_paths::META.into()),
+        Some((p, from)) if reserved(&p) => Err(usage(format!(
+            "invalid value {p:?} for {HEALTH_PATH} (from {from}): the router answers that path itself \
+             (its own health, or its reserved /_switchyard and /_pulse/internal prefixes), so the check would \
+             pass with no backend at all; use a path the backend serves, such as {}",
+            switchyard_core::names::backend_paths::META
+        ))),
         Some((p, _)) if p.starts_with('/') => Ok(p),
         Some((p, from)) => Err(usage(format!(
             "invalid value {p:?} for {HEALTH_PATH} (from {from}): a path starting with '/'"
         ))),
     }
+}
+
+/// Whether the router answers `path` itself (as routers are configured
+/// unless told otherwise), compared as the router compares it: case and
+/// dot segments aside, on the path without its query.
+fn reserved(path: &str) -> bool {
+    let names = switchyard_core::RoutingNames::default();
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let path = path.replace("/./", "/");
+    let under = |prefix: &str| {
+        path == prefix
+            || path.starts_with(&format!("{prefix}/"))
+            || path.starts_with(&format!("{prefix};"))
+    };
+    path == names.health_path || under(&names.client_prefix) || under(&names.internal_prefix)
 }
 
 /// A wait limit from a flag: a duration longer than zero.

@@ -127,6 +127,9 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         Some(d) => epoch_guard(&snap, d, args.force)?,
     }
+    if args.verify.router(env)?.is_some() {
+        crate::checks::strict_needs_secret(&ctx.store, env).await?;
+    }
     if args.watch {
         return watch(ctx, env, &id, &args).await;
     }
