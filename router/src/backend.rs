@@ -26,7 +26,13 @@ pub fn rewrite_request(
     decision_path: Option<PathAndQuery>,
     host: Option<HeaderValue>,
 ) {
-    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::strip_hop_by_hop(
+        &mut parts.headers,
+        Some(headers::RequestRules {
+            pin_header: &shared.config.names.header,
+            trust_forwarded: shared.config.trust_forwarded,
+        }),
+    );
     headers::add_forwarded(
         &mut parts.headers,
         peer,
@@ -42,22 +48,36 @@ pub fn rewrite_request(
 }
 
 /// A backend's answer as the client gets it, body streamed: hop-by-hop
-/// headers out, the selected deployment and request id in, counted.
+/// headers out, counted, and, with a `label`, the selected deployment and
+/// the pin label in (a fallthrough answer from another deployment names
+/// neither: it must not hand an anonymous client a pin to an old build).
 pub(crate) fn backend_response(
     target: &Target,
     res: Response<Streamed>,
     started: Instant,
+    label: Option<&HeaderValue>,
 ) -> Response<Body> {
     let (mut parts, body) = res.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(&SELECTED, target.selected.clone());
-    parts
-        .headers
-        .append(&headers::SERVER_TIMING, target.label.clone());
+    backend_head(target, &mut parts, started, label);
+    Response::from_parts(parts, Either::Left(body))
+}
+
+/// The head half of `backend_response`, for an answer whose body the
+/// router already holds.
+pub(crate) fn backend_head(
+    target: &Target,
+    parts: &mut http::response::Parts,
+    started: Instant,
+    label: Option<&HeaderValue>,
+) {
+    headers::strip_hop_by_hop(&mut parts.headers, None);
+    if let Some(label) = label {
+        parts.headers.insert(&SELECTED, target.selected.clone());
+        parts.headers.append(&headers::SERVER_TIMING, label.clone());
+    }
     target
         .traffic
         .record(parts.status.as_u16(), started.elapsed());
-    Response::from_parts(parts, Either::Left(body))
 }
 
 /// Counts a failure the backend caused and passes the error on.

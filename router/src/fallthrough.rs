@@ -7,17 +7,27 @@
 //! live deployment, so it can answer for them.
 //!
 //! Never for other methods, requests with a body, pinned requests, previews
-//! or revoked deployments. The first 404's body is dropped unread; each try
-//! costs one backend round trip.
+//! or revoked deployments, and never to a deployment a pin could not reach
+//! either: one drained past the maximum pin age, or, in strict mode, any
+//! deployment unpinned traffic does not reach (old builds there open only
+//! with a valid token). An answer from another deployment carries no pin
+//! label and no deployment id, so it hands nobody a pin to an old build.
+//!
+//! Each try costs one backend round trip and no extra connection: a small
+//! 404 body (up to `DRAIN_LIMIT`) is read before the next try, so its
+//! connection goes back to the pool; a larger one is dropped unread.
 
 use std::{sync::Arc, time::Instant};
 
-use http::{HeaderMap, Method, Request, Response, Uri, header, uri::PathAndQuery};
-use http_body_util::{Either, Empty};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header, uri::PathAndQuery};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Either, Empty, Full};
 
 use crate::{
     Shared,
-    backend::backend_response,
+    backend::{backend_head, backend_response},
+    pick::{self, Choice},
     respond::Body,
     table::Target,
     upstream::{Streamed, Upstream},
@@ -61,6 +71,9 @@ pub fn retry_for(
     })
 }
 
+/// The largest 404 body read so that its connection can be reused.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+
 /// Asks the other live deployments, newest first, for what `first`
 /// answered 404; the first 2xx wins, else the last answer stands.
 pub async fn fall_through(
@@ -72,18 +85,28 @@ pub async fn fall_through(
     started: Instant,
 ) -> Response<Body> {
     let table = shared.table.load_full();
+    let pins = &shared.config.pins;
     let others = table
         .as_ref()
         .map(|t| {
+            let unpinned_reach = |c: &Arc<Target>| {
+                t.active.as_ref().is_some_and(|a| Arc::ptr_eq(a, c))
+                    || t.rollout.as_ref().is_some_and(|(r, _)| Arc::ptr_eq(r, c))
+            };
             t.asset_order
                 .iter()
                 .filter(|c| c.id != first.id)
+                .filter(|c| pins.keys.is_none() || unpinned_reach(c))
+                .filter(|c| matches!(pick::honour_age(Choice::Pinned(c), pins), Choice::Pinned(_)))
                 .take(shared.config.assets.tries)
                 .cloned()
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let mut last = (first.clone(), not_found);
+    if others.is_empty() {
+        return backend_response(first, not_found, started, Some(&first.label));
+    }
+    let mut last = drained(shared, first, not_found, started, Some(&first.label)).await;
     for other in others {
         let mut req = Request::new(Either::Right(Empty::new()));
         *req.method_mut() = retry.method.clone();
@@ -101,15 +124,44 @@ pub async fn fall_through(
         };
         if res.status().is_success() {
             other.traffic.fell_through();
-            let mut out = backend_response(&other, res, started);
+            let mut out = backend_response(&other, res, started, None);
             out.headers_mut().insert(
                 switchyard_core::names::headers::FELL_THROUGH,
                 first.selected.clone(),
             );
             return out;
         }
-        last = (other, res);
+        last = drained(shared, &other, res, started, None).await;
     }
-    let (target, res) = last;
-    backend_response(&target, res, started)
+    last
+}
+
+/// `res` as the client gets it, its body read first when small, so the
+/// connection it came on is free for the next try; a large body stays a
+/// stream (and its connection is closed if the answer is not used).
+async fn drained(
+    shared: &Shared,
+    target: &Target,
+    res: Response<Streamed>,
+    started: Instant,
+    label: Option<&HeaderValue>,
+) -> Response<Body> {
+    if res
+        .body()
+        .size_hint()
+        .upper()
+        .is_none_or(|n| n > DRAIN_LIMIT)
+    {
+        return backend_response(target, res, started, label);
+    }
+    let (mut parts, body) = res.into_parts();
+    let read = tokio::time::timeout(shared.config.limits.backend_timeout, body.collect()).await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => Bytes::new(),
+    };
+    // The length is the bytes held, whatever the backend announced.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    backend_head(target, &mut parts, started, label);
+    Response::from_parts(parts, Either::Right(Full::new(bytes)))
 }

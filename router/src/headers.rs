@@ -35,31 +35,71 @@ fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Forwarding headers a client may send that only a trusted proxy in
+/// front may set; without `--trust-forwarded` they are dropped, as
+/// `X-Forwarded-Proto` and `-Host` are replaced.
+fn is_forwarding(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "forwarded" | "x-real-ip" | "x-forwarded-port" | "x-forwarded-prefix"
+    )
+}
+
+/// What a request's rewrite takes out besides the hop-by-hop headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRules<'a> {
+    /// The pin header: a `Connection` token never removes it, and its
+    /// underscore spelling (which CGI, WSGI, PHP and Rack read as the same
+    /// header) never reaches the backend.
+    pub pin_header: &'a str,
+    /// Client-sent forwarding headers are kept (a trusted proxy set them).
+    pub trust_forwarded: bool,
+}
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1); for a request (`rules`),
+/// also what only a trusted proxy may say and the pin's underscore
+/// spelling, so the backend cannot read a pin other than the one that
+/// routed.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, rules: Option<RequestRules<'_>>) {
     // One pass over the names finds them (most messages carry none, and
-    // an empty Vec does not allocate), where removing each of the nine by
-    // name would hash all of them every time.
-    let mut named: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| is_fixed_hop_by_hop(n))
-        .cloned()
-        .collect();
+    // an empty Vec does not allocate), where removing each by name would
+    // hash all of them every time.
+    let drop = |n: &HeaderName| {
+        is_fixed_hop_by_hop(n)
+            || rules.is_some_and(|r| {
+                (!r.trust_forwarded && is_forwarding(n))
+                    || (n.as_str().contains('_') && same_but_underscores(n.as_str(), r.pin_header))
+            })
+    };
+    let mut named: Vec<HeaderName> = headers.keys().filter(|n| drop(n)).cloned().collect();
     if named.is_empty() {
         return;
     }
-    // Headers named by Connection are hop-by-hop too. Collected first
-    // because removing while iterating the map is not possible.
+    // Headers named by Connection are hop-by-hop too, except what the
+    // router itself routes and traces by. Collected first because removing
+    // while iterating the map is not possible.
+    let kept =
+        |n: &HeaderName| n == X_REQUEST_ID || rules.is_some_and(|r| n.as_str() == r.pin_header);
     named.extend(
         headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok()),
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !kept(n)),
     );
     for name in named {
         headers.remove(name);
     }
+}
+
+/// `a` is `b` with some `-` written as `_` (header names are lowercase).
+fn same_but_underscores(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || (x == b'_' && y == b'-'))
 }
 
 /// Adds the forwarding headers a backend needs to know who asked.
@@ -195,9 +235,38 @@ mod tests {
             ("proxy-connection", "keep-alive"),
             ("accept", "*/*"),
         ]);
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, None);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn a_request_keeps_its_pin_and_id_and_loses_what_only_a_proxy_may_say() {
+        let sent = [
+            ("connection", "x-pulse-deployment, x-request-id, x-secret"),
+            ("x-pulse-deployment", "v1"),
+            ("x-request-id", "abc"),
+            ("x-secret", "1"),
+            ("x_pulse_deployment", "v2"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-forwarded-port", "443"),
+            ("x-forwarded-prefix", "/admin"),
+            ("accept", "*/*"),
+        ];
+        let rules = |trust_forwarded| RequestRules {
+            pin_header: "x-pulse-deployment",
+            trust_forwarded,
+        };
+        let mut h = map(&sent);
+        strip_hop_by_hop(&mut h, Some(rules(false)));
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
+        left.sort();
+        assert_eq!(left, ["accept", "x-pulse-deployment", "x-request-id"]);
+        let mut h = map(&sent);
+        strip_hop_by_hop(&mut h, Some(rules(true)));
+        assert!(h.contains_key("forwarded") && h.contains_key("x-real-ip"));
+        assert!(!h.contains_key("x_pulse_deployment"));
     }
 
     #[test]

@@ -72,22 +72,47 @@ pub fn check<'a>(raw: &'a str, internal_prefix: &str, own_prefix: Option<&str>) 
     } else {
         Cow::Borrowed(&*path)
     };
-    if under(&decoded, internal_prefix) {
+    // Path parameters (`;x=1` in a segment): Tomcat, Jetty and some
+    // Spring and ASP.NET setups drop them before routing, so the reserved
+    // prefixes are judged without them too, and a dot segment carrying
+    // one (`..;`), which those servers resolve, is too ambiguous to pass.
+    let bare: Cow<'_, str> = if decoded.contains(';') {
+        let mut out = String::with_capacity(decoded.len());
+        for seg in decoded.split('/').skip(1) {
+            let name = seg.split(';').next().unwrap_or("");
+            if seg.contains(';') && matches!(name, "." | "..") {
+                return PathVerdict::Ambiguous("path parameter on a dot segment");
+            }
+            out.push('/');
+            out.push_str(name);
+        }
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(&*decoded)
+    };
+    if under(&bare, internal_prefix) {
         return PathVerdict::Internal;
     }
     if let Some(own) = own_prefix
-        && under(&decoded, own)
+        && under(&bare, own)
     {
-        let rest = decoded[own.trim_end_matches('/').len()..].to_string();
+        let rest = bare[own.trim_end_matches('/').len()..].to_string();
         return PathVerdict::Own(rest);
     }
     PathVerdict::Forward(path)
 }
 
+/// Whether `path` is `prefix` or below it, ignoring ASCII case: backends
+/// on case-insensitive routers (ASP.NET, Express by default, IIS) serve
+/// `/_PULSE/INTERNAL` as the internal path.
 fn under(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
-    path.strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    match (path.get(..prefix.len()), path.get(prefix.len()..)) {
+        (Some(head), Some(rest)) => {
+            head.eq_ignore_ascii_case(prefix) && (rest.is_empty() || rest.starts_with('/'))
+        }
+        _ => false,
+    }
 }
 
 /// Collapses empty segments and resolves dot segments; `..` never climbs
@@ -138,6 +163,33 @@ mod tests {
     /// A path is rewritten exactly when it has an empty segment (`//`)
     /// or a dot segment, anywhere: every path of up to eight characters
     /// over `/`, `.` and `a`.
+    #[test]
+    fn reserved_prefixes_hold_against_case_and_path_parameters() {
+        for raw in [
+            "/_PULSE/INTERNAL/railway/reload",
+            "/_Pulse/Internal",
+            "/_pulse;x=1/internal/x",
+            "/_pulse/internal;jsessionid=1/x",
+        ] {
+            assert_eq!(check(raw, P, None), PathVerdict::Internal, "{raw}");
+        }
+        for raw in ["/static/..;/_pulse/internal/x", "/a/.;x/b"] {
+            assert!(
+                matches!(check(raw, P, None), PathVerdict::Ambiguous(_)),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            check("/_SWITCHYARD/client.js", P, Some("/_switchyard")),
+            PathVerdict::Own("/client.js".into())
+        );
+        assert_eq!(
+            forwarded("/shop;jsessionid=1/cart"),
+            "/shop;jsessionid=1/cart"
+        );
+        assert_eq!(forwarded("/_pulsex/internal"), "/_pulsex/internal");
+    }
+
     #[test]
     fn rewritten_exactly_when_it_has_empty_or_dot_segments() {
         fn walk(p: &mut String, depth: usize) {

@@ -204,15 +204,30 @@ fn form_decode(raw: &str) -> Cow<'_, str> {
 
 /// Every value of `name` in a query string, names and values decoded.
 pub fn query_values<'q>(query: &'q str, name: &str) -> impl Iterator<Item = Cow<'q, str>> {
-    query.split('&').filter_map(move |pair| {
+    query.split(QUERY_SEPARATORS).filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         names_pin(k, name).then(|| form_decode(v))
     })
 }
 
-/// Whether a raw query parameter name is `name` as a backend decodes it.
+/// Pair separators backends split a query on: `&`, and `;` (older CGI
+/// conventions, Python's `parse_qs` before 3.9.2, Rack before 3.0).
+pub const QUERY_SEPARATORS: [char; 2] = ['&', ';'];
+
+/// Whether a raw query parameter name is `name` as some backend decodes
+/// it: form-decoded, or also as PHP mangles it (leading spaces dropped,
+/// ` `, `.` and `[` read as `_`), so `pulse.deployment` is a pin to PHP.
 pub fn names_pin(raw: &str, name: &str) -> bool {
-    form_decode(raw) == name
+    let decoded = form_decode(raw);
+    if decoded == name {
+        return true;
+    }
+    let php = decoded.trim_start_matches(' ');
+    php.len() == name.len()
+        && php
+            .bytes()
+            .zip(name.bytes())
+            .all(|(a, b)| a == b || (b == b'_' && matches!(a, b' ' | b'.' | b'[')))
 }
 
 /// The first value of `name` in a query string, decoded.
@@ -529,6 +544,26 @@ mod tests {
                 .unwrap(),
             "v2"
         );
+    }
+
+    #[test]
+    fn every_spelling_a_backend_reads_as_the_pin_is_the_pin() {
+        let names = RoutingNames::default();
+        let none = HeaderMap::new();
+        let pin = |q| pinned_id(Some(q), &none, &names, Load::Other);
+        assert_eq!(pin("a=1;pulse_deployment=v2").unwrap().unwrap(), "v2");
+        assert_eq!(pin("pulse.deployment=v2").unwrap().unwrap(), "v2");
+        assert_eq!(pin("pulse%20deployment=v2").unwrap().unwrap(), "v2");
+        assert_eq!(pin("pulse[deployment=v2").unwrap().unwrap(), "v2");
+        assert_eq!(
+            pin("pulse_deployment=v1;pulse.deployment=v2"),
+            Err(ConflictingPins)
+        );
+        assert_eq!(
+            pin("pulse_deployment=v1&a=1;pulse_deployment=v2"),
+            Err(ConflictingPins)
+        );
+        assert!(pin("pulsexdeployment=v2").unwrap().is_none());
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub(crate) struct Decision {
     pub active: Option<HeaderValue>,
     /// What to do with the page cookie (`pick::PAGE_COOKIE`).
     pub page_cookie: PageCookie,
+    /// The request's own pin, kept where the response hands it back: a
+    /// strict-mode token (its label and page cookie repeat it, so access
+    /// never outlives the token it came from) or a page cookie to set.
+    pub pin: Option<String>,
 }
 
 /// The page cookie on a response: set by a document load pinned to a
@@ -314,6 +318,7 @@ fn decide(
         }
         _ => PageCookie::Untouched,
     };
+    let keep_pin = pinned && (config.pins.keys.is_some() || page_cookie == PageCookie::Set);
     Ok(Ok(Decision {
         target,
         pinned,
@@ -322,6 +327,7 @@ fn decide(
         set_cookie,
         active: table.active_id.clone(),
         page_cookie,
+        pin: keep_pin.then(|| pin.map(Cow::into_owned)).flatten(),
     }))
 }
 
@@ -340,7 +346,14 @@ async fn forward(
         set_cookie,
         active,
         page_cookie,
+        pin,
     } = decision;
+    // Strict mode: a pinned answer is labelled with the token that pinned
+    // it, never a fresher one (a preview link's end stays its end).
+    let echoed = match (&pin, &shared.config.pins.keys) {
+        (Some(token), Some(_)) => pin_label(token, &target, active.as_ref()),
+        _ => None,
+    };
     let (mut parts, body) = req.into_parts();
     rewrite_request(shared, &mut parts, &target, &conn.peer_ip, path, host);
     let retry = fallthrough::retry_for(
@@ -384,7 +397,12 @@ async fn forward(
             ))
             .await
         }
-        _ => backend_response(&target, res, started),
+        _ => backend_response(
+            &target,
+            res,
+            started,
+            Some(echoed.as_ref().unwrap_or(&target.label)),
+        ),
     };
     let h = res.headers_mut();
     // The pin header (and cookie) chose this response: a cache must not
@@ -401,7 +419,16 @@ async fn forward(
     }
     match page_cookie {
         PageCookie::Set if !headers::publicly_cacheable(h) => {
-            h.append(header::SET_COOKIE, target.page_cookie.clone());
+            if let Some(cookie) = pin.as_deref().and_then(|p| {
+                HeaderValue::try_from(format!(
+                    "{}={p}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
+                    pick::PAGE_COOKIE,
+                    pick::PAGE_COOKIE_MAX_AGE
+                ))
+                .ok()
+            }) {
+                h.append(header::SET_COOKIE, cookie);
+            }
         }
         PageCookie::Clear => {
             h.append(
@@ -424,6 +451,19 @@ async fn forward(
         body.end_when(shared.sockets.retired(&target.id));
     }
     Ok(res)
+}
+
+/// The `Server-Timing` label naming `token` as this response's pin.
+fn pin_label(token: &str, target: &Target, active: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let active = active
+        .and_then(|a| a.to_str().ok())
+        .map(|a| format!(", switchyard-active;desc=\"{a}\""))
+        .unwrap_or_default();
+    HeaderValue::try_from(format!(
+        "switchyard-pin;desc=\"{token}\", switchyard-deployment;desc=\"{}\"{active}",
+        target.id
+    ))
+    .ok()
 }
 
 #[cfg(test)]

@@ -260,10 +260,13 @@ pub fn unpinned_location(uri: &http::Uri, query_param: &str) -> (String, bool) {
     let mut had_pin = false;
     if let Some(query) = uri.query() {
         let mut first = true;
-        for pair in query.split('&') {
+        for pair in query.split(crate::pick::QUERY_SEPARATORS) {
             let name = pair.split_once('=').map_or(pair, |(k, _)| k);
             if crate::pick::names_pin(name, query_param) {
                 had_pin = true;
+                continue;
+            }
+            if pair.is_empty() {
                 continue;
             }
             out.push(if first { '?' } else { '&' });
@@ -283,8 +286,13 @@ fn client_loader_location(headers: &HeaderMap) -> Option<HeaderValue> {
         return None;
     }
     let loc = headers.get(pulse::CLIENT_LOADER_LOCATION)?;
-    // Only a same-site path or an http(s) URL: never a script scheme.
+    // Only a same-site path or an http(s) URL: never a script scheme, and
+    // no backslash or control character, which browsers read as `/` or
+    // drop (`/\\host` is `//host` to them).
     let s = loc.to_str().ok()?;
+    if s.contains('\\') || s.bytes().any(|b| b.is_ascii_control()) {
+        return None;
+    }
     let ok = (s.starts_with('/') && !s.starts_with("//"))
         || s.starts_with("https://")
         || s.starts_with("http://");

@@ -29,8 +29,6 @@ pub struct Target {
     pub label: HeaderValue,
     /// What pins a request here: the id, or in strict mode a token.
     pub pin: String,
-    /// `Set-Cookie` of the page cookie naming this deployment's pin.
-    pub page_cookie: HeaderValue,
     /// For the maximum pin age.
     pub drain_started_at: Option<switchyard_core::UnixTime>,
     pub traffic: Arc<Traffic>,
@@ -111,12 +109,6 @@ impl Table {
                 set_cookie: names.cookie.as_ref().and_then(|c| {
                     HeaderValue::try_from(format!("{c}={pin}; Path=/; HttpOnly; SameSite=Lax")).ok()
                 }),
-                page_cookie: HeaderValue::try_from(format!(
-                    "{}={pin}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
-                    crate::pick::PAGE_COOKIE,
-                    crate::pick::PAGE_COOKIE_MAX_AGE
-                ))
-                .unwrap_or_else(|_| HeaderValue::from_static(crate::pick::PAGE_COOKIE_CLEAR)),
                 drain_started_at: d.drain_started_at,
                 label: HeaderValue::try_from(format!(
                     "switchyard-pin;desc=\"{pin}\", switchyard-deployment;desc=\"{id}\"{active_desc}"

@@ -272,6 +272,7 @@ async fn upgrade_backend(
             target,
             res.map(Streamed::detached),
             started.into_std(),
+            Some(&target.label),
         )));
     }
     let expected = derive_accept_key(backend_key.as_bytes());

@@ -34,7 +34,16 @@ async fn an_old_documents_chunk_arrives_from_the_build_that_has_it() {
     let res = get(r.addr, "/assets/v1-app.3f9a.js", &[]).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.body, Bytes::from("v1-app.3f9a.js from v1"));
-    assert_eq!(res.header("x-pulse-selected-deployment"), Some("v1"));
+    // An anonymous client learns neither the old build's id nor a pin to it.
+    assert_eq!(res.header("x-pulse-selected-deployment"), None);
+    assert!(
+        res.headers
+            .get_all("server-timing")
+            .iter()
+            .all(|v| !v.to_str().unwrap().contains("v1")),
+        "{:?}",
+        res.headers
+    );
     assert_eq!(
         res.header("x-switchyard-fell-through"),
         Some("v2"),

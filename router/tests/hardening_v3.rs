@@ -1,0 +1,246 @@
+//! The third attack run's findings, over real sockets: fallthrough that
+//! honours every pin policy and reuses its connections, tokens that never
+//! outlive themselves, every spelling of the pin, the internal block
+//! against case and path parameters, forwarding headers under one trust
+//! rule, and loader redirects that cannot leave the site.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::SeqCst},
+    },
+    time::Duration,
+};
+
+use support::*;
+use switchyard_core::{UnixTime, pin::PinKeys};
+use tokio::net::TcpListener;
+
+/// v1 (older, draining) and v2 (active), v1 registered first.
+async fn two_builds(
+    config: switchyard_router::RouterConfig,
+    v1_url: String,
+    v2_url: String,
+) -> (TestRouter, switchyard_store::SharedStore) {
+    let store = memory_store();
+    for (name, url) in [("v1", v1_url), ("v2", v2_url)] {
+        store
+            .register(switchyard_store::NewDeployment {
+                id: id(name),
+                service_name: name.into(),
+                backend_url: url,
+                service_id: None,
+                state_epoch: None,
+                now: UnixTime::now(),
+            })
+            .await
+            .unwrap();
+        store.promote(&id(name), UnixTime::now()).await.unwrap();
+    }
+    let r = TestRouter::start(config, store.clone()).await;
+    (r, store)
+}
+
+/// A TCP relay in front of `backend` that counts the connections made to
+/// it: what the router's pool costs the backend.
+async fn counted(backend: &Backend) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU64::new(0));
+    let (n, to) = (count.clone(), backend.addr);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            n.fetch_add(1, SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn fallthrough_reuses_its_connections() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let (u1, c1) = counted(&v1).await;
+    let (u2, c2) = counted(&v2).await;
+    let (r, _s) = two_builds(test_config(), u1, u2).await;
+    for _ in 0..30 {
+        let res = get(r.addr, "/assets/v1-app.js", &[]).await;
+        assert_eq!(res.status, 200);
+        let miss = get(r.addr, "/assets/nobody-has-this.js", &[]).await;
+        assert_eq!(miss.status, 404);
+    }
+    // 60 asset misses on v2 and 30 more on v1: the 404s were read, their
+    // connections reused (a few, not one per step).
+    let (n1, n2) = (c1.load(SeqCst), c2.load(SeqCst));
+    assert!(n1 <= 4 && n2 <= 4, "connections: v1 {n1}, v2 {n2}");
+}
+
+#[tokio::test]
+async fn fallthrough_never_reaches_what_a_pin_could_not() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let mut config = test_config();
+    config.pins.max_age = Some(Duration::from_secs(1));
+    let (r, _s) = two_builds(config, v1.url(), v2.url()).await;
+    eventually(
+        Duration::from_secs(10),
+        "v1 past the maximum pin age",
+        || async {
+            (get(r.addr, "/assets/v1-app.js?pulse_deployment=v1", &[])
+                .await
+                .status
+                == 409)
+                .then_some(())
+        },
+    )
+    .await;
+    let unpinned = get(r.addr, "/assets/v1-app.js", &[]).await;
+    assert_eq!(unpinned.status, 404, "no back door through fallthrough");
+
+    // Strict mode: an old build opens only with a valid token.
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let mut config = test_config();
+    config.pins.keys = Some(PinKeys::new(&[7u8; 32]).unwrap());
+    let (r, _s) = two_builds(config, v1.url(), v2.url()).await;
+    assert_eq!(get(r.addr, "/assets/v1-app.js", &[]).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_token_is_never_relabelled_past_its_own_end() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let keys = PinKeys::new(&[9u8; 32]).unwrap();
+    let mut config = test_config();
+    config.pins.keys = Some(keys.clone());
+    config.pins.ttl = Duration::from_secs(86_400);
+    let (r, _s) = two_builds(config, v1.url(), v2.url()).await;
+    // A preview-style link valid for a minute.
+    let token = keys.mint(&id("v1"), UnixTime::now(), Duration::from_secs(60));
+    let res = get(r.addr, &format!("/page?pulse_deployment={token}"), &[]).await;
+    assert_eq!(res.status, 200);
+    let timing = res.header("server-timing").unwrap();
+    assert!(
+        timing.contains(&format!("switchyard-pin;desc=\"{token}\"")),
+        "the same token back, not a day-long one: {timing}"
+    );
+    // Unpinned traffic still gets a fresh label.
+    let fresh = get(r.addr, "/page", &[]).await;
+    assert!(
+        fresh
+            .header("server-timing")
+            .unwrap()
+            .contains("switchyard-pin;desc=\"v2.")
+    );
+}
+
+#[tokio::test]
+async fn the_backend_never_reads_another_pin() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let (r, _s) = two_builds(test_config(), v1.url(), v2.url()).await;
+    // The underscore header CGI-style backends read as the pin: dropped.
+    let res = get(r.addr, "/echo", &[("x_pulse_deployment", "v1")]).await;
+    assert_eq!(res.deployment(), "v2");
+    assert!(res.json()["headers"].get("x_pulse_deployment").is_none());
+    // `;`-separated and PHP-mangled names are pins, so one-pin holds.
+    for q in [
+        "a=1;pulse_deployment=v1",
+        "pulse.deployment=v1",
+        "pulse%20deployment=v1",
+    ] {
+        assert_eq!(
+            get(r.addr, &format!("/echo?{q}"), &[]).await.deployment(),
+            "v1",
+            "{q}"
+        );
+        let two = get(r.addr, &format!("/echo?pulse_deployment=v2&{q}"), &[]).await;
+        assert_eq!(two.status, 400, "{q}");
+    }
+    // A Connection header cannot strip the pin or the request id.
+    let res = get(
+        r.addr,
+        "/echo",
+        &[
+            ("connection", "x-pulse-deployment, x-request-id"),
+            ("x-pulse-deployment", "v1"),
+        ],
+    )
+    .await;
+    assert_eq!(res.deployment(), "v1");
+    let seen = &res.json()["headers"];
+    assert_eq!(seen["x-pulse-deployment"], serde_json::json!(["v1"]));
+    assert!(seen.get("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn the_internal_block_holds_against_case_and_path_parameters() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let (r, _s) = two_builds(test_config(), v1.url(), v2.url()).await;
+    for path in [
+        "/_PULSE/INTERNAL/railway/reload",
+        "/_pulse;x=1/internal/railway/reload",
+        "/_Pulse/Internal;a/railway/sessions",
+    ] {
+        let res = get(r.addr, path, &[]).await;
+        assert_eq!(res.status, 404, "{path}");
+        assert_eq!(res.header("x-switchyard"), Some("router"), "{path}");
+    }
+    let res = get(r.addr, "/static/..;/_pulse/internal/railway/reload", &[]).await;
+    assert_eq!(res.status, 400);
+    assert_eq!(v2.state.reload_calls.load(SeqCst), 0);
+}
+
+#[tokio::test]
+async fn client_forwarding_headers_obey_the_trust_setting() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let sent = [
+        ("forwarded", "for=203.0.113.9;proto=https"),
+        ("x-real-ip", "203.0.113.9"),
+        ("x-forwarded-port", "443"),
+        ("x-forwarded-prefix", "/admin"),
+    ];
+    let (r, _s) = two_builds(test_config(), v1.url(), v2.url()).await;
+    let seen = get(r.addr, "/echo", &sent).await.json()["headers"].clone();
+    for (name, _) in sent {
+        assert!(seen.get(name).is_none(), "{name} passed untrusted: {seen}");
+    }
+    let mut trusting = test_config();
+    trusting.trust_forwarded = true;
+    let (r, _s) = two_builds(trusting, v1.url(), v2.url()).await;
+    let seen = get(r.addr, "/echo", &sent).await.json()["headers"].clone();
+    for (name, value) in sent {
+        assert_eq!(seen[name], serde_json::json!([value]), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_loader_redirect_cannot_leave_the_site() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let (r, _s) = two_builds(test_config(), v1.url(), v2.url()).await;
+    for location in ["/\\evil.example", "/\\/evil.example", "/ok\\x"] {
+        let res = get(
+            r.addr,
+            "/?pulse_deployment=gone",
+            &[
+                ("x-pulse-client-loader", "1"),
+                ("x-pulse-client-loader-location", location),
+            ],
+        )
+        .await;
+        assert_eq!(res.status, 409, "{location}");
+        assert!(res.header("location").is_none());
+    }
+}
