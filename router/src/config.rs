@@ -24,6 +24,9 @@ pub struct RouterArgs {
     /// Private address for /metrics and /snapshot, or "off"
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Host names the private listener answers besides loopback and IP addresses, comma-separated (its DNS-rebinding guard)
+    #[arg(long)]
+    pub metrics_hosts: Option<String>,
     /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name
     #[arg(long)]
     pub redis_url: Option<String>,
@@ -93,6 +96,9 @@ pub struct RouterArgs {
     /// Keep the client's X-Forwarded-Proto and -Host (behind a trusted edge such as Railway's)
     #[arg(long)]
     pub trust_forwarded: bool,
+    /// Mark the router's cookies Secure always (they are whenever a trusted X-Forwarded-Proto says https)
+    #[arg(long)]
+    pub secure_cookies: bool,
     /// Path prefixes of content-hashed build output whose 404 is retried on older live deployments, comma-separated, or "off"
     #[arg(long)]
     pub asset_paths: Option<String>,
@@ -139,7 +145,10 @@ pub mod settings {
     pub const PORT: Setting = Setting::new("--listen", &["PORT"]);
     pub const METRICS_LISTEN: Setting =
         Setting::new("--metrics-listen", &["SWITCHYARD_METRICS_LISTEN"])
-            .defaults_to("0.0.0.0:9091");
+            .defaults_to("127.0.0.1:9091");
+    pub const METRICS_HOSTS: Setting =
+        Setting::new("--metrics-hosts", &["SWITCHYARD_METRICS_HOSTS"])
+            .defaults_to("none: loopback names and IP addresses only");
     pub const REPLICA_ID: Setting = Setting::new(
         "--replica-id",
         &["SWITCHYARD_REPLICA_ID", "RAILWAY_REPLICA_ID"],
@@ -225,6 +234,8 @@ pub mod settings {
             .defaults_to("one per core");
     pub const TRUST_FORWARDED: Setting =
         Setting::new("--trust-forwarded", &["SWITCHYARD_TRUST_FORWARDED"]);
+    pub const SECURE_COOKIES: Setting =
+        Setting::new("--secure-cookies", &["SWITCHYARD_SECURE_COOKIES"]);
 
     /// The settings `--help` describes; PORT only fills in --listen.
     pub const ALL: &[Setting] = &[
@@ -233,6 +244,7 @@ pub mod settings {
         common::LOG_FORMAT,
         LISTEN,
         METRICS_LISTEN,
+        METRICS_HOSTS,
         REPLICA_ID,
         QUERY_PARAM,
         AFFINITY_HEADER,
@@ -263,6 +275,7 @@ pub mod settings {
         WS_MAX_MESSAGE_BYTES,
         WORKER_THREADS,
         TRUST_FORWARDED,
+        SECURE_COOKIES,
     ];
 }
 
@@ -351,6 +364,9 @@ fn asset_prefixes(raw: &str) -> Result<Vec<String>, String> {
 pub struct RouterConfig {
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
+    /// Host names the private listener answers besides `localhost` and IP
+    /// literals: a page on another name (DNS rebinding) gets nothing.
+    pub metrics_hosts: Vec<String>,
     /// The metrics address was configured, not defaulted: failing to bind it
     /// is fatal. A defaulted one that is taken only costs the metrics.
     pub metrics_explicit: bool,
@@ -363,6 +379,9 @@ pub struct RouterConfig {
     /// Keep the client's X-Forwarded-Proto/Host (behind a trusted edge such
     /// as Railway's) instead of setting them from the connection.
     pub trust_forwarded: bool,
+    /// Cookies the router sets are `Secure` always (else only when a
+    /// trusted `X-Forwarded-Proto` says the client came over https).
+    pub secure_cookies: bool,
     /// One JSON line per request on stdout.
     pub access_log: bool,
     pub assets: Assets,
@@ -382,6 +401,7 @@ impl Default for RouterConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
             metrics_listen: None,
+            metrics_hosts: Vec::new(),
             metrics_explicit: false,
             redis_url: None,
             redis_prefix: DEFAULT_PREFIX.into(),
@@ -390,6 +410,7 @@ impl Default for RouterConfig {
             names: RoutingNames::default(),
             rollout_key_header: None,
             trust_forwarded: false,
+            secure_cookies: false,
             access_log: false,
             assets: Assets::default(),
             pins: Pins {
@@ -614,7 +635,7 @@ impl RouterConfig {
         let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
         format!(
             "listen={} metrics={} redis={} prefix={} replica={} query_param={} header={} cookie={} \
-             rollout_key={} trust_forwarded={} access_log={} max_connections={} max_header_bytes={} \
+             rollout_key={} trust_forwarded={} secure_cookies={} access_log={} max_connections={} max_header_bytes={} \
              max_header_lines={} header_read_timeout={:?} idle_timeout={:?} backend_connect_timeout={:?} \
              backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
              ws_max_message_bytes={} workers={} asset_paths={} asset_tries={} pins={} pin_ttl={:?} \
@@ -630,6 +651,7 @@ impl RouterConfig {
             opt(&self.names.cookie),
             opt(&self.rollout_key_header),
             self.trust_forwarded,
+            self.secure_cookies,
             self.access_log,
             l.max_connections,
             l.max_header_bytes,
@@ -684,7 +706,16 @@ impl RouterConfig {
                     s.parse::<SocketAddr>().map(Some).map_err(|e| e.to_string())
                 }
             })?
-            .unwrap_or(Some(SocketAddr::from(([0, 0, 0, 0], 9091))));
+            .unwrap_or(Some(SocketAddr::from(([127, 0, 0, 1], 9091))));
+        let metrics_hosts = r
+            .raw(METRICS_HOSTS, args.metrics_hosts.as_deref())
+            .map(|(v, _)| {
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         let names = routing_names(&r, args, d.names)?;
         let heartbeat_interval = r.duration(
             HEARTBEAT_INTERVAL,
@@ -721,12 +752,14 @@ impl RouterConfig {
                 LogFormat::Text,
             )?,
             names,
+            metrics_hosts,
             rollout_key_header: r.optional_with(
                 ROLLOUT_KEY_HEADER,
                 args.rollout_key_header.as_deref(),
                 header_name,
             )?,
             trust_forwarded: r.flag_bool(TRUST_FORWARDED, args.trust_forwarded)?,
+            secure_cookies: r.flag_bool(SECURE_COOKIES, args.secure_cookies)?,
             access_log: r.flag_bool(ACCESS_LOG, args.access_log)?,
             pins: pins(&r, args, &d.pins)?,
             assets: Assets {

@@ -19,6 +19,7 @@ mod outage;
 mod path;
 mod pick;
 mod proxy;
+mod reserve;
 mod respond;
 mod server;
 mod sockets;

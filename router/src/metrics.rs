@@ -99,6 +99,18 @@ pub fn render(shared: &Shared) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP switchyard_client_aborts_total Requests whose own body failed (closed early, bad framing): the client's fault, answered 400."
+    );
+    let _ = writeln!(out, "# TYPE switchyard_client_aborts_total counter");
+    for (id, t) in &all {
+        let _ = writeln!(
+            out,
+            "switchyard_client_aborts_total{{deployment=\"{id}\"}} {}",
+            t.client_aborts()
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP switchyard_asset_fallthrough_total Asset requests a deployment answered after the chosen one had no such file."
     );
     let _ = writeln!(out, "# TYPE switchyard_asset_fallthrough_total counter");
@@ -182,48 +194,155 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     r
 }
 
+/// The private listener's connection cap: scrapers and `restore` need a
+/// handful, and idle connections here must never use up descriptors the
+/// public listener needs.
+const PRIVATE_MAX_CONNECTIONS: usize = 16;
+
+/// A private connection's whole life: a scrape takes milliseconds.
+const PRIVATE_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The private listener: `/metrics` and `/snapshot`, with the public
+/// listener's header deadline, its own small connection cap, and a Host
+/// check so a page on another name (DNS rebinding) cannot read it.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(PRIVATE_MAX_CONNECTIONS));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(shared.config.limits.header_read_timeout);
+    let builder = Arc::new(builder);
+    let mut reserve = crate::reserve::Reserve::new();
+    let mut told_full = false;
     loop {
         let (stream, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(a) => a, Err(_) => continue },
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    reserve.shed(&listener, &e, "private");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
             _ = stop.cancelled() => return,
         };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            if !std::mem::replace(&mut told_full, true) {
+                tracing::warn!(
+                    limit = PRIVATE_MAX_CONNECTIONS,
+                    "private listener full; closing new connections to it until some end"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        told_full = false;
         let shared = shared.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let shared = shared.clone();
-                async move {
-                    let res = match req.uri().path() {
-                        "/metrics" => {
-                            text(StatusCode::OK, "text/plain; version=0.0.4", render(&shared))
-                        }
-                        // What this router routes on, for `switchyard
-                        // restore` after the store lost its data. Private:
-                        // this listener is not the public one.
-                        "/snapshot" => match shared.table.load().as_ref() {
-                            Some(t) => text(
-                                StatusCode::OK,
-                                "application/json",
-                                serde_json::to_string(&t.snapshot).unwrap_or_default(),
-                            ),
-                            None => text(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                "application/json",
-                                r#"{"detail":"no snapshot yet"}"#.into(),
-                            ),
-                        },
-                        _ => text(
-                            StatusCode::NOT_FOUND,
-                            "text/plain",
-                            "metrics are at /metrics, the routing snapshot at /snapshot\n".into(),
-                        ),
-                    };
-                    Ok::<_, Infallible>(res)
-                }
+                async move { Ok::<_, Infallible>(answer(&shared, &req)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = tokio::time::timeout(
+                PRIVATE_CONNECTION_LIFETIME,
+                builder.serve_connection(TokioIo::new(stream), svc),
+            )
+            .await;
         });
+    }
+}
+
+fn answer(shared: &Shared, req: &http::Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let host = req.uri().host().or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    });
+    if !host.is_some_and(|h| allowed_host(h, &shared.config.metrics_hosts)) {
+        // RFC 9110 §15.5.20: not a name this server answers for.
+        return text(
+            StatusCode::MISDIRECTED_REQUEST,
+            "text/plain",
+            "the private listener answers loopback, IP addresses and --metrics-hosts names only\n"
+                .into(),
+        );
+    }
+    match req.uri().path() {
+        "/metrics" => text(StatusCode::OK, "text/plain; version=0.0.4", render(shared)),
+        // What this router routes on, for `switchyard restore` after the
+        // store lost its data. Private: this listener is not the public one.
+        "/snapshot" => match shared.table.load().as_ref() {
+            Some(t) => text(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_string(&t.snapshot).unwrap_or_default(),
+            ),
+            None => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"detail":"no snapshot yet"}"#.into(),
+            ),
+        },
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "metrics are at /metrics, the routing snapshot at /snapshot\n".into(),
+        ),
+    }
+}
+
+/// `localhost`, an IP literal (no DNS name can be rebound onto one), or a
+/// configured name; the port is not judged.
+fn allowed_host(host: &str, names: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split(']')
+                .next()
+                .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+        || names.contains(&name)
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::allowed_host;
+
+    #[test]
+    fn only_loopback_ips_and_configured_names() {
+        let names = vec!["router.railway.internal".to_string()];
+        for ok in [
+            "localhost",
+            "localhost:9091",
+            "127.0.0.1:9091",
+            "10.0.0.5",
+            "[::1]:9091",
+            "Router.Railway.Internal:9091",
+        ] {
+            assert!(allowed_host(ok, &names), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:9091",
+            "127.0.0.1.evil.example",
+            "[evil]",
+            "",
+        ] {
+            assert!(!allowed_host(bad, &names), "{bad}");
+        }
     }
 }

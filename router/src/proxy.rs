@@ -354,6 +354,12 @@ async fn forward(
         (Some(token), Some(_)) => pin_label(token, &target, active.as_ref()),
         _ => None,
     };
+    // Only read when cookies may be set (the rewrite may replace it).
+    let forwarded_proto = if set_cookie || page_cookie == PageCookie::Set {
+        req.headers().get(&headers::X_FORWARDED_PROTO).cloned()
+    } else {
+        None
+    };
     let (mut parts, body) = req.into_parts();
     rewrite_request(shared, &mut parts, &target, &conn.peer_ip, path, host);
     let retry = fallthrough::retry_for(
@@ -372,11 +378,13 @@ async fn forward(
     let res = match outcome {
         Some(Ok(res)) => res,
         Some(Err(e)) => {
-            return Err(backend_failure(
-                &target,
-                e.into_router_error(&target),
-                started,
-            ));
+            return Err(match e.into_router_error(&target) {
+                client @ RouterError::ClientBody(_) => {
+                    target.traffic.client_abort();
+                    client
+                }
+                e => backend_failure(&target, e, started),
+            });
         }
         None => {
             let err = RouterError::BackendTimeout {
@@ -411,19 +419,24 @@ async fn forward(
     if pinned && let Some(active) = active {
         h.insert(&headers::ACTIVE, active);
     }
+    // RFC 6265 §4.1.2.5: a client on https gets cookies it will only
+    // send back over https.
+    let secure = shared.config.secure_cookies
+        || (shared.config.trust_forwarded && came_over_https(&forwarded_proto));
     if set_cookie
         && !headers::publicly_cacheable(h)
         && let Some(cookie) = &target.set_cookie
     {
-        h.append(header::SET_COOKIE, cookie.clone());
+        h.append(header::SET_COOKIE, cookie[usize::from(secure)].clone());
     }
     match page_cookie {
         PageCookie::Set if !headers::publicly_cacheable(h) => {
             if let Some(cookie) = pin.as_deref().and_then(|p| {
                 HeaderValue::try_from(format!(
-                    "{}={p}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
+                    "{}={p}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
                     pick::PAGE_COOKIE,
-                    pick::PAGE_COOKIE_MAX_AGE
+                    pick::PAGE_COOKIE_MAX_AGE,
+                    if secure { "; Secure" } else { "" }
                 ))
                 .ok()
             }) {
@@ -451,6 +464,16 @@ async fn forward(
         body.end_when(shared.sockets.retired(&target.id));
     }
     Ok(res)
+}
+
+/// Whether the first hop's `X-Forwarded-Proto` says https.
+fn came_over_https(proto: &Option<HeaderValue>) -> bool {
+    proto.as_ref().is_some_and(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .next()
+            .is_some_and(|first| first.trim_ascii().eq_ignore_ascii_case(b"https"))
+    })
 }
 
 /// The `Server-Timing` label naming `token` as this response's pin.

@@ -39,6 +39,8 @@ pub enum RouterError {
     ConflictingPins,
     #[error("unsupported WebSocket version; this router speaks 13 (RFC 6455)")]
     WebSocketVersion,
+    #[error("bad request: the request body ended early or was malformed")]
+    ClientBody(String),
     #[error("backend of deployment {id} is unreachable: {reason}")]
     BackendUnreachable { id: DeploymentId, reason: String },
     #[error("backend of deployment {id} did not answer in time")]
@@ -52,9 +54,10 @@ impl RouterError {
         match self {
             Self::NoSnapshot => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeploymentNotFound | Self::InternalPath => StatusCode::NOT_FOUND,
-            Self::AmbiguousPath(_) | Self::BadRequest(_) | Self::ConflictingPins => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::AmbiguousPath(_)
+            | Self::BadRequest(_)
+            | Self::ConflictingPins
+            | Self::ClientBody(_) => StatusCode::BAD_REQUEST,
             Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BackendUnreachable { .. } | Self::BackendFailed { .. } => StatusCode::BAD_GATEWAY,
@@ -76,7 +79,10 @@ impl RouterError {
         let status = self.status();
         let id = req.id.to_str().unwrap_or("");
         let deployment = self.deployment().map_or("-", DeploymentId::as_str);
-        if status.is_server_error() {
+        if let Self::ClientBody(why) = &self {
+            tracing::info!(request_id = id, method = %req.method, path = req.path, status = status.as_u16(),
+                error = %why, "client abort: its request body failed; not the backend's fault");
+        } else if status.is_server_error() {
             tracing::warn!(request_id = id, method = %req.method, path = req.path, deployment,
                 status = status.as_u16(), error = %self, "request failed");
         } else {

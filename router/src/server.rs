@@ -93,6 +93,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
 
+    let mut reserve = crate::reserve::Reserve::new();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -101,9 +102,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of file descriptors and the like: back off briefly
+                // Out of file descriptors: shed the waiting connection; any
+                // other failure is logged. Either way back off briefly
                 // instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
+                if !reserve.shed(&listener, &e, "public") {
+                    tracing::warn!(error = %e, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -21,7 +21,8 @@ pub struct Target {
     /// Value of `x-pulse-selected-deployment`.
     pub selected: HeaderValue,
     /// `Set-Cookie` pinning a client here, when cookie affinity is on.
-    pub set_cookie: Option<HeaderValue>,
+    /// `[plain, Secure]`: the second for clients that came over https.
+    pub set_cookie: Option<[HeaderValue; 2]>,
     /// `Server-Timing` naming this deployment's pin and the active one:
     /// the one response header page script can read for the document
     /// itself (`performance.getEntriesByType("navigation")`), which is how
@@ -107,7 +108,9 @@ impl Table {
                 selected: HeaderValue::from_str(id.as_str())
                     .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
                 set_cookie: names.cookie.as_ref().and_then(|c| {
-                    HeaderValue::try_from(format!("{c}={pin}; Path=/; HttpOnly; SameSite=Lax")).ok()
+                    let plain = format!("{c}={pin}; Path=/; HttpOnly; SameSite=Lax");
+                    let secure = HeaderValue::try_from(format!("{plain}; Secure")).ok()?;
+                    Some([HeaderValue::try_from(plain).ok()?, secure])
                 }),
                 drain_started_at: d.drain_started_at,
                 label: HeaderValue::try_from(format!(

@@ -28,6 +28,9 @@ pub struct Traffic {
     /// Non-cumulative counts; the last slot is "above every bound".
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     backend_errors: AtomicU64,
+    /// Requests whose own body failed (the client's fault): counted apart,
+    /// never as the deployment's errors.
+    client_aborts: AtomicU64,
     /// Asset requests this deployment answered after the chosen one had
     /// no such file.
     fell_through: AtomicU64,
@@ -70,6 +73,14 @@ impl Traffic {
 
     pub fn backend_error(&self) {
         self.backend_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn client_abort(&self) {
+        self.client_aborts.fetch_add(1, Relaxed);
+    }
+
+    pub fn client_aborts(&self) -> u64 {
+        self.client_aborts.load(Relaxed)
     }
 
     pub fn fell_through(&self) {

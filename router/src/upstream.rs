@@ -115,13 +115,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The client's answer: 502 naming the deployment, and why.
+    /// The client's answer: 502 naming the deployment and why, or 400 when
+    /// the client's own request body was what failed.
     pub fn into_router_error(self, target: &Target) -> RouterError {
         match self {
             Error::Connect(reason) => RouterError::BackendUnreachable {
                 id: target.id.clone(),
                 reason,
             },
+            // The client's own body failed (it closed early, or its
+            // chunked framing was bad): its fault, never the backend's.
+            Error::Http(e) if e.is_user() => RouterError::ClientBody(error_chain(&e)),
             Error::Http(e) => RouterError::BackendFailed {
                 id: target.id.clone(),
                 reason: error_chain(&e),

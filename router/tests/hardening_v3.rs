@@ -244,3 +244,156 @@ async fn a_loader_redirect_cannot_leave_the_site() {
         assert!(res.header("location").is_none());
     }
 }
+
+/// The deployment's 5xx and backend-error counts, from `/metrics`.
+async fn faults(r: &TestRouter, id: &str) -> (String, String, String) {
+    let text = String::from_utf8_lossy(&get(r.metrics, "/metrics", &[]).await.body).into_owned();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{deployment=\"{id}\"")))
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    (
+        line("switchyard_backend_errors_total"),
+        line("switchyard_client_aborts_total"),
+        text.lines()
+            .filter(|l| l.contains(&format!("deployment=\"{id}\"")) && l.contains("class=\"5xx\""))
+            .collect::<Vec<_>>()
+            .join(";"),
+    )
+}
+
+#[tokio::test]
+async fn a_clients_own_body_failure_is_a_400_never_the_deployments_5xx() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let (r, _s) = two_builds(test_config(), v1.url(), v2.url()).await;
+    // Malformed chunked framing: 400 from the router (RFC 9112 §7.1).
+    let bad = raw(
+        r.addr,
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    // Uploads that stop early: the client half-closes after 10 of 100 bytes.
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+            .await
+            .unwrap();
+        s.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains(" 502 "), "{text}");
+    }
+    let (errors, aborts, fives) =
+        eventually(Duration::from_secs(5), "the aborts counted", || async {
+            let f = faults(&r, "v2").await;
+            (f.1.parse::<u64>().unwrap_or(0) >= 5).then_some(f)
+        })
+        .await;
+    assert_eq!(errors, "0", "no backend error");
+    assert!(aborts.parse::<u64>().unwrap() >= 5);
+    assert!(fives.is_empty() || fives.ends_with(" 0"), "no 5xx: {fives}");
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_client_came_over_https() {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let cookie_mode = |trust, secure| {
+        let mut c = test_config();
+        c.names.cookie = Some("sy_pin".into());
+        c.trust_forwarded = trust;
+        c.secure_cookies = secure;
+        c
+    };
+    let doc = [
+        ("sec-fetch-dest", "document"),
+        ("x-forwarded-proto", "https"),
+    ];
+    for (trust, secure, want) in [
+        (true, false, true),
+        (false, false, false),
+        (false, true, true),
+    ] {
+        let (r, _s) = two_builds(cookie_mode(trust, secure), v1.url(), v2.url()).await;
+        let res = get(r.addr, "/page", &doc).await;
+        let cookie = res.header("set-cookie").unwrap();
+        assert_eq!(
+            cookie.ends_with("; Secure"),
+            want,
+            "trust {trust}, setting {secure}: {cookie}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_listener_cannot_starve_the_public_one() {
+    let redis = RedisServer::start();
+    let (port, private) = (
+        switchyard_testkit::free_port(),
+        switchyard_testkit::free_port(),
+    );
+    // A file limit of 128, as a small container has.
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -n 128 && exec \"$0\"",
+            env!("CARGO_BIN_EXE_switchyard-router"),
+        ])
+        .env_clear()
+        .env("REDIS_URL", redis.url())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHYARD_METRICS_LISTEN", format!("127.0.0.1:{private}"))
+        .env("SWITCHYARD_HEADER_READ_TIMEOUT", "1s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let public: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{private}").parse().unwrap();
+    eventually(Duration::from_secs(15), "the router", || async {
+        try_get(public, "/healthz").await.map(|_| ())
+    })
+    .await;
+    // 200 silent connections to the private port.
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        if let Ok(s) = tokio::net::TcpStream::connect(metrics).await {
+            held.push(s);
+        }
+    }
+    let health = tokio::time::timeout(Duration::from_secs(5), try_get(public, "/healthz"))
+        .await
+        .expect("the public port answers at once")
+        .expect("an answer");
+    assert!(
+        health.status == 200 || health.status == 503,
+        "{}",
+        health.status
+    );
+    // Silent ones are closed at the header deadline; then scrapes work again.
+    eventually(
+        Duration::from_secs(10),
+        "a scrape after the deadline",
+        || async {
+            tokio::time::timeout(Duration::from_secs(2), try_get(metrics, "/metrics"))
+                .await
+                .ok()
+                .flatten()
+                .filter(|r| r.status == 200)
+                .map(|_| ())
+        },
+    )
+    .await;
+    drop(held);
+    // A page on another name (DNS rebinding) reads nothing.
+    let rebound = get(metrics, "/snapshot", &[("host", "evil.example:9091")]).await;
+    assert_eq!(rebound.status, 421);
+    let _ = child.kill();
+    let _ = child.wait();
+}
