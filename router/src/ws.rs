@@ -232,6 +232,10 @@ async fn upgrade_backend(
     started: Instant,
 ) -> Result<BackendUpgrade, RouterError> {
     let limits = &shared.config.limits;
+    let offered = upstream
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .cloned();
     let fail = |err: RouterError| backend_failure(target, err, started.into_std());
     let failed = |reason: String| {
         fail(RouterError::BackendFailed {
@@ -287,6 +291,22 @@ async fn upgrade_backend(
         ));
     }
     let protocol = res.headers().get(header::SEC_WEBSOCKET_PROTOCOL).cloned();
+    // RFC 6455 §4.1: a subprotocol the client did not offer fails the
+    // connection; the client must never be handed one.
+    if let Some(chosen) = &protocol {
+        let listed = offered
+            .as_ref()
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|o| {
+                o.split(',')
+                    .any(|p| p.trim().as_bytes() == chosen.as_bytes())
+            });
+        if !listed {
+            return Err(failed(
+                "backend chose a WebSocket subprotocol the client did not offer".into(),
+            ));
+        }
+    }
     match tokio::time::timeout(limits.backend_timeout, hyper::upgrade::on(res)).await {
         Ok(Ok(socket)) => Ok(BackendUpgrade::Accepted { socket, protocol }),
         Ok(Err(e)) => Err(failed(error_chain(&e))),

@@ -397,3 +397,52 @@ async fn the_private_listener_cannot_starve_the_public_one() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn a_subprotocol_the_client_never_offered_fails_the_upgrade() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    // A backend that answers every upgrade with a subprotocol of its own.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut s = BufReader::new(s);
+                let mut key = String::new();
+                loop {
+                    let mut line = String::new();
+                    if s.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("sec-websocket-key:") {
+                        key = v.trim().to_string();
+                    }
+                }
+                let accept =
+                    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+                let _ = s
+                    .get_mut()
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: evil\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                let _ = tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    let v1 = Backend::start("v1").await;
+    let (r, _s) = two_builds(test_config(), v1.url(), url).await;
+    let res = raw(
+        r.addr,
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Protocol: chat\r\n\r\n",
+    )
+    .await;
+    assert!(res.starts_with("HTTP/1.1 502"), "{res}");
+    assert!(!res.contains("evil"), "{res}");
+}

@@ -1,7 +1,9 @@
 //! Just enough of RFC 6455 framing to relay a WebSocket byte stream
 //! without decoding it: where each frame starts and ends, how long the
-//! current message is, and whether a close frame went by. Payloads are
-//! never unmasked, copied or validated; the endpoints do that.
+//! current message is, and whether a close frame went by. Every frame
+//! header is checked as an endpoint must (§5.2, §5.4, §5.5, §7.4) before
+//! the frame is passed on; payloads are never unmasked or copied, except
+//! the two bytes of a close frame's status code.
 
 /// The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
 pub const MAX_HEADER: usize = 14;
@@ -17,6 +19,11 @@ pub struct Scanner {
     remaining: u64,
     /// Payload bytes of the data message so far (all its fragments).
     message: u64,
+    /// A fragmented data message is open (its last frame had FIN clear).
+    in_message: bool,
+    /// Whether this direction's frames must be masked (client to server),
+    /// must not be (server to client), or either (not known).
+    masked: Option<bool>,
     closed: bool,
 }
 
@@ -45,6 +52,9 @@ pub enum Stop {
     TooBig,
     /// `forward` ends at a frame boundary, as asked.
     Boundary,
+    /// The next frame breaks RFC 6455 (`forward` ends before it): the
+    /// connection is failed with 1002 (§7.1.7).
+    Protocol(&'static str),
 }
 
 impl Scanner {
@@ -53,8 +63,17 @@ impl Scanner {
             max_message: max_message as u64,
             remaining: 0,
             message: 0,
+            in_message: false,
+            masked: None,
             closed: false,
         }
+    }
+
+    /// Checks the mask bit too: set on every frame from a client, clear on
+    /// every frame from a server (RFC 6455 §5.1).
+    pub fn expecting_mask(mut self, masked: bool) -> Self {
+        self.masked = Some(masked);
+        self
     }
 
     /// Whether a close frame has gone by.
@@ -98,7 +117,23 @@ impl Scanner {
                 };
             };
             let opcode = input[at] & 0x0f;
+            if opcode == OP_CLOSE && len >= 2 && input.len() < at + header + 2 {
+                // The status code is judged before the frame passes.
+                return Scan {
+                    forward: at,
+                    stop: None,
+                };
+            }
+            if mode != Mode::Follow
+                && let Some(why) = self.violation(&input[at..], len, header)
+            {
+                return Scan {
+                    forward: at,
+                    stop: Some(Stop::Protocol(why)),
+                };
+            }
             if opcode & 0x8 == 0 {
+                self.in_message = input[at] & 0x80 == 0;
                 // Data frames: a continuation adds to the message, any
                 // other opcode starts a new one.
                 let so_far = if opcode == OP_CONTINUATION {
@@ -115,10 +150,54 @@ impl Scanner {
                 }
                 self.message = total;
             } else if opcode == OP_CLOSE {
-                self.closed = true;
+                // A malformed close (only ever seen here while following
+                // a peer already being failed) is not its answer.
+                self.closed |= self.violation(&input[at..], len, header).is_none();
             }
             at += header;
             self.remaining = len;
+        }
+    }
+}
+
+impl Scanner {
+    /// What is wrong with the frame `frame` starts with (its header, and a
+    /// close frame's status code), if anything.
+    fn violation(&self, frame: &[u8], len: u64, header: usize) -> Option<&'static str> {
+        let (first, second) = (frame[0], frame[1]);
+        let fin = first & 0x80 != 0;
+        let opcode = first & 0x0f;
+        if first & 0x70 != 0 {
+            // No extension is ever negotiated through the router.
+            return Some("reserved bits set with no extension");
+        }
+        if self.masked.is_some_and(|m| m != (second & 0x80 != 0)) {
+            return Some(if second & 0x80 == 0 {
+                "client frame not masked"
+            } else {
+                "server frame masked"
+            });
+        }
+        match opcode {
+            0x3..=0x7 | 0xb..=0xf => Some("reserved opcode"),
+            0x8..=0xa if !fin => Some("fragmented control frame"),
+            0x8..=0xa if len > 125 => Some("control frame over 125 bytes"),
+            OP_CONTINUATION if !self.in_message => Some("continuation with no message to continue"),
+            0x1 | 0x2 if self.in_message => Some("new message before the last one ended"),
+            OP_CLOSE if len == 1 => Some("close frame with a one-byte payload"),
+            OP_CLOSE if len >= 2 => {
+                let mut code = [frame[header], frame[header + 1]];
+                if second & 0x80 != 0 {
+                    let key = &frame[header - 4..header];
+                    code[0] ^= key[0];
+                    code[1] ^= key[1];
+                }
+                match u16::from_be_bytes(code) {
+                    1000..=1003 | 1007..=1014 | 3000..=4999 => None,
+                    _ => Some("invalid close code"),
+                }
+            }
+            _ => None,
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum RelayEnd {
     Ordered(u16),
     Shutdown,
     TooBig,
+    /// A peer broke RFC 6455 framing.
+    ProtocolError,
     /// The closing handshake did not finish within `CLOSE_GRACE`.
     CloseTimedOut,
 }
@@ -178,6 +180,8 @@ enum Event {
     DstFailed,
     /// The source sent a message over the limit.
     TooBig,
+    /// The source broke RFC 6455 framing.
+    Protocol(&'static str),
     /// The source's first close frame went by.
     CloseSeen,
     /// Nothing left to do in this direction.
@@ -187,7 +191,9 @@ enum Event {
 impl Half {
     fn new(max_message: usize, masked: bool) -> Self {
         Self {
-            scanner: Scanner::new(max_message),
+            // The client to backend half reads a client's frames (masked)
+            // and writes masked ones; the other half the reverse.
+            scanner: Scanner::new(max_message).expecting_mask(masked),
             carry: [0; MAX_HEADER],
             carry_len: 0,
             out: Vec::new(),
@@ -344,8 +350,10 @@ impl Half {
                     None => {}
                     Some(stop) => {
                         self.forwarding = false;
-                        if stop == Stop::TooBig {
-                            event = event.or(Some(Event::TooBig));
+                        match stop {
+                            Stop::TooBig => event = event.or(Some(Event::TooBig)),
+                            Stop::Protocol(why) => event = event.or(Some(Event::Protocol(why))),
+                            Stop::Boundary => {}
                         }
                     }
                 }
@@ -532,6 +540,16 @@ where
             }
             Event::SrcFailed => lose(self, src_lost),
             Event::DstFailed => lose(self, dst_lost),
+            Event::Protocol(why) => {
+                tracing::debug!(
+                    from_client,
+                    why,
+                    "websocket protocol error; closing with 1002"
+                );
+                let close = (1002, "protocol error");
+                self.finish(close, close, RelayEnd::ProtocolError);
+                true
+            }
             Event::TooBig => {
                 let to_backend = if from_client {
                     (1001, "client sent a message too big")
@@ -743,6 +761,62 @@ mod tests {
         reply_close(&mut r.client, 1009, true).await;
         reply_close(&mut r.backend, 1001, false).await;
         assert_eq!(r.relay.await.unwrap(), RelayEnd::TooBig);
+    }
+
+    /// Each frame an RFC 6455 endpoint must refuse: never passed on, and
+    /// both sides get 1002.
+    #[tokio::test]
+    async fn frames_an_endpoint_must_refuse_close_both_sides_with_1002() {
+        let mut rsv = frame(0x1, b"hi", true);
+        rsv[0] |= 0x40;
+        let mut unfinished_ping = frame(0x9, b"x", true);
+        unfinished_ping[0] &= 0x7f;
+        let mut first_half = frame(0x1, &[b'a'; 10], true);
+        first_half[0] &= 0x7f;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("unmasked client frame", frame(0x1, b"hi", false)),
+            ("reserved opcode", frame(0x3, b"hi", true)),
+            ("reserved bits", rsv),
+            ("fragmented control frame", unfinished_ping),
+            ("continuation with no message", frame(0x0, b"hi", true)),
+            (
+                "restarted message",
+                [first_half, frame(0x2, &[b'b'; 10], true)].concat(),
+            ),
+            ("one-byte close", frame(0x8, &[3], true)),
+            (
+                "invalid close code",
+                frame(0x8, &1005u16.to_be_bytes(), true),
+            ),
+        ];
+        for (what, bytes) in cases {
+            let mut r = rig(1 << 20);
+            r.client.write_all(&bytes).await.unwrap();
+            let to_client = read_exactly(&mut r.client, 2 + 2 + 14).await;
+            assert_eq!(close_code(&to_client), 1002, "{what}");
+            let to_backend = read_exactly(&mut r.backend, 6 + 2 + 14).await;
+            // The first frame of a restarted message was valid and passed.
+            let to_backend = if what == "restarted message" {
+                let mut rest = to_backend;
+                rest.extend(read_exactly(&mut r.backend, 16).await);
+                rest[16..].to_vec()
+            } else {
+                to_backend
+            };
+            assert_eq!(close_code(&to_backend), 1002, "{what}");
+            reply_close(&mut r.client, 1002, true).await;
+            reply_close(&mut r.backend, 1002, false).await;
+            assert_eq!(r.relay.await.unwrap(), RelayEnd::ProtocolError, "{what}");
+        }
+        // A big ping is refused whatever the message limit.
+        let mut r = rig(4096);
+        let mut ping = vec![0x89, 0x80 | 126];
+        ping.extend_from_slice(&200u16.to_be_bytes());
+        ping.extend_from_slice(&[0; 4]);
+        ping.extend_from_slice(&[0; 200]);
+        r.client.write_all(&ping).await.unwrap();
+        let to_client = read_exactly(&mut r.client, 2 + 2 + 14).await;
+        assert_eq!(close_code(&to_client), 1002);
     }
 
     #[tokio::test(start_paused = true)]
