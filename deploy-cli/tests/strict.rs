@@ -88,6 +88,7 @@ async fn strict(pins: switchyard_router::config::Pins) -> Strict {
 fn pins(keys: Option<PinKeys>) -> switchyard_router::config::Pins {
     switchyard_router::config::Pins {
         keys,
+        previous_grace: Duration::from_secs(3600),
         ttl: Duration::from_secs(3600),
         max_age: None,
     }

@@ -321,6 +321,9 @@ impl Default for Limits {
 pub struct Pins {
     /// Strict mode's keys; `None` means pins are bare deployment ids.
     pub keys: Option<switchyard_core::pin::PinKeys>,
+    /// How long the previous secret is accepted after the rotation the
+    /// store records (see `heartbeat::anchor_rotation`).
+    pub previous_grace: Duration,
     pub ttl: Duration,
     pub max_age: Option<Duration>,
 }
@@ -415,6 +418,7 @@ impl Default for RouterConfig {
             assets: Assets::default(),
             pins: Pins {
                 keys: None,
+                previous_grace: Duration::from_secs(3600),
                 ttl: Duration::from_secs(86_400),
                 max_age: None,
             },
@@ -487,6 +491,7 @@ fn pins(r: &Resolver<'_>, args: &RouterArgs, d: &Pins) -> Result<Pins, ConfigErr
     })?;
     Ok(Pins {
         keys,
+        previous_grace: grace,
         ttl: r.duration(PIN_TTL, args.pin_ttl.as_deref(), d.ttl)?,
         max_age: max_age.flatten(),
     })

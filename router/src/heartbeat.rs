@@ -21,7 +21,8 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
             _ = tick.tick() => {
                 beat(&shared, &store, &mut reported).await;
                 if !policy_published {
-                    policy_published = publish_pin_policy(&shared, &store).await;
+                    policy_published = publish_pin_policy(&shared, &store).await
+                        && anchor_rotation(&shared, &store).await;
                 }
             }
             _ = stop.cancelled() => break,
@@ -85,6 +86,46 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
         }
         Err(e) => shared.health.store.failed("heartbeat", &e),
     }
+}
+
+/// Ends the previous pin secret's grace at the time the store records for
+/// this rotation (the first router to see it records now), so a restart
+/// never starts the grace again. Until the store answers, the grace runs
+/// from this router's start.
+async fn anchor_rotation(shared: &Shared, store: &SharedStore) -> bool {
+    use switchyard_core::pin::{ROTATION_META, Rotation};
+    let pins = &shared.config.pins;
+    let Some(keys) = &pins.keys else {
+        return true;
+    };
+    let Some(previous) = keys.previous_id() else {
+        return true;
+    };
+    let recorded = match store.get_meta(ROTATION_META).await {
+        Ok(raw) => raw.and_then(|r| serde_json::from_str::<Rotation>(&r).ok()),
+        Err(_) => return false,
+    };
+    let rotation = match recorded {
+        Some(r) if r.previous == previous => r,
+        _ => {
+            let r = Rotation {
+                previous,
+                rotated_at: switchyard_core::UnixTime::now().0 as u64,
+            };
+            let Ok(json) = serde_json::to_string(&r) else {
+                return true;
+            };
+            if store.put_meta(ROTATION_META, &json).await.is_err() {
+                return false;
+            }
+            r
+        }
+    };
+    let at = switchyard_core::UnixTime(rotation.rotated_at as f64);
+    keys.anchor_previous(at, pins.previous_grace);
+    tracing::info!(rotated_at = %at.rfc3339(), grace = ?pins.previous_grace,
+        "previous pin secret accepted until the grace after the recorded rotation");
+    true
 }
 
 /// Publishes this router's pin settings once, for `switchyard status`;

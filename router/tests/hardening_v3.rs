@@ -446,3 +446,63 @@ async fn a_subprotocol_the_client_never_offered_fails_the_upgrade() {
     assert!(res.starts_with("HTTP/1.1 502"), "{res}");
     assert!(!res.contains("evil"), "{res}");
 }
+
+#[tokio::test]
+async fn the_previous_secrets_grace_runs_from_the_recorded_rotation_not_each_start() {
+    let (old, new) = ([1u8; 32], [2u8; 32]);
+    let grace = Duration::from_secs(3600);
+    let start = |store: switchyard_store::SharedStore| async move {
+        let mut config = test_config();
+        config.pins.keys = Some(
+            PinKeys::new(&new)
+                .unwrap()
+                .with_previous(&old, UnixTime::now().plus(grace))
+                .unwrap(),
+        );
+        config.pins.previous_grace = grace;
+        TestRouter::start(config, store).await
+    };
+    let v1 = Backend::start("v1").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1)], &["v1"]).await;
+    let token =
+        PinKeys::new(&old)
+            .unwrap()
+            .mint(&id("v1"), UnixTime::now(), Duration::from_secs(86_400));
+    let pinned = |addr| {
+        let token = token.clone();
+        async move {
+            get(addr, &format!("/x?pulse_deployment={token}"), &[])
+                .await
+                .status
+        }
+    };
+    // First start: the rotation is recorded now; old tokens still work.
+    let r = start(store.clone()).await;
+    let recorded = eventually(Duration::from_secs(5), "the rotation recorded", || async {
+        store
+            .get_meta(switchyard_core::pin::ROTATION_META)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(pinned(r.addr).await, 200);
+    r.shutdown().await;
+    // The rotation was two hours ago: a restart does not reopen the grace.
+    let mut rotation: switchyard_core::pin::Rotation = serde_json::from_str(&recorded).unwrap();
+    rotation.rotated_at -= 7200;
+    store
+        .put_meta(
+            switchyard_core::pin::ROTATION_META,
+            &serde_json::to_string(&rotation).unwrap(),
+        )
+        .await
+        .unwrap();
+    let r = start(store.clone()).await;
+    eventually(
+        Duration::from_secs(5),
+        "the old secret to lapse",
+        || async { (pinned(r.addr).await == 409).then_some(()) },
+    )
+    .await;
+}

@@ -21,8 +21,28 @@ pub const MIN_SECRET_BYTES: usize = 32;
 #[derive(Clone)]
 pub struct PinKeys {
     current: hmac::Key,
-    /// The secret before the last rotation, accepted until `previous_until`.
-    previous: Option<(hmac::Key, UnixTime)>,
+    /// The secret before the last rotation, and until when it is accepted
+    /// (Unix seconds): moved to the rotation's recorded time plus the
+    /// grace once the store says when the rotation happened.
+    previous: Option<(
+        hmac::Key,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+        [u8; 8],
+    )>,
+}
+
+/// Where the time of the last secret rotation is recorded
+/// (`<prefix>:meta:pin-rotation`), so every router's grace for the
+/// previous secret ends at the same moment, however often they restart.
+pub const ROTATION_META: &str = "pin-rotation";
+
+/// The record under `ROTATION_META`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rotation {
+    /// Names the previous secret without revealing it.
+    pub previous: String,
+    /// When a router first saw this rotation (Unix seconds).
+    pub rotated_at: u64,
 }
 
 impl std::fmt::Debug for PinKeys {
@@ -52,8 +72,35 @@ impl PinKeys {
     /// grace period, so pages labelled before it keep working.
     pub fn with_previous(mut self, secret: &[u8], until: UnixTime) -> Result<Self, String> {
         check_secret(secret)?;
-        self.previous = Some((hmac::Key::new(hmac::HMAC_SHA256, secret), until));
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        let tag = hmac::sign(&key, b"switchyard previous pin secret");
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&tag.as_ref()[..8]);
+        self.previous = Some((
+            key,
+            std::sync::Arc::new(std::sync::atomic::AtomicU64::new(until.0 as u64)),
+            id,
+        ));
         Ok(self)
+    }
+
+    /// A name for the previous secret (an HMAC under it, cut short), to
+    /// record a rotation by; `None` without one.
+    pub fn previous_id(&self) -> Option<String> {
+        self.previous
+            .as_ref()
+            .map(|(_, _, id)| id.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Ends the previous secret's grace at `rotated_at + grace`, for this
+    /// router and every clone of its keys.
+    pub fn anchor_previous(&self, rotated_at: UnixTime, grace: Duration) {
+        if let Some((_, until, _)) = &self.previous {
+            until.store(
+                rotated_at.plus(grace).0 as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
     }
 
     /// A token for `id` valid until `now + ttl`.
@@ -73,10 +120,9 @@ impl PinKeys {
         // ring compares the tags in constant time.
         let signed_by = |key: &hmac::Key| hmac::verify(key, body.as_bytes(), &sig).is_ok();
         let valid = signed_by(&self.current)
-            || self
-                .previous
-                .as_ref()
-                .is_some_and(|(key, until)| now.0 < until.0 && signed_by(key));
+            || self.previous.as_ref().is_some_and(|(key, until, _)| {
+                now.0 < until.load(std::sync::atomic::Ordering::Relaxed) as f64 && signed_by(key)
+            });
         if !valid {
             return Err(BadPin::BadSignature);
         }
