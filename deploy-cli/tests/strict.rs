@@ -171,7 +171,10 @@ async fn the_previous_secret_works_only_through_its_grace() {
     let rotated = keys(SECRET)
         .with_previous(OLD.as_bytes(), grace_ends)
         .unwrap();
-    let s = strict(pins(Some(rotated))).await;
+    // The grace the routers anchor to the rotation they record.
+    let mut with_grace = pins(Some(rotated));
+    with_grace.previous_grace = Duration::from_secs(3);
+    let s = strict(with_grace).await;
     let old_token = keys(OLD).mint(&id("v1"), UnixTime::now(), Duration::from_secs(3600));
     assert_eq!(
         pinned(&s.router, &old_token).await.0,

@@ -18,15 +18,6 @@ const NAVIGATE: [(&str, &str); 2] = [
     ("sec-fetch-dest", "document"),
 ];
 
-async fn two_deployments() -> (TestRouter, Backend, Backend, switchyard_store::SharedStore) {
-    let v1 = Backend::start("v1").await;
-    let v2 = Backend::start("v2").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1), ("v2", &v2)], &["v1", "v2"]).await;
-    let router = TestRouter::start(test_config(), store.clone()).await;
-    (router, v1, v2, store)
-}
-
 #[tokio::test]
 async fn a_pin_header_patched_in_twice_is_one_pin() {
     let (r, _v1, _v2, _s) = two_deployments().await;

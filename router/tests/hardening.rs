@@ -25,25 +25,6 @@ async fn v1_router(config: switchyard_router::RouterConfig) -> (TestRouter, Back
     (TestRouter::start(config, store).await, v1)
 }
 
-/// Registers a backend that is not a test `Backend` and makes it active.
-async fn active_at(store: &switchyard_store::SharedStore, name: &str, url: String) {
-    store
-        .register(switchyard_store::NewDeployment {
-            id: id(name),
-            service_name: name.into(),
-            backend_url: url,
-            service_id: None,
-            state_epoch: None,
-            now: switchyard_core::UnixTime::now(),
-        })
-        .await
-        .unwrap();
-    store
-        .promote(&id(name), switchyard_core::UnixTime::now())
-        .await
-        .unwrap();
-}
-
 /// A router whose one, active deployment is the backend at `url`.
 async fn router_for(config: switchyard_router::RouterConfig, url: String) -> TestRouter {
     let store = memory_store();

@@ -27,20 +27,8 @@ async fn two_builds(
     v2_url: String,
 ) -> (TestRouter, switchyard_store::SharedStore) {
     let store = memory_store();
-    for (name, url) in [("v1", v1_url), ("v2", v2_url)] {
-        store
-            .register(switchyard_store::NewDeployment {
-                id: id(name),
-                service_name: name.into(),
-                backend_url: url,
-                service_id: None,
-                state_epoch: None,
-                now: UnixTime::now(),
-            })
-            .await
-            .unwrap();
-        store.promote(&id(name), UnixTime::now()).await.unwrap();
-    }
+    active_at(&store, "v1", v1_url).await;
+    active_at(&store, "v2", v2_url).await;
     let r = TestRouter::start(config, store.clone()).await;
     (r, store)
 }

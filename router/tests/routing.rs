@@ -7,15 +7,6 @@ mod support;
 use bytes::Bytes;
 use support::*;
 
-async fn two_deployments() -> (TestRouter, Backend, Backend, switchyard_store::SharedStore) {
-    let v1 = Backend::start("v1").await;
-    let v2 = Backend::start("v2").await;
-    let store = memory_store();
-    deploy(&store, &[("v1", &v1), ("v2", &v2)], &["v1", "v2"]).await;
-    let router = TestRouter::start(test_config(), store.clone()).await;
-    (router, v1, v2, store)
-}
-
 #[tokio::test]
 async fn unpinned_goes_to_active_and_pins_reach_draining() {
     let (r, _v1, _v2, _s) = two_deployments().await;

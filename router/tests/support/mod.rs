@@ -125,6 +125,34 @@ pub async fn deploy(store: &SharedStore, deps: &[(&str, &Backend)], promote: &[&
     }
 }
 
+/// Registers a backend by URL (a test `Backend` or anything else) and
+/// makes it active.
+pub async fn active_at(store: &SharedStore, name: &str, url: String) {
+    store
+        .register(NewDeployment {
+            id: id(name),
+            service_name: name.into(),
+            backend_url: url,
+            service_id: None,
+            state_epoch: None,
+            now: UnixTime::now(),
+        })
+        .await
+        .unwrap();
+    store.promote(&id(name), UnixTime::now()).await.unwrap();
+}
+
+/// v1 then v2, both promoted (v1 draining, v2 active), behind a router
+/// with the tests' configuration.
+pub async fn two_deployments() -> (TestRouter, Backend, Backend, SharedStore) {
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let store = memory_store();
+    deploy(&store, &[("v1", &v1), ("v2", &v2)], &["v1", "v2"]).await;
+    let router = TestRouter::start(test_config(), store.clone()).await;
+    (router, v1, v2, store)
+}
+
 pub fn memory_store() -> SharedStore {
     Arc::new(MemoryStore::new())
 }
