@@ -131,10 +131,7 @@ pub async fn strict_needs_secret(
     store: &switchyard_store::SharedStore,
     env: &dyn switchyard_core::config::EnvSource,
 ) -> Result<(), Failure> {
-    let policy: Option<switchyard_core::pin::PinPolicy> = store
-        .get_meta(switchyard_core::pin::POLICY_META)
-        .await?
-        .and_then(|raw| serde_json::from_str(&raw).ok());
+    let policy = crate::commands::router_pins(store).await?;
     if policy.is_some_and(|p| p.strict) && pin_keys(env, None)?.is_none() {
         return Err(crate::usage(format!(
             "the routers are in strict mode (they publish signed pins), and {PIN_SECRET} is not set here: \

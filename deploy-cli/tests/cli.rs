@@ -221,6 +221,33 @@ async fn bad_input_gets_clear_errors() {
     assert!(err.contains("http://"), "{err}");
     let err = cli.fails(&["deploy", "--deployment-id", "a"], 2);
     assert!(err.contains("--url"), "{err}");
+    // One rule for backend URLs (the router's): credentials are refused and
+    // never printed, a path is refused rather than silently dropped.
+    let err = cli.fails(
+        &[
+            "deploy",
+            "--url",
+            "http://u:hunter2@127.0.0.1:9",
+            "--deployment-id",
+            "a",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("user or password") && err.contains("***") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let err = cli.fails(
+        &[
+            "deploy",
+            "--url",
+            "http://127.0.0.1:9/app",
+            "--deployment-id",
+            "a",
+        ],
+        2,
+    );
+    assert!(err.contains("must not have a path"), "{err}");
     cli.ok(&[
         "deploy",
         "--url",

@@ -154,8 +154,41 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
         .unwrap();
     assert_eq!(echo, Message::text("still open"));
 
-    // The store is empty: status shows nothing; restore refills it.
-    assert!(listed(&url).await.is_empty());
+    // The store is empty, and the CLI says it lost its data rather than
+    // showing an empty list: status and deploy name the restore command
+    // and the router's private listener.
+    let out = cli(&url, &["status"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", support::output(&out));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("lost its data")
+            && err.contains(&format!("switchyard restore --from-router {metrics_url}")),
+        "{err}"
+    );
+    let v3 = Backend::start("v3").await;
+    let out = cli(
+        &url,
+        &[
+            "deploy",
+            "--url",
+            &v3.url(),
+            "--deployment-id",
+            "v3",
+            "--health-path",
+            "/",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", support::output(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("switchyard restore"));
+    // The public port is not where the snapshot is: said so, with where.
+    let out = cli(&url, &["restore", "--from-router", &router]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", support::output(&out));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("public listener") && err.contains(&metrics_url),
+        "{err}"
+    );
     let out = ok(&cli(&url, &["restore", "--from-router", &metrics_url]).await);
     assert!(out.contains("restored 2 deployments"), "{out}");
     assert_eq!(listed(&url).await, before);

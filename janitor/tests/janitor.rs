@@ -84,6 +84,7 @@ async fn each_decision_branch() {
         leases: vec![(id("v-sockets"), 2)],
         activity: vec![],
         stats: vec![],
+        report: None,
         now: UnixTime::now(),
     })
     .await
@@ -500,6 +501,7 @@ async fn draining(s: &SharedStore, name: &str, url: &str, drained_ago: f64, seen
             leases: vec![],
             activity: vec![(id(name), UnixTime(now - ago))],
             stats: vec![],
+            report: None,
             now: UnixTime::now(),
         })
         .await
@@ -528,6 +530,7 @@ async fn the_retention_cap_retires_the_oldest_and_keeps_the_newest() {
             .map(|n| (id(n), UnixTime(UnixTime::now().0 - 5.0)))
             .collect(),
         stats: vec![],
+        report: None,
         now: UnixTime::now(),
     })
     .await

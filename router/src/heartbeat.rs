@@ -1,12 +1,16 @@
 //! The lease heartbeat: every interval, one store write carrying this
 //! replica's open WebSockets per deployment, the latest HTTP activity and
-//! the request counts since the last beat. On stop, a final beat and the
+//! the request counts since the last beat, with what the replica reports
+//! of itself (snapshot, store health, pin settings). On stop, a final beat and the
 //! replica's leases are dropped.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::Ordering::Relaxed},
+};
 
 use switchyard_core::{DeploymentId, UnixTime};
-use switchyard_store::{Heartbeat, RequestStats, SharedStore};
+use switchyard_store::{Heartbeat, RequestStats, RouterReport, SharedStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Shared, traffic::Totals};
@@ -15,14 +19,13 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
     let mut reported: HashMap<DeploymentId, Totals> = HashMap::new();
     let mut tick = tokio::time::interval(shared.config.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut policy_published = false;
+    let mut anchored = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 beat(&shared, &store, &mut reported).await;
-                if !policy_published {
-                    policy_published = publish_pin_policy(&shared, &store).await
-                        && anchor_rotation(&shared, &store).await;
+                if !anchored {
+                    anchored = anchor_rotation(&shared, &store).await;
                 }
             }
             _ = stop.cancelled() => break,
@@ -44,6 +47,7 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
         leases: Vec::new(),
         activity: Vec::new(),
         stats: Vec::new(),
+        report: Some(report(shared)),
         now: UnixTime::now(),
     };
     let mut current = Vec::new();
@@ -128,20 +132,21 @@ async fn anchor_rotation(shared: &Shared, store: &SharedStore) -> bool {
     true
 }
 
-/// Publishes this router's pin settings once, for `switchyard status`;
-/// retried on the next beat until the store takes it.
-async fn publish_pin_policy(shared: &Shared, store: &SharedStore) -> bool {
+/// What this replica says of itself on every beat: the snapshot it routes
+/// on, whether it refuses the store's, its pin settings (so `status` knows
+/// them again after a restore) and where its private listener is.
+fn report(shared: &Shared) -> RouterReport {
     let pins = &shared.config.pins;
-    let policy = switchyard_core::pin::PinPolicy {
-        strict: pins.keys.is_some(),
-        ttl_secs: pins.ttl.as_secs(),
-        max_pin_age_secs: pins.max_age.map(|d| d.as_secs()),
-    };
-    let Ok(json) = serde_json::to_string(&policy) else {
-        return true;
-    };
-    store
-        .put_meta(switchyard_core::pin::POLICY_META, &json)
-        .await
-        .is_ok()
+    let table = shared.table.load();
+    RouterReport {
+        snapshot_version: table.as_ref().map(|t| t.version),
+        deployments: table.as_ref().map_or(0, |t| t.snapshot.deployments.len()),
+        store_diverged: shared.health.store_diverged.load(Relaxed),
+        pins: switchyard_core::pin::PinPolicy {
+            strict: pins.keys.is_some(),
+            ttl_secs: pins.ttl.as_secs(),
+            max_pin_age_secs: pins.max_age.map(|d| d.as_secs()),
+        },
+        private_listener: shared.private_addr.clone(),
+    }
 }

@@ -68,6 +68,9 @@ pub struct Shared {
     vary: http::HeaderValue,
     /// The browser client's script, with this router's names baked in.
     client_script: client::Script,
+    /// The private listener's bound address, reported on each heartbeat so
+    /// `switchyard restore` can be pointed at it.
+    private_addr: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -83,7 +86,7 @@ struct Health {
 }
 
 impl Shared {
-    fn new(config: RouterConfig) -> Self {
+    fn new(config: RouterConfig, private_addr: Option<SocketAddr>) -> Self {
         let settings = upstream::Settings {
             connect_timeout: config.limits.backend_connect_timeout,
             idle_timeout: upstream::IDLE_TIMEOUT,
@@ -102,6 +105,7 @@ impl Shared {
             vary: http::HeaderValue::try_from(vary)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("Cookie")),
             client_script: client::Script::new(&config.names),
+            private_addr: private_addr.map(|a| a.to_string()),
             config,
             table: ArcSwapOption::empty(),
             traffic: Default::default(),
@@ -191,7 +195,8 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Exit {
-    let shared = Arc::new(Shared::new(config));
+    let private_addr = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok());
+    let shared = Arc::new(Shared::new(config, private_addr));
     let background = CancellationToken::new();
     let supervisor = TaskTracker::new();
     let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<String>(4);

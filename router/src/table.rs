@@ -51,18 +51,11 @@ pub struct Table {
     pub asset_order: Vec<Arc<Target>>,
 }
 
-/// Parses a backend base URL into the authority the router dials. Only
-/// plain `http://host:port` is accepted: backends sit on a private network.
+/// The authority the router dials for a backend base URL, by the rule the
+/// CLI applied when it recorded it (`switchyard_core::BackendUrl`).
 pub fn backend_authority(url: &str) -> Result<Authority, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err("backend URL must start with http://".into());
-    }
-    let authority = uri.authority().ok_or("backend URL has no host")?.clone();
-    if authority.as_str().contains('@') {
-        return Err("backend URL must not carry credentials".into());
-    }
-    Ok(authority)
+    let url = switchyard_core::BackendUrl::parse(url).map_err(|e| e.to_string())?;
+    url.authority().parse().map_err(|e| format!("{e}"))
 }
 
 impl Table {
@@ -83,7 +76,7 @@ impl Table {
             let authority = match backend_authority(&d.backend_url) {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!(deployment = %d.deployment_id, url = %d.backend_url, error = %e,
+                    tracing::warn!(deployment = %d.deployment_id, error = %e,
                         "deployment has an unusable backend URL; it cannot be routed to");
                     continue;
                 }
@@ -177,5 +170,7 @@ mod tests {
         assert!(backend_authority("https://x:1").is_err());
         assert!(backend_authority("http://u:p@x:1").is_err());
         assert!(backend_authority("not a url").is_err());
+        let err = backend_authority("http://u:hunter2@x:1").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Nothing here does I/O; the store, router, janitor and CLI build on it.
 
+pub mod backend;
 pub mod config;
 pub mod id;
 pub mod model;
@@ -12,6 +13,7 @@ pub mod pin;
 pub mod redact;
 pub mod time;
 
+pub use backend::{BackendUrl, InvalidBackendUrl};
 pub use id::{DeploymentId, InvalidDeploymentId};
 pub use model::{Deployment, DeploymentState, Rollout, Snapshot};
 pub use names::RoutingNames;

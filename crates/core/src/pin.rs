@@ -214,11 +214,8 @@ mod tests {
     }
 }
 
-/// Where routers publish their pin settings (`<prefix>:meta:router-pins`),
-/// so `switchyard status` can show them.
-pub const POLICY_META: &str = "router-pins";
-
-/// A router's pin settings, as published for `switchyard status`.
+/// A router's pin settings, as each replica reports them on its heartbeat
+/// for `switchyard status`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PinPolicy {
     /// Signed, expiring pins (strict mode) rather than bare ids.

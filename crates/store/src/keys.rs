@@ -12,7 +12,8 @@
 //! | `<p>:version`                    | int    | snapshot version                             |
 //! | `<p>:rollout`                    | string | `{deployment_id, percent}` (JSON) or absent  |
 //! | `<p>:replicas`                   | set    | router replica ids that have leases          |
-//! | `<p>:replica:<r>`                | hash   | `lease:<id>` → open WebSockets; TTL'd        |
+//! | `<p>:replica:<r>`                | hash   | `lease:<id>` → open WebSockets, `seen`,      |
+//! |                                  |        | `report` (JSON); TTL'd                       |
 //! | `<p>:stats:<id>:<window>`        | hash   | requests, errors_5xx, latency_ms_sum; TTL'd  |
 //! | `<p>:lock:<name>`                | string | lock token; TTL'd (`janitor` lock is          |
 //! |                                  |        | `<p>:janitor:lock` for pulse-railway compat) |

@@ -27,7 +27,8 @@ pub use event::{ReloadNotice, StoreEvent, Subscription};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisSettings, RedisStore};
 pub use types::{
-    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, RequestStats, StatsWindow,
+    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReplicaView, RequestStats,
+    RouterReport, StatsWindow,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -80,8 +81,19 @@ pub trait Store: Send + Sync + 'static {
     /// Drops a replica's leases at once (clean shutdown).
     async fn remove_replica(&self, replica: &str) -> Result<()>;
 
+    /// The live router replicas: their leases and what they report.
+    async fn replicas(&self) -> Result<Vec<ReplicaView>>;
+
     /// Open WebSockets per deployment, summed over live replicas.
-    async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>>;
+    async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>> {
+        let mut totals = BTreeMap::new();
+        for r in self.replicas().await? {
+            for (id, n) in r.leases {
+                *totals.entry(id).or_insert(0) += n;
+            }
+        }
+        Ok(totals)
+    }
 
     /// Request statistics per deployment over the last `windows` windows.
     async fn request_stats(

@@ -16,8 +16,8 @@ use tokio::{
 };
 
 use crate::{
-    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, RequestStats,
-    Result, StatsWindow, Store, StoreError, StoreEvent, Subscription,
+    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, ReplicaView,
+    RequestStats, Result, RouterReport, StatsWindow, Store, StoreError, StoreEvent, Subscription,
     types::{STATS_RETENTION_SECS, STATS_WINDOW_SECS},
 };
 
@@ -49,7 +49,9 @@ struct State {
 
 struct Replica {
     expires: Instant,
+    seen: UnixTime,
     leases: Vec<(DeploymentId, u64)>,
+    report: Option<RouterReport>,
 }
 
 impl Default for MemoryStore {
@@ -316,6 +318,8 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         let replica = Replica {
             expires: Instant::now() + beat.ttl,
+            seen: beat.now,
+            report: beat.report.clone(),
             leases: beat
                 .leases
                 .iter()
@@ -347,16 +351,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>> {
+    async fn replicas(&self) -> Result<Vec<ReplicaView>> {
         let mut st = self.lock();
         st.expire_replicas();
-        let mut totals = BTreeMap::new();
-        for r in st.replicas.values() {
-            for (id, n) in &r.leases {
-                *totals.entry(id.clone()).or_insert(0) += n;
-            }
-        }
-        Ok(totals)
+        Ok(st
+            .replicas
+            .iter()
+            .map(|(name, r)| ReplicaView {
+                replica: name.clone(),
+                seen: r.seen,
+                leases: r.leases.clone(),
+                report: r.report.clone(),
+            })
+            .collect())
     }
 
     async fn request_stats(

@@ -14,9 +14,9 @@ use switchyard_core::{Deployment, DeploymentId, Rollout, Snapshot, UnixTime};
 use tokio::sync::mpsc;
 
 use crate::{
-    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, RequestStats,
-    Result, StatsWindow, Store, StoreError, StoreEvent, Subscription, event::WireEvent, keys::Keys,
-    primary::Primary, types::STATS_RETENTION_SECS,
+    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, ReplicaView,
+    RequestStats, Result, StatsWindow, Store, StoreError, StoreEvent, Subscription,
+    event::WireEvent, keys::Keys, primary::Primary, types::STATS_RETENTION_SECS,
 };
 
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ struct Scripts {
     revoke: Script,
     snapshot: Script,
     heartbeat: Script,
-    leases: Script,
+    replicas: Script,
     stats: Script,
     delete: Script,
     restore: Script,
@@ -67,7 +67,7 @@ impl Scripts {
             revoke: with_prelude(include_str!("lua/revoke.lua")),
             snapshot: with_prelude(include_str!("lua/snapshot.lua")),
             heartbeat: with_prelude(include_str!("lua/heartbeat.lua")),
-            leases: with_prelude(include_str!("lua/leases.lua")),
+            replicas: with_prelude(include_str!("lua/replicas.lua")),
             stats: with_prelude(include_str!("lua/stats.lua")),
             delete: with_prelude(include_str!("lua/delete.lua")),
             restore: with_prelude(include_str!("lua/restore.lua")),
@@ -381,6 +381,11 @@ impl Store for RedisStore {
                 .arg(s.errors_5xx)
                 .arg(s.latency_ms_sum);
         }
+        let report = match &beat.report {
+            Some(r) => serde_json::to_string(r).unwrap_or_default(),
+            None => String::new(),
+        };
+        inv.arg(report);
         self.run::<i64>(inv).await?;
         Ok(())
     }
@@ -400,12 +405,9 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>> {
-        let flat: Vec<String> = self.run(self.script(|s| &s.leases)).await?;
-        Ok(flat
-            .chunks_exact(2)
-            .filter_map(|p| Some((DeploymentId::new(&p[0]).ok()?, p[1].parse().ok()?)))
-            .collect())
+    async fn replicas(&self) -> Result<Vec<ReplicaView>> {
+        let flat: Vec<String> = self.run(self.script(|s| &s.replicas)).await?;
+        Ok(ReplicaView::parse_flat(&flat))
     }
 
     async fn request_stats(

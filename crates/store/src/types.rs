@@ -101,7 +101,69 @@ pub struct Heartbeat {
     pub activity: Vec<(DeploymentId, UnixTime)>,
     /// Requests since the last beat, per deployment.
     pub stats: Vec<(DeploymentId, RequestStats)>,
+    /// What the replica says of itself (kept with its leases, gone with them).
+    pub report: Option<RouterReport>,
     pub now: UnixTime,
+}
+
+/// What a router replica says of itself on every heartbeat, so `status`
+/// (and an operator's tools) can tell routers that serve from a store that
+/// lost its data, and know their pin settings after a restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterReport {
+    /// The store version of the snapshot it routes on; `None` before its
+    /// first snapshot.
+    pub snapshot_version: Option<u64>,
+    /// How many deployments that snapshot holds.
+    pub deployments: usize,
+    /// It refuses the store's current snapshot (the store looks like it
+    /// lost its data) and routes on its last good one.
+    pub store_diverged: bool,
+    pub pins: switchyard_core::pin::PinPolicy,
+    /// The private listener's bound address (`/snapshot` for `restore`).
+    pub private_listener: Option<String>,
+}
+
+/// A live router replica as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaView {
+    pub replica: String,
+    /// Its last heartbeat.
+    pub seen: UnixTime,
+    /// Open WebSockets per deployment.
+    pub leases: Vec<(DeploymentId, u64)>,
+    /// `None` from routers older than the report (or an unreadable one).
+    pub report: Option<RouterReport>,
+}
+
+impl ReplicaView {
+    /// Parses the replicas script's flat answer: per replica its id, last
+    /// beat, report ('' when none), lease count and (id, open) pairs.
+    pub(crate) fn parse_flat(flat: &[String]) -> Vec<Self> {
+        let mut out = Vec::new();
+        let mut it = flat.iter();
+        while let (Some(replica), Some(seen), Some(report), Some(n)) =
+            (it.next(), it.next(), it.next(), it.next())
+        {
+            let n: usize = n.parse().unwrap_or(0);
+            let mut leases = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (Some(id), Some(open)) = (it.next(), it.next()) else {
+                    break;
+                };
+                if let (Ok(id), Ok(open)) = (DeploymentId::new(id), open.parse()) {
+                    leases.push((id, open));
+                }
+            }
+            out.push(Self {
+                replica: replica.clone(),
+                seen: UnixTime(seen.parse().unwrap_or(0.0)),
+                leases,
+                report: serde_json::from_str(report).ok(),
+            });
+        }
+        out
+    }
 }
 
 /// Proof of holding a lock; only its holder can release it.

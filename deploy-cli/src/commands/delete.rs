@@ -92,7 +92,10 @@ async fn delete(ctx: &Context, d: Deployment) -> Result<(), Failure> {
             "{id} is the active deployment; promote another one first"
         )));
     }
-    ctx.confirm(&format!("Delete {id} ({})?", d.backend_url))?;
+    ctx.confirm(&format!(
+        "Delete {id} ({})?",
+        switchyard_core::redact::url(&d.backend_url)
+    ))?;
     match switchyard_platform::retire(&ctx.store, &ctx.platform, &d).await? {
         Retired::Deleted | Retired::AlreadyGone => {
             ctx.say(

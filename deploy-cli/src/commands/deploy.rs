@@ -219,13 +219,9 @@ fn static_backend(args: &DeployArgs, id: &DeploymentId) -> Result<provision::Bac
             "the static platform needs --url, the backend's base URL (for example http://10.0.0.5:8000); on Railway pass --platform railway (source, --image-repository, --image or --repo)",
         ));
     };
-    if !url.starts_with("http://") || reqwest::Url::parse(&url).is_err() {
-        return Err(usage(format!(
-            "--url {url:?} must be an http:// URL of the backend"
-        )));
-    }
+    let url = switchyard_core::BackendUrl::parse(&url).map_err(|e| usage(format!("--url: {e}")))?;
     Ok(provision::Backend {
-        url,
+        url: url.to_string(),
         service_name: id.to_string(),
         service_id: None,
     })
@@ -277,6 +273,12 @@ async fn register(
     id: &DeploymentId,
     backend: &provision::Backend,
 ) -> Result<(), Failure> {
+    // Railway's URLs come from a template: held to the router's rule
+    // before they are recorded, not discovered by a router later.
+    if let Err(e) = switchyard_core::BackendUrl::parse(&backend.url) {
+        undo(ctx, id, backend).await;
+        return Err(usage(e));
+    }
     let new = NewDeployment {
         id: id.clone(),
         service_name: backend.service_name.clone(),

@@ -16,11 +16,9 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
     let stats = ctx.store.request_stats(UnixTime::now(), 5).await?;
     let now = UnixTime::now();
     let next = next_retirement(ctx, &snap, &leases, now).await?;
-    let pins: Option<switchyard_core::pin::PinPolicy> = ctx
-        .store
-        .get_meta(switchyard_core::pin::POLICY_META)
-        .await?
-        .and_then(|raw| serde_json::from_str(&raw).ok());
+    let replicas = ctx.store.replicas().await?;
+    let pins = super::router_pins(&ctx.store).await?;
+    let routers = routers_line(&replicas);
     let mut rows: Vec<_> = snap.deployments.values().collect();
     rows.sort_by(|a, b| {
         let key = |d: &switchyard_core::Deployment| d.created_at.map_or(0.0, UnixTime::secs);
@@ -50,7 +48,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                             leases.get(&d.deployment_id).copied().unwrap_or(0).to_string(),
                             ago(d.last_seen_at),
                             format!("{}/{}", s.errors_5xx, s.requests),
-                            d.backend_url.clone(),
+                            switchyard_core::redact::url(&d.backend_url),
                         ],
                     )
                 })
@@ -88,8 +86,9 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
             let _ = writeln!(out, "{}", next.line);
             let _ = match &pins {
                 Some(p) => writeln!(out, "{}", p.describe()),
-                None => writeln!(out, "pins: unknown until a router has connected (routers publish their pin settings)"),
+                None => writeln!(out, "pins: unknown: no router is heartbeating (each reports its pin settings on every beat)"),
             };
+            let _ = writeln!(out, "{routers}");
             out
         },
         || {
@@ -102,7 +101,7 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                         "state": d.state,
                         "active": snap.active.as_ref() == Some(&d.deployment_id),
                         "rollout_percent": snap.rollout.as_ref().filter(|r| r.deployment_id == d.deployment_id).map(|r| r.percent),
-                        "backend_url": d.backend_url,
+                        "backend_url": switchyard_core::redact::url(&d.backend_url),
                         "service_name": d.service_name,
                         "state_epoch": d.epoch(),
                         "created_at": d.created_at,
@@ -121,10 +120,52 @@ pub async fn run(ctx: &Context, _args: ListArgs) -> Result<(), Failure> {
                 "next_retirement": next.json,
                 "janitor_policy": next.policy,
                 "router_pins": pins,
+                "routers": replicas.iter().map(|r| serde_json::json!({
+                    "replica": r.replica,
+                    "seen": r.seen,
+                    "report": r.report,
+                })).collect::<Vec<_>>(),
             })
         },
     );
     Ok(())
+}
+
+/// One line on the live routers: how many, whether any refuses the store,
+/// the snapshot versions they route on.
+fn routers_line(replicas: &[switchyard_store::ReplicaView]) -> String {
+    if replicas.is_empty() {
+        return "routers: none heartbeating".into();
+    }
+    let mut versions: Vec<u64> = replicas
+        .iter()
+        .filter_map(|r| r.report.as_ref()?.snapshot_version)
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let diverged = replicas
+        .iter()
+        .filter(|r| r.report.as_ref().is_some_and(|r| r.store_diverged))
+        .count();
+    let versions = match versions.as_slice() {
+        [] => "no snapshot yet".to_string(),
+        [v] => format!("snapshot version {v}"),
+        vs => format!(
+            "snapshot versions {}",
+            vs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let n = replicas.len();
+    let mut line = format!(
+        "routers: {n} {} heartbeating, {versions}",
+        if n == 1 { "replica" } else { "replicas" }
+    );
+    if diverged > 0 {
+        line.push_str(&format!(
+            "; {diverged} refusing the store's snapshot (see the router log)"
+        ));
+    }
+    line
 }
 
 struct NextRetirement {

@@ -119,13 +119,88 @@ pub fn public_origin(raw: &str) -> Result<String, String> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// The pin settings the live routers report (strict if any is strict: a
+/// check must be signed for those).
+pub async fn router_pins(
+    store: &switchyard_store::SharedStore,
+) -> Result<Option<switchyard_core::pin::PinPolicy>, Failure> {
+    let replicas = store.replicas().await?;
+    let mut reports: Vec<_> = replicas.iter().filter_map(|r| r.report.as_ref()).collect();
+    reports.sort_by_key(|r| !r.pins.strict);
+    Ok(reports.first().map(|r| r.pins.clone()))
+}
+
 pub fn parse_id(raw: &str) -> Result<DeploymentId, Failure> {
     DeploymentId::new(raw).map_err(|e| usage(format!("{e}")))
 }
 
+/// The store's snapshot, refused when the store has lost its data (routers
+/// still route on deployments it no longer has): acting on it would make
+/// things worse, and `status` would otherwise show an empty store as fine.
 pub async fn snapshot(ctx: &Context) -> Result<Snapshot, Failure> {
-    ctx.store
+    let snap = ctx
+        .store
         .snapshot()
         .await
-        .map_err(|e| anyhow::anyhow!("{e}; check --redis-url / REDIS_URL").into())
+        .map_err(|e| anyhow::anyhow!("{e}; check --redis-url / REDIS_URL"))?;
+    if snap.deployments.is_empty()
+        && let Some(lost) = lost_store(ctx).await
+    {
+        return Err(anyhow::anyhow!("{lost}").into());
+    }
+    Ok(snap)
+}
+
+/// Why an empty store looks like one that lost its data: a live router
+/// still routes on deployments, or refuses the store's snapshot. Says how
+/// to restore it, naming the routers' private listeners.
+async fn lost_store(ctx: &Context) -> Option<String> {
+    let replicas = ctx.store.replicas().await.ok()?;
+    let holding: Vec<_> = replicas
+        .iter()
+        .filter_map(|r| Some((r, r.report.as_ref()?)))
+        .filter(|(_, report)| report.deployments > 0 || report.store_diverged)
+        .collect();
+    let (first, report) = holding.first()?;
+    let listener = report
+        .private_listener
+        .as_deref()
+        .map(private_url)
+        .unwrap_or_else(|| "http://<router's private host>:9091".into());
+    Some(format!(
+        "the store has no deployments, but {} router {} still {} on {} (replica {}, snapshot version {}): \
+         the store lost its data (a Redis restart without persistence, or a flush). Refill it from a \
+         router's private listener, then run this again:\n  switchyard restore --from-router {listener}",
+        holding.len(),
+        if holding.len() == 1 {
+            "replica"
+        } else {
+            "replicas"
+        },
+        if holding.len() == 1 {
+            "routes"
+        } else {
+            "route"
+        },
+        match report.deployments {
+            1 => "1 deployment".to_string(),
+            n => format!("{n} deployments"),
+        },
+        first.replica,
+        report
+            .snapshot_version
+            .map_or_else(|| "none".to_string(), |v| v.to_string()),
+    ))
+}
+
+/// A private listener's bound address as a URL to reach it: a wildcard bind
+/// says where the host goes.
+pub fn private_url(bound: &str) -> String {
+    match bound.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => {
+            format!("http://<router's private host>:{}", a.port())
+        }
+        Ok(a) => format!("http://{a}"),
+        Err(_) => format!("http://{bound}"),
+    }
 }

@@ -35,17 +35,33 @@ pub async fn run(ctx: &Context, args: RestoreArgs) -> Result<(), Failure> {
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the router's snapshot at {url}: {e}"))?;
-    if !res.status().is_success() {
+    // The public listener forwards /snapshot to a backend (or answers it
+    // itself with no snapshot): its answers carry the router's marks.
+    let public = res.headers().contains_key("x-switchyard")
+        || res
+            .headers()
+            .get_all("server-timing")
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("switchyard")));
+    let status = res.status();
+    let snap: Option<Snapshot> = if status.is_success() {
+        res.json().await.ok()
+    } else {
+        None
+    };
+    let Some(snap) = snap else {
+        if public {
+            return Err(usage(format!(
+                "{base} is a router's public listener; restore reads its private one (the metrics \
+                 listener, SWITCHYARD_METRICS_LISTEN, port 9091 unless set). {}",
+                listeners_hint(ctx).await
+            )));
+        }
         return Err(anyhow::anyhow!(
-            "the router at {url} answered {}; it has no snapshot to restore from",
-            res.status()
+            "the router at {url} answered {status} without a snapshot; it has none to restore from"
         )
         .into());
-    }
-    let snap: Snapshot = res
-        .json()
-        .await
-        .map_err(|e| anyhow::anyhow!("the router at {url} sent an unreadable snapshot: {e}"))?;
+    };
     if snap.deployments.is_empty() {
         return Err(anyhow::anyhow!(
             "the router at {url} holds no deployments; nothing to restore"
@@ -80,4 +96,20 @@ pub async fn run(ctx: &Context, args: RestoreArgs) -> Result<(), Failure> {
         },
     );
     Ok(())
+}
+
+/// Where the live routers' private listeners are, as they report them.
+async fn listeners_hint(ctx: &Context) -> String {
+    let listeners: Vec<String> = match ctx.store.replicas().await {
+        Ok(replicas) => replicas
+            .iter()
+            .filter_map(|r| r.report.as_ref()?.private_listener.as_deref())
+            .map(super::private_url)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    match listeners.as_slice() {
+        [] => "No router reports its private listener in the store right now.".into(),
+        l => format!("The routers report theirs at: {}", l.join(", ")),
+    }
 }

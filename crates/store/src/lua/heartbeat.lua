@@ -1,7 +1,8 @@
 -- ARGV: prefix, replica, ttl ms, now, stats window, stats ttl s,
 --       n, (id, open websockets) * n,
 --       n, (id, last seen) * n,
---       n, (id, requests, errors_5xx, latency_ms_sum) * n
+--       n, (id, requests, errors_5xx, latency_ms_sum) * n,
+--       report (JSON, or '' for none)
 local replica, ttl, window, stats_ttl = ARGV[2], ARGV[3], ARGV[5], ARGV[6]
 local rkey = prefix .. ':replica:' .. replica
 redis.call('DEL', rkey)
@@ -32,5 +33,8 @@ for _ = 1, n do
   redis.call('HINCRBY', skey, 'latency_ms_sum', ARGV[i + 3])
   redis.call('EXPIRE', skey, stats_ttl)
   i = i + 4
+end
+if ARGV[i] ~= '' then
+  redis.call('HSET', rkey, 'report', ARGV[i])
 end
 return 1

@@ -7,8 +7,8 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use switchyard_core::{DeploymentId, DeploymentState, UnixTime};
 use switchyard_store::{
-    DeleteOutcome, Heartbeat, NewDeployment, ReloadNotice, RequestStats, SharedStore, StoreError,
-    StoreEvent,
+    DeleteOutcome, Heartbeat, NewDeployment, ReloadNotice, RequestStats, RouterReport, SharedStore,
+    StoreError, StoreEvent,
 };
 use switchyard_testkit::eventually;
 
@@ -34,6 +34,7 @@ fn beat(replica: &str, leases: &[(&str, u64)], ttl: Duration) -> Heartbeat {
         leases: leases.iter().map(|(d, n)| (id(d), *n)).collect(),
         activity: vec![],
         stats: vec![],
+        report: None,
         now: UnixTime::now(),
     }
 }
@@ -46,7 +47,7 @@ macro_rules! store_suite {
             register_then_snapshot, duplicate_ids_and_services_are_refused,
             promote_drains_every_other, promote_unknown_or_revoked_fails, rollback_by_promoting_a_draining_one,
             delete_unless_active_never_deletes_the_active, concurrent_promotes_and_deletes_keep_one_active,
-            leases_are_per_replica_and_replaced, leases_expire_when_heartbeats_stop, activity_keeps_the_latest,
+            leases_are_per_replica_and_replaced, replicas_report_themselves, leases_expire_when_heartbeats_stop, activity_keeps_the_latest,
             request_stats_sum_over_windows, lock_is_exclusive_and_released_only_by_holder,
             concurrent_lock_acquire_has_one_winner, lock_expires, subscribers_see_changes_and_reloads,
             rollout_rules, revoke_rules, meta_documents_round_trip,
@@ -246,6 +247,45 @@ pub async fn leases_are_per_replica_and_replaced(store: SharedStore) {
 
     store.remove_replica("r2").await.unwrap();
     assert_eq!(store.live_leases().await.unwrap().get(&id("v1")), Some(&1));
+}
+
+pub async fn replicas_report_themselves(store: SharedStore) {
+    let report = RouterReport {
+        snapshot_version: Some(7),
+        deployments: 2,
+        store_diverged: true,
+        pins: switchyard_core::pin::PinPolicy {
+            strict: true,
+            ttl_secs: 600,
+            max_pin_age_secs: None,
+        },
+        private_listener: Some("127.0.0.1:9091".into()),
+    };
+    let mut with_report = beat("r1", &[("v1", 2)], Duration::from_secs(30));
+    with_report.report = Some(report.clone());
+    store.heartbeat(&with_report).await.unwrap();
+    store
+        .heartbeat(&beat("r2", &[], Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let mut replicas = store.replicas().await.unwrap();
+    replicas.sort_by(|a, b| a.replica.cmp(&b.replica));
+    assert_eq!(replicas.len(), 2);
+    assert_eq!(replicas[0].replica, "r1");
+    assert_eq!(replicas[0].report.as_ref(), Some(&report));
+    assert_eq!(replicas[0].leases, vec![(id("v1"), 2)]);
+    assert!(replicas[0].seen.0 > 0.0);
+    assert_eq!(replicas[1].report, None);
+    // A beat without a report keeps nothing of an earlier one: the hash is
+    // replaced whole, like the leases.
+    store
+        .heartbeat(&beat("r1", &[], Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let r1 = store.replicas().await.unwrap();
+    let r1 = r1.iter().find(|r| r.replica == "r1").unwrap();
+    assert_eq!(r1.report, None);
+    assert!(r1.leases.is_empty());
 }
 
 pub async fn leases_expire_when_heartbeats_stop(store: SharedStore) {
