@@ -142,15 +142,48 @@ pub async fn strict_needs_secret(
     Ok(())
 }
 
+/// A health check that never passed.
+#[derive(Debug)]
+pub struct Unhealthy {
+    /// The last answer or connection error, with the wait.
+    pub why: String,
+    /// Nothing ever answered: the URL's host is down or wrong, which
+    /// through a router means the router, not the deployment.
+    pub never_answered: bool,
+}
+
+impl Unhealthy {
+    /// One sentence blaming the part that failed: the router when it never
+    /// answered, else the deployment (with what its answer suggests).
+    pub fn explain(&self, id: &DeploymentId, url: &str, router: Option<&str>) -> String {
+        match router {
+            Some(router) if self.never_answered => format!(
+                "the router at {router} never answered the health check of {id} ({url}): {}. \
+                 Is the router running, and is --router-url (SWITCHYARD_ROUTER_URL) its public address?",
+                self.why
+            ),
+            _ => format!(
+                "{id} failed its health check at {url}: {}{}",
+                self.why,
+                health_hint(&self.why)
+            ),
+        }
+    }
+}
+
 /// Polls `url` until it answers 2xx, up to `timeout`.
-pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
+pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), Unhealthy> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Unhealthy {
+            why: e.to_string(),
+            never_answered: true,
+        })?;
     let started = tokio::time::Instant::now();
     let deadline = started + timeout;
     let mut told = started;
+    let mut answered = false;
     loop {
         let last = match client.get(url).send().await {
             Ok(res) if res.status().is_success() => return Ok(()),
@@ -161,14 +194,23 @@ pub async fn wait_healthy(url: &str, timeout: Duration) -> Result<(), String> {
                 if res.status() == reqwest::StatusCode::NOT_FOUND
                     && !res.headers().contains_key("x-switchyard") =>
             {
-                return Err(format!("answered {}", res.status()));
+                return Err(Unhealthy {
+                    why: format!("answered {}", res.status()),
+                    never_answered: false,
+                });
             }
-            Ok(res) => format!("answered {}", res.status()),
+            Ok(res) => {
+                answered = true;
+                format!("answered {}", res.status())
+            }
             Err(e) => format!("unreachable ({e})"),
         };
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return Err(format!("{last} after {timeout:?}"));
+            return Err(Unhealthy {
+                why: format!("{last} after {timeout:?}"),
+                never_answered: !answered,
+            });
         }
         if now.duration_since(told) >= Duration::from_secs(5) {
             told = now;
@@ -196,10 +238,10 @@ pub async fn check_pinned(
         router.trim_end_matches('/'),
         check_pin(env, id)
     );
-    wait_healthy(&url, timeout).await.map_err(|why| {
+    wait_healthy(&url, timeout).await.map_err(|u| {
         anyhow::anyhow!(
-            "{id} failed its health check at {url}: {why}{}; nothing was promoted",
-            health_hint(&why)
+            "{}; nothing was promoted",
+            u.explain(id, &url, Some(router))
         )
         .into()
     })
@@ -242,7 +284,7 @@ pub fn check_pin(env: &dyn switchyard_core::config::EnvSource, id: &DeploymentId
 
 /// What a failed health check's last answer means for the person running
 /// the command.
-pub fn health_hint(why: &str) -> &'static str {
+fn health_hint(why: &str) -> &'static str {
     if why.contains("404") {
         " (the path is missing on the backend: pass --health-path, or set SWITCHYARD_HEALTH_PATH or health_path in switchyard.toml)"
     } else if why.contains("502") {

@@ -14,7 +14,7 @@ use switchyard_core::{
 };
 use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
 use switchyard_railway::{Client, ClientSettings};
-use switchyard_store::{RedisSettings, RedisStore, SharedStore};
+use switchyard_store::{RedisSettings, RedisStore, SharedStore, StoreError};
 
 use crate::{Failure, usage};
 
@@ -94,8 +94,12 @@ impl Context {
             )
             .map_err(usage)?;
         let store = RedisStore::new(&RedisSettings::new(&url, prefix)).map_err(|e| {
+            let e = match e {
+                StoreError::Invalid(why) => why,
+                other => other.to_string(),
+            };
             usage(format!(
-                "invalid value {:?} for {} ({e}): expected redis://[user:password@]host:port[/db] or rediss://... for TLS",
+                "invalid value {:?} for {}: {e}; expected redis://[user:password@]host:port[/db] or rediss://... for TLS",
                 switchyard_core::redact::url(&url),
                 REDIS_URL
             ))

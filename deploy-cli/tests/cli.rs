@@ -530,8 +530,22 @@ async fn arguments_and_messages_a_new_user_meets() {
         redis_url: redis.url(),
     };
     // The id is positional for delete as for promote, and status is listed.
-    let err = cli.fails(&["delete", "ghost"], 2);
-    assert!(err.contains("does not exist"), "{err}");
+    // An id nobody has gets the same words from every command.
+    for args in [
+        &["delete", "ghost"][..],
+        &["promote", "ghost"],
+        &["revoke", "ghost", "--yes"],
+        &["remove", "ghost", "--yes"],
+    ] {
+        let err = cli.fails(args, 2);
+        assert!(
+            err.contains("does not exist; `switchyard status` lists those that do"),
+            "{args:?}: {err}"
+        );
+    }
+    // A transposed flag gets the flag it meant.
+    let err = cli.fails(&["deploy", "--ulr", "http://127.0.0.1:9"], 2);
+    assert!(err.contains("a similar argument exists: '--url'"), "{err}");
     let help = String::from_utf8_lossy(&cli.run(&["--help"]).stdout).into_owned();
     assert!(help.contains("status"), "{help}");
     assert!(help.contains("Global options"), "{help}");
@@ -572,6 +586,67 @@ async fn arguments_and_messages_a_new_user_meets() {
         err.contains("404")
             && err.contains("the path is missing")
             && err.contains("SWITCHYARD_HEALTH_PATH"),
+        "{err}"
+    );
+    // Revoking the active one names the flag that makes it possible, and
+    // the deployment a rollback would choose.
+    let v2 = Backend::start("v2").await;
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &v1.url(),
+        "--deployment-id",
+        "r1",
+        "--health-path",
+        "/",
+    ]);
+    let out = cli.ok(&[
+        "deploy",
+        "--url",
+        &v2.url(),
+        "--deployment-id",
+        "r2",
+        "--health-path",
+        "/",
+    ]);
+    assert!(
+        out.contains("whether the routers serve it was not checked"),
+        "{out}"
+    );
+    let err = cli.fails(&["revoke", "r2", "--yes"], 2);
+    assert!(
+        err.contains("--promote OTHER") && err.contains("--promote r1"),
+        "{err}"
+    );
+    // Without a router, promote says which checks it skipped, and still
+    // validates --timeout.
+    let out = cli.run(&["promote", "r1"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without the checks through the router"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = cli.fails(&["promote", "r2", "--timeout", "0"], 2);
+    assert!(err.contains("--timeout must be longer than 0s"), "{err}");
+    // A router that does not answer is blamed, not the deployment.
+    let dead = format!("http://127.0.0.1:{}", switchyard_testkit::free_port());
+    let err = cli.fails(
+        &[
+            "promote",
+            "r2",
+            "--router-url",
+            &dead,
+            "--health-path",
+            "/",
+            "--timeout",
+            "2s",
+        ],
+        1,
+    );
+    assert!(
+        err.contains(&format!("the router at {dead} never answered"))
+            && !err.contains("failed its health check"),
         "{err}"
     );
     // --json errors are JSON too.

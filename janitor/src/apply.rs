@@ -187,6 +187,27 @@ impl Executor<'_> {
                     detail: None,
                 }
             }
+            // A backend without the endpoint (not every app is a Pulse
+            // app) is not a failure: the routers' reload is what counts.
+            Ok(res)
+                if matches!(
+                    res.status(),
+                    reqwest::StatusCode::NOT_FOUND
+                        | reqwest::StatusCode::METHOD_NOT_ALLOWED
+                        | reqwest::StatusCode::NOT_IMPLEMENTED
+                ) =>
+            {
+                tracing::debug!(deployment = %d.deployment_id, status = %res.status(),
+                    "backend has no reload endpoint");
+                return Some(BackendReload {
+                    ok: false,
+                    reloaded_socket_count: None,
+                    detail: Some(format!(
+                        "not implemented (the backend answered {})",
+                        res.status()
+                    )),
+                });
+            }
             Ok(res) => BackendReload {
                 ok: false,
                 reloaded_socket_count: None,

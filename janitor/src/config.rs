@@ -281,13 +281,28 @@ impl JanitorConfig {
         };
         let p = &config.policy;
         if p.retention_floor > p.max_drain_age {
+            // Shown as the user wrote it, from where they wrote it.
+            let (value, source_name) = r
+                .raw(RETENTION_FLOOR, args.retention_floor.as_deref())
+                .unwrap_or_else(|| {
+                    (
+                        switchyard_core::time::human_duration(p.retention_floor),
+                        "default",
+                    )
+                });
+            let ceiling = match r.raw(MAX_DRAIN_AGE, args.max_drain_age.as_deref()) {
+                Some((v, from)) => format!("{v}, from {from}"),
+                None => format!(
+                    "{}, the default of {MAX_DRAIN_AGE}",
+                    switchyard_core::time::human_duration(p.max_drain_age)
+                ),
+            };
             return Err(ConfigError::Invalid {
                 setting: RETENTION_FLOOR.to_string(),
-                source_name: "configuration".into(),
-                value: switchyard_core::time::human_duration(p.retention_floor),
+                source_name: source_name.into(),
+                value,
                 reason: format!(
-                    "must not exceed the max drain age ({}): the floor keeps what the cap would delete",
-                    switchyard_core::time::human_duration(p.max_drain_age)
+                    "must not exceed the max drain age ({ceiling}): the floor keeps what the cap would delete"
                 ),
             });
         }
@@ -333,6 +348,32 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         JanitorConfig::from_args(&args, &env)
+    }
+
+    #[test]
+    fn a_floor_above_the_ceiling_is_shown_as_written_from_where_it_was_written() {
+        let err = parse(&["--retention-floor", "2d"], &[("REDIS_URL", "redis://r")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"2d\"") && err.contains("(from --retention-floor)"),
+            "{err}"
+        );
+        let err = parse(
+            &["--max-drain-age", "1h"],
+            &[
+                ("REDIS_URL", "redis://r"),
+                ("SWITCHYARD_RETENTION_FLOOR", "90m"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"90m\"")
+                && err.contains("(from SWITCHYARD_RETENTION_FLOOR)")
+                && err.contains("1h, from --max-drain-age"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -26,7 +26,15 @@ async fn main() -> ExitCode {
     )) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("switchyard-janitor: {e}");
+            let e = match e {
+                switchyard_store::StoreError::Invalid(why) => why,
+                other => other.to_string(),
+            };
+            eprintln!(
+                "switchyard-janitor: invalid value {:?} for {}: {e}",
+                switchyard_core::redact::url(&config.redis_url),
+                switchyard_core::config::common::REDIS_URL
+            );
             return ExitCode::from(2);
         }
     };
@@ -50,8 +58,16 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // The store is the one thing every run needs: name its setting.
+            let e = match &e {
+                switchyard_janitor::JanitorError::Store(s) if s.is_transient() => format!(
+                    "{e}; check {} (the store's URL)",
+                    switchyard_core::config::common::REDIS_URL
+                ),
+                _ => e.to_string(),
+            };
             if config.json {
-                println!("{}", serde_json::json!({ "error": e.to_string() }));
+                println!("{}", serde_json::json!({ "error": e }));
             }
             eprintln!("switchyard-janitor: {e}");
             ExitCode::from(1)

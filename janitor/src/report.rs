@@ -42,6 +42,18 @@ pub enum Outcome {
     },
     /// Deleted by someone else between the snapshot and now.
     Gone { deployment_id: DeploymentId },
+    /// A dry run's reload: nothing was sent.
+    WouldReload {
+        deployment_id: DeploymentId,
+        reason: String,
+    },
+    /// A dry run's deletion: nothing was deleted.
+    WouldDelete {
+        deployment_id: DeploymentId,
+        forced: bool,
+        why: DeleteReason,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +78,11 @@ pub struct Report {
     pub reloaded: Vec<DeploymentId>,
     pub deleted: Vec<DeploymentId>,
     pub force_deleted: Vec<DeploymentId>,
+    /// A dry run's plan, in the fields a real run would fill; empty in a
+    /// real run, as `reloaded`/`deleted` are in a dry one.
+    pub would_reload: Vec<DeploymentId>,
+    pub would_delete: Vec<DeploymentId>,
+    pub would_force_delete: Vec<DeploymentId>,
     pub kept: Vec<Kept>,
     pub errors: Vec<Failure>,
     /// The plan, with every decision and its reason.
@@ -74,8 +91,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// A dry run's report: what the plan would do, in the same fields a real
-    /// run fills, so scripts read both alike.
+    /// A dry run's report: what the plan would do, in `would_*` fields and
+    /// outcomes, so nothing in it claims a change that was not made.
     pub fn would(&mut self, actions: &[Action]) {
         let outcomes = actions
             .iter()
@@ -92,22 +109,20 @@ impl Report {
                     deployment_id,
                     reason,
                     ..
-                } => Outcome::Reloaded {
+                } => Outcome::WouldReload {
                     deployment_id: deployment_id.clone(),
                     reason: reason.clone(),
-                    backend: None,
                 },
                 Action::Delete {
                     deployment_id,
                     why,
                     reason,
                     ..
-                } => Outcome::Deleted {
+                } => Outcome::WouldDelete {
                     deployment_id: deployment_id.clone(),
                     forced: *why != DeleteReason::Idle,
                     why: *why,
                     reason: reason.clone(),
-                    backend: None,
                 },
             })
             .collect();
@@ -144,6 +159,19 @@ impl Report {
                     deployment_id: deployment_id.clone(),
                     error: error.clone(),
                 }),
+                Outcome::WouldReload { deployment_id, .. } => {
+                    self.would_reload.push(deployment_id.clone())
+                }
+                Outcome::WouldDelete {
+                    deployment_id,
+                    forced,
+                    ..
+                } => if *forced {
+                    &mut self.would_force_delete
+                } else {
+                    &mut self.would_delete
+                }
+                .push(deployment_id.clone()),
                 Outcome::Gone { .. } => {}
             }
         }
@@ -153,6 +181,9 @@ impl Report {
             &mut self.reloaded,
             &mut self.deleted,
             &mut self.force_deleted,
+            &mut self.would_reload,
+            &mut self.would_delete,
+            &mut self.would_force_delete,
         ] {
             list.sort();
         }
@@ -241,6 +272,8 @@ impl Report {
                 Outcome::Gone { deployment_id } => {
                     ("gone", deployment_id, "already deleted".into())
                 }
+                // A dry run prints its plan above and returns.
+                Outcome::WouldReload { .. } | Outcome::WouldDelete { .. } => continue,
             };
             let _ = writeln!(out, "  {verb:<14} {id:<24} {detail}");
         }
@@ -263,6 +296,8 @@ fn id_of(o: &Outcome) -> &DeploymentId {
         | Outcome::Reloaded { deployment_id, .. }
         | Outcome::Deleted { deployment_id, .. }
         | Outcome::Failed { deployment_id, .. }
+        | Outcome::WouldReload { deployment_id, .. }
+        | Outcome::WouldDelete { deployment_id, .. }
         | Outcome::Gone { deployment_id } => deployment_id,
     }
 }

@@ -152,16 +152,18 @@ async fn dry_run_changes_nothing() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["decisions"][0]["action"], "delete");
     assert_eq!(json["decisions"][0]["why"], "idle");
-    // The same fields a real run fills, saying what it would do.
-    assert_eq!(json["deleted"], serde_json::json!(["v1"]));
-    assert_eq!(json["outcomes"][0]["outcome"], "deleted");
+    // What it would do, in fields of their own: nothing claims a deletion.
+    assert_eq!(json["would_delete"], serde_json::json!(["v1"]));
+    assert_eq!(json["deleted"], serde_json::json!([]));
+    assert_eq!(json["outcomes"][0]["outcome"], "would_delete");
     let real = switchyard_janitor::run(&config(&redis), &s, &platform())
         .await
         .unwrap();
     let real = serde_json::to_value(&real).unwrap();
     let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&json), keys(&real), "one shape for both");
-    assert_eq!(real["deleted"], json["deleted"]);
+    assert_eq!(real["deleted"], json["would_delete"]);
+    assert_eq!(real["would_delete"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,6 +286,46 @@ async fn a_dead_backend_reload_endpoint_does_not_stop_the_delete() {
     let json = serde_json::to_value(&report).unwrap();
     let outcome = &json["outcomes"][0];
     assert_eq!(outcome["backend"]["ok"], false, "{outcome}");
+}
+
+/// A backend that answers 404 to everything: an app without Pulse's
+/// reload endpoint.
+async fn no_reload_endpoint() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_without_the_reload_endpoint_is_not_implemented_not_a_failure() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let url = no_reload_endpoint().await;
+    active_at(&s, "v1", &url, 4.0 * HOUR).await;
+    active_at(&s, "v2", &url, 3.0 * HOUR).await;
+    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
+        .await
+        .unwrap();
+    assert_eq!(report.deleted, vec![id("v1")]);
+    let json = serde_json::to_value(&report).unwrap();
+    let detail = json["outcomes"][0]["backend"]["detail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(detail.starts_with("not implemented"), "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

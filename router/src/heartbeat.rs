@@ -88,7 +88,10 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
                 reported.retain(|id, _| table.get(id.as_str()).is_some());
             }
         }
-        Err(e) => shared.health.store.failed("heartbeat", &e),
+        Err(e) => shared
+            .health
+            .store
+            .failed("heartbeat", &e, shared.table.load().is_some()),
     }
 }
 

@@ -45,14 +45,19 @@ impl StoreHealth {
         }
     }
 
-    /// `what` names the call ("snapshot", "heartbeat", "subscription").
-    pub fn failed(&self, what: &'static str, error: &dyn Display) {
+    /// `what` names the call ("snapshot", "heartbeat", "subscription");
+    /// `routing` says whether a snapshot is held to route on meanwhile.
+    pub fn failed(&self, what: &'static str, error: &dyn Display, routing: bool) {
         self.up.store(false, Relaxed);
         let now = Instant::now();
         let mut outage = self.lock();
         match outage.as_mut() {
             None => {
-                tracing::warn!(call = what, %error, "store unreachable; routing on the last snapshot, leases and counts kept for later");
+                if routing {
+                    tracing::warn!(call = what, %error, "store unreachable; routing on the last snapshot, leases and counts kept for later");
+                } else {
+                    tracing::warn!(call = what, %error, "store unreachable and no snapshot yet; answering 503 until it is reachable");
+                }
                 *outage = Some(Outage {
                     since: now,
                     failures: 1,

@@ -71,7 +71,10 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
                         // after it are the same outage, and one that began
                         // before the store came back must not reopen it.
                         if std::mem::take(&mut subscribed) {
-                            shared.health.store.failed("subscription", &error);
+                            shared
+                                .health
+                                .store
+                                .failed("subscription", &error, shared.table.load().is_some());
                         }
                     }
                     None => sub = None,
@@ -131,10 +134,8 @@ async fn reload(shared: &Shared, store: &SharedStore) {
             install(shared, table);
         }
         Err(e) => {
-            if shared.table.load().is_none() && shared.health.store.up() {
-                tracing::warn!(error = %e, "store unreachable and no snapshot yet; answering 503 until it is");
-            }
-            shared.health.store.failed("snapshot", &e);
+            let routing = shared.table.load().is_some();
+            shared.health.store.failed("snapshot", &e, routing);
         }
     }
 }

@@ -376,6 +376,44 @@ fn a_store_outage_logs_once_when_it_starts_and_once_when_it_ends() {
     );
 }
 
+/// A router that starts with the store down has no snapshot: it says it
+/// answers 503 until the store is reachable, never that it routes on one.
+#[test]
+fn a_router_without_a_snapshot_never_claims_to_route_on_one() {
+    let port = free_port();
+    let dead = free_port();
+    let path = std::env::temp_dir().join(format!("switchyard-nosnap-{}", std::process::id()));
+    let log = std::fs::File::create(&path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))
+        .env_clear()
+        .env("REDIS_URL", format!("redis://127.0.0.1:{dead}/"))
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHYARD_METRICS_LISTEN", "off")
+        .env("SWITCHYARD_HEARTBEAT_INTERVAL", "100ms")
+        .env("SWITCHYARD_RELOAD_INTERVAL", "200ms")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("no snapshot yet") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outage line in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    assert!(!text.contains("routing on the last snapshot"), "{text}");
+    assert_eq!(text.matches("store unreachable").count(), 1, "{text}");
+}
+
 /// `--access-log`: one JSON line per request on stdout, written when the
 /// response ends, with its id, method, path, status, deployment, duration
 /// and body bytes.

@@ -328,6 +328,32 @@ pub fn parse_bool(raw: &str) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_transposed_flag_gets_the_flag_it_meant() {
+        let cmd = clap::Command::new("t")
+            .arg(clap::Arg::new("g").long("redis-url").global(true))
+            .subcommand(clap::Command::new("deploy").arg(clap::Arg::new("u").long("url")))
+            .subcommand(clap::Command::new("other").arg(clap::Arg::new("x").long("ulx")));
+        let argv: Vec<String> = ["t", "deploy", "--ulr", "x"].map(String::from).to_vec();
+        let e = cmd.clone().try_get_matches_from(&argv).unwrap_err();
+        assert_eq!(super::misspelt(&cmd, &e, &argv).as_deref(), Some("--url"));
+        let argv: Vec<String> = ["t", "deploy", "--redis-ulr", "x"]
+            .map(String::from)
+            .to_vec();
+        let e = cmd.clone().try_get_matches_from(&argv).unwrap_err();
+        let tip = super::misspelt(&cmd, &e, &argv);
+        assert!(
+            tip.is_none() || tip.as_deref() == Some("--redis-url"),
+            "{tip:?}"
+        );
+        // Nothing close: no tip rather than a wild guess.
+        let argv: Vec<String> = ["t", "deploy", "--frobnicate"].map(String::from).to_vec();
+        let e = cmd.clone().try_get_matches_from(&argv).unwrap_err();
+        assert_eq!(super::misspelt(&cmd, &e, &argv), None);
+        assert_eq!(super::edits("ulr", "url"), 1);
+        assert_eq!(super::edits("", "ab"), 2);
+    }
+
     use super::*;
 
     const PORT: Setting = Setting::new("--port", &["SWITCHYARD_PORT", "PORT"]);
@@ -412,8 +438,77 @@ pub fn annotate(cmd: clap::Command, settings: &[Setting]) -> clap::Command {
 /// Parses the process's arguments as `T`, its help annotated from
 /// `settings`; bad arguments exit as clap's own parse does.
 pub fn parse_args<T: clap::Parser>(settings: &[Setting]) -> T {
-    let matches = annotate(T::command(), settings).get_matches();
+    let cmd = annotate(T::command(), settings);
+    let matches = match cmd.clone().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let argv: Vec<String> = std::env::args().collect();
+            match misspelt(&cmd, &e, &argv) {
+                Some(tip) => {
+                    let text = e.render().to_string();
+                    let (head, rest) = text.split_once("\n\n").unwrap_or((&text, ""));
+                    eprintln!("{head}\n\n  tip: a similar argument exists: '{tip}'\n\n{rest}");
+                    std::process::exit(2);
+                }
+                None => e.exit(),
+            }
+        }
+    };
     T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// For an unknown `--flag` clap found no suggestion for (it misses
+/// transpositions like `--ulr`), the closest long flag of the subcommand
+/// being parsed, within two edits.
+fn misspelt(cmd: &clap::Command, e: &clap::Error, argv: &[String]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument || e.get(ContextKind::SuggestedArg).is_some() {
+        return None;
+    }
+    let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let bad = bad.split('=').next()?.strip_prefix("--")?;
+    // The subcommand whose flags apply: follow subcommand names in argv.
+    let mut at = cmd;
+    for arg in argv.iter().skip(1) {
+        if let Some(sub) = at.find_subcommand(arg) {
+            at = sub;
+        }
+    }
+    let globals: Vec<&clap::Arg> = cmd.get_arguments().filter(|a| a.is_global_set()).collect();
+    at.get_arguments()
+        .chain(globals)
+        .filter_map(|a| a.get_long())
+        .map(|long| (edits(bad, long), long))
+        .filter(|(d, long)| *d <= 2 && *d < long.len())
+        .min()
+        .map(|(_, long)| format!("--{long}"))
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`.
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The settings whose flag no argument of `cmd` (or its subcommands) has.

@@ -63,8 +63,22 @@ impl Primary {
     pub fn new(url: &str, config: ConnectionManagerConfig, timeout: Duration) -> Result<Self> {
         let (how, current) = match sentinel_url(url)? {
             None => {
-                let client = redis::Client::open(url)
-                    .map_err(|e| StoreError::Invalid(format!("Redis URL: {e}")))?;
+                let client = redis::Client::open(url).map_err(|_| {
+                    // The client's own error names an enum variant, not
+                    // what is wrong: say it in the user's terms.
+                    StoreError::Invalid(
+                        if url.starts_with("redis://")
+                            || url.starts_with("rediss://")
+                            || url.starts_with("redis+unix://")
+                            || url.starts_with("unix://")
+                        {
+                            "not a Redis URL the client can read (check the host, port and database number)"
+                        } else {
+                            "not a Redis URL (it must start with redis:// or rediss://)"
+                        }
+                        .into(),
+                    )
+                })?;
                 (How::Fixed, Some(Arc::new(node_from(client, &config)?)))
             }
             Some(parsed) => {

@@ -46,9 +46,7 @@ pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<(), Failure> {
     let id = parse_id(&raw)?;
     let snap = super::snapshot(ctx).await?;
     let Some(d) = snap.get(id.as_str()) else {
-        return Err(usage(format!(
-            "deployment {id} does not exist; `switchyard list` shows what does"
-        )));
+        return Err(super::not_found(&id));
     };
     delete(ctx, d.clone()).await
 }
@@ -71,7 +69,7 @@ pub async fn remove(ctx: &Context, args: RemoveArgs) -> Result<(), Failure> {
         })
         .collect();
     match matches.as_slice() {
-        [] => Err(usage(format!("no deployment is named {name:?}"))),
+        [] => Err(super::not_found(format!("named {name:?}"))),
         [d] => delete(ctx, (*d).clone()).await,
         many => {
             let ids: Vec<String> = many.iter().map(|d| d.deployment_id.to_string()).collect();

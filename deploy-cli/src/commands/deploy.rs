@@ -164,15 +164,19 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
         ),
         None => format!("{}{health_path}", backend.url.trim_end_matches('/')),
     };
-    if let Err(why) = wait_healthy(&check_url, timeout).await {
+    if let Err(unhealthy) = wait_healthy(&check_url, timeout).await {
         undo(ctx, &id, &backend).await;
         let serving = before
             .active
             .as_ref()
             .map_or("nothing".to_string(), |a| a.to_string());
+        let fix = match &router {
+            Some(_) if unhealthy.never_answered => "Start the router (or fix --router-url)",
+            _ => "Fix the backend (or pass --health-path)",
+        };
         return Err(anyhow::anyhow!(
-            "{id} failed its health check at {check_url}: {why}{}. It was removed; {serving} keeps serving. Fix the backend (or pass --health-path) and run deploy again.",
-            crate::checks::health_hint(&why)
+            "{}. It was removed; {serving} keeps serving. {fix} and run deploy again.",
+            unhealthy.explain(&id, &check_url, router.as_deref())
         )
         .into());
     }
@@ -317,27 +321,33 @@ async fn promote(
                 .map_or(String::new(), |p| format!("; {p} is draining"))
         ),
     );
-    if let Some(r) = router {
-        match wait_until_serving(r, id, timeout).await {
-            Ok(()) => step(ctx, &format!("router {r} serves {id}")),
-            Err(failing @ crate::checks::NotServing::Failing { .. }) => {
-                // The new backend fails every request routed to it: put
-                // the previous one back rather than leave users on it.
-                let Some(back) = &previous else {
-                    return Err(anyhow::anyhow!(
-                        "{id} is promoted but {failing}; there is no previous deployment to roll back to"
-                    )
-                    .into());
-                };
-                ctx.store.promote(back, UnixTime::now()).await?;
+    let Some(r) = router else {
+        step(
+            ctx,
+            "no --router-url (SWITCHYARD_ROUTER_URL): the health check went to the backend directly, \
+             and whether the routers serve it was not checked",
+        );
+        return Ok(previous);
+    };
+    match wait_until_serving(r, id, timeout).await {
+        Ok(()) => step(ctx, &format!("router {r} serves {id}")),
+        Err(failing @ crate::checks::NotServing::Failing { .. }) => {
+            // The new backend fails every request routed to it: put
+            // the previous one back rather than leave users on it.
+            let Some(back) = &previous else {
                 return Err(anyhow::anyhow!(
-                    "{id} was promoted, then {failing}: rolled back to {back}, which serves again ({id} is draining; \
-                     `switchyard revoke {id} --yes` ends it, or fix its backend and `switchyard promote {id}`)"
+                    "{id} is promoted but {failing}; there is no previous deployment to roll back to"
                 )
                 .into());
-            }
-            Err(other) => return Err(other.into()),
+            };
+            ctx.store.promote(back, UnixTime::now()).await?;
+            return Err(anyhow::anyhow!(
+                "{id} was promoted, then {failing}: rolled back to {back}, which serves again ({id} is draining; \
+                 `switchyard revoke {id} --yes` ends it, or fix its backend and `switchyard promote {id}`)"
+            )
+            .into());
         }
+        Err(other) => return Err(other.into()),
     }
     Ok(previous)
 }

@@ -130,6 +130,13 @@ pub async fn router_pins(
     Ok(reports.first().map(|r| r.pins.clone()))
 }
 
+/// The one answer for an id (or name) no deployment has, in every command.
+pub fn not_found(what: impl std::fmt::Display) -> Failure {
+    usage(format!(
+        "deployment {what} does not exist; `switchyard status` lists those that do"
+    ))
+}
+
 pub fn parse_id(raw: &str) -> Result<DeploymentId, Failure> {
     DeploymentId::new(raw).map_err(|e| usage(format!("{e}")))
 }

@@ -46,9 +46,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PreviewArgs) -> Resul
     let snap = super::snapshot(ctx).await?;
     match snap.get(id.as_str()) {
         None => {
-            return Err(usage(format!(
-                "deployment {id} does not exist; see switchyard status"
-            )));
+            return Err(super::not_found(&id));
         }
         Some(d) if d.state == DeploymentState::Revoked => {
             return Err(usage(format!(

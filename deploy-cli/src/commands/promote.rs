@@ -116,9 +116,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
     let snap = super::snapshot(ctx).await?;
     match snap.get(id.as_str()) {
         None => {
-            return Err(usage(format!(
-                "deployment {id} does not exist; `switchyard status` lists those that do"
-            )));
+            return Err(super::not_found(&id));
         }
         Some(d) if d.state == switchyard_core::DeploymentState::Revoked => {
             return Err(usage(format!(
@@ -127,8 +125,16 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         Some(d) => epoch_guard(&snap, d, args.force)?,
     }
+    // Checked whether or not a router is given, so a bad value is an
+    // error now rather than when a router URL is added later.
+    args.verify.timeout()?;
     if args.verify.router(env)?.is_some() {
         crate::checks::strict_needs_secret(&ctx.store, env).await?;
+    } else if !ctx.json {
+        eprintln!(
+            "note: no --router-url (SWITCHYARD_ROUTER_URL): promoting without the checks through the router \
+             (pinned health before, unpinned serving after)"
+        );
     }
     if args.watch {
         return watch(ctx, env, &id, &args).await;
@@ -370,5 +376,9 @@ fn epoch_guard(
 /// Store refusals caused by the request (unknown id, wrong state) are usage
 /// errors; the store being down is not.
 pub fn usage_if_caller(e: switchyard_store::StoreError) -> Failure {
-    if e.is_transient() { e.into() } else { usage(e) }
+    match e {
+        switchyard_store::StoreError::NotFound(id) => super::not_found(id),
+        e if e.is_transient() => e.into(),
+        e => usage(e),
+    }
 }

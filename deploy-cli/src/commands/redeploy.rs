@@ -50,9 +50,7 @@ pub async fn run(ctx: &Context, args: RedeployArgs) -> Result<(), Failure> {
             .ok_or_else(|| usage("nothing is active; name the deployment to redeploy"))?,
     };
     let Some(d) = snap.get(id.as_str()) else {
-        return Err(usage(format!(
-            "deployment {id} does not exist; `switchyard status` lists those that do"
-        )));
+        return Err(super::not_found(&id));
     };
     let client = rp.client();
     let env = rp.environment_id();

@@ -1,10 +1,11 @@
 //! `switchyard revoke ID [--promote OTHER]`: stop serving a deployment now.
 
 use clap::Args;
-use switchyard_core::UnixTime;
+use switchyard_core::{DeploymentState, UnixTime};
+use switchyard_store::StoreError;
 
 use super::parse_id;
-use crate::{Context, Failure, commands::promote::usage_if_caller};
+use crate::{Context, Failure, commands::promote::usage_if_caller, usage};
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
@@ -21,10 +22,23 @@ pub async fn run(ctx: &Context, args: RevokeArgs) -> Result<(), Failure> {
     ctx.confirm(&format!(
         "Revoke {id}? Its pinned clients get stale affinity and its websockets close now."
     ))?;
-    ctx.store
+    match ctx
+        .store
         .revoke(&id, successor.as_ref(), UnixTime::now())
         .await
-        .map_err(usage_if_caller)?;
+    {
+        Ok(()) => {}
+        Err(StoreError::WrongState { state, .. })
+            if successor.is_none() && state == DeploymentState::Active.to_string() =>
+        {
+            return Err(usage(format!(
+                "{id} is the active deployment: revoking it needs a successor that takes over \
+                 in the same step. Pass --promote OTHER, for example `switchyard revoke {id} --promote {}`",
+                successor_hint(ctx).await
+            )));
+        }
+        Err(e) => return Err(usage_if_caller(e)),
+    }
     ctx.say(
         || {
             format!(
@@ -37,4 +51,20 @@ pub async fn run(ctx: &Context, args: RevokeArgs) -> Result<(), Failure> {
         || serde_json::json!({ "revoked": id, "promoted": successor }),
     );
     Ok(())
+}
+
+/// The deployment a rollback would pick (the newest draining one), to
+/// name in the hint; a placeholder when there is none.
+async fn successor_hint(ctx: &Context) -> String {
+    let Ok(snap) = ctx.store.snapshot().await else {
+        return "OTHER".into();
+    };
+    snap.deployments
+        .values()
+        .filter(|d| d.state == DeploymentState::Draining)
+        .max_by(|a, b| {
+            let key = |d: &switchyard_core::Deployment| d.drain_started_at.map_or(0.0, |t| t.0);
+            key(a).total_cmp(&key(b))
+        })
+        .map_or_else(|| "OTHER".into(), |d| d.deployment_id.to_string())
 }
