@@ -82,6 +82,11 @@ pub async fn run(
     redis_prefix: Option<String>,
 ) -> Result<(), Failure> {
     let Some(url) = redis_url else {
+        if redis_prefix.is_some() {
+            return Err(usage(
+                "--redis-prefix applies only with --redis-url: without one the demo keeps its state in memory",
+            ));
+        }
         return serve(args, Arc::new(MemoryStore::new()), None).await;
     };
     let prefix = redis_prefix.unwrap_or_else(|| DEMO_PREFIX.to_string());
@@ -91,11 +96,18 @@ pub async fn run(
         .snapshot()
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the store at --redis-url: {e}"))?;
+    let shown_url = switchyard_core::redact::url(&url);
+    // What clears a leftover by hand (the URL as shown: a password stays
+    // hidden and must be filled back in).
+    let clear = format!(
+        "redis-cli -u '{shown_url}' --scan --pattern '{prefix}:*' | xargs -r redis-cli -u '{shown_url}' del"
+    );
     if !snap.deployments.is_empty() {
         if prefix != DEMO_PREFIX {
             return Err(usage(format!(
                 "the demo registers v1 and v2 itself, and {prefix} already has deployments: give it an unused \
-                 --redis-prefix, or leave it out (the demo then uses {DEMO_PREFIX}, its own, and clears it)"
+                 --redis-prefix, or leave it out (the demo then uses {DEMO_PREFIX}, its own, and clears it). \
+                 If an earlier demo left them there, clear them with:\n  {clear}"
             )));
         }
         let n = redis.purge().await?;
@@ -103,16 +115,13 @@ pub async fn run(
             "cleared {n} keys an earlier demo left under {prefix} (it was stopped before it could)"
         );
     }
-    let shown = Some(format!(
-        "--redis-url {} --redis-prefix {prefix}",
-        switchyard_core::redact::url(&url)
-    ));
+    let shown = Some(format!("--redis-url {shown_url} --redis-prefix {prefix}"));
     let served = serve(args, Arc::new(redis.clone()), shown).await;
     // Its records go with it, however it ended.
     match redis.purge().await {
         Ok(n) => println!("removed the demo's {n} keys under {prefix}"),
         Err(e) => eprintln!(
-            "could not remove the demo's keys under {prefix} ({e}); the next demo clears them"
+            "could not remove the demo's keys under {prefix} ({e}); the next demo clears them, or:\n  {clear}"
         ),
     }
     served

@@ -43,10 +43,10 @@ pub const WORKSPACE_ID: Setting =
     Setting::new("--workspace-id", &["RAILWAY_WORKSPACE_ID"]).in_file("workspace_id");
 pub const ROUTER_IMAGE: Setting = Setting::new("--router-image", &["SWITCHYARD_ROUTER_IMAGE"])
     .in_file("router_image")
-    .defaults_to("ghcr.io/switchyard/switchyard-router:<this version>");
+    .defaults_to("ghcr.io/switchyard/switchyard-router:<this version>, once released (checked; else init stops with a build recipe)");
 pub const JANITOR_IMAGE: Setting = Setting::new("--janitor-image", &["SWITCHYARD_JANITOR_IMAGE"])
     .in_file("janitor_image")
-    .defaults_to("ghcr.io/switchyard/switchyard-janitor:<this version>");
+    .defaults_to("ghcr.io/switchyard/switchyard-janitor:<this version>, once released (checked; else init stops with a build recipe)");
 
 /// Variables with no flag: for other private networks and slow APIs.
 pub const BACKEND_URL: Setting = Setting::new(

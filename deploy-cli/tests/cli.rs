@@ -391,6 +391,97 @@ fn demo_runs_and_stops_cleanly_on_ctrl_c() {
     assert!(status.success(), "{status}");
 }
 
+/// Given a Redis, the demo keeps to its own prefix (a real store under the
+/// default prefix is never touched), clears its keys when stopped, and a
+/// prefix that already holds deployments is refused with the command that
+/// clears it.
+#[test]
+fn demo_with_a_redis_url_keeps_to_its_own_prefix_and_clears_it() {
+    let redis = RedisServer::start();
+    // The runtime stays alive for the backend to keep serving.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let backend = rt.block_on(Backend::start("real"));
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    // A real stack's deployment under the default prefix.
+    cli.ok(&["deploy", "--url", &backend.url(), "--deployment-id", "real"]);
+    let keys = |pattern: &str| -> std::collections::BTreeSet<String> {
+        redis
+            .command(&format!("KEYS {pattern}"))
+            .lines()
+            .filter(|l| !l.starts_with(['*', '$']))
+            .map(str::to_string)
+            .collect()
+    };
+    let keys_before = keys("pulse:railway:*");
+    assert!(!keys_before.is_empty());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--redis-url",
+            &redis.url(),
+        ])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("Ctrl-C to stop") {
+            break;
+        }
+    }
+    assert!(
+        !keys("switchyard:demo:*").is_empty(),
+        "the demo writes under its own prefix"
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rest.iter().any(|l| l.starts_with("removed the demo's")),
+        "{rest:?}"
+    );
+    assert!(
+        keys("switchyard:demo:*").is_empty(),
+        "the demo's keys outlived it"
+    );
+    assert_eq!(keys("pulse:railway:*"), keys_before);
+
+    // A prefix with deployments in it is not the demo's to clear.
+    let url = redis.url();
+    let err = cli.fails(
+        &[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--redis-url",
+            &url,
+            "--redis-prefix",
+            "pulse:railway",
+        ],
+        2,
+    );
+    assert!(err.contains("already has deployments"), "{err}");
+    assert!(
+        err.contains("--scan --pattern 'pulse:railway:*' | xargs -r redis-cli"),
+        "{err}"
+    );
+    assert_eq!(keys("pulse:railway:*"), keys_before);
+    let err = cli.fails(&["demo", "--redis-prefix", "mine"], 2);
+    assert!(
+        err.contains("--redis-prefix applies only with --redis-url"),
+        "{err}"
+    );
+}
+
 async fn reqwest_like(base: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");

@@ -2,11 +2,19 @@
 //! block of the README or `docs/` names a subcommand that exists and only
 //! flags that subcommand accepts (its `--help` lists them). Commands that
 //! need Railway or a running stack cannot run here; their shape can be
-//! checked, and `cli.rs` runs the static-platform walkthrough for real.
+//! checked. The README's static-platform walkthrough is run for real, line
+//! by line in one shell, as a newcomer would paste it.
 
 #![allow(clippy::unwrap_used)]
 
-use std::{path::Path, process::Command};
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc::{Receiver, channel},
+    time::{Duration, Instant},
+};
 
 fn commands_in(text: &str) -> Vec<String> {
     let mut out = vec![];
@@ -99,4 +107,169 @@ fn every_documented_command_names_real_subcommands_and_flags() {
         }
     }
     assert!(checked >= 10, "only {checked} documented commands found");
+}
+
+/// One `bash` fed a line at a time on stdin, the way a terminal would be,
+/// so `export`, `cd` and background jobs carry from line to line. After
+/// each line it echoes a marker with the line's exit status.
+struct Shell {
+    child: Child,
+    stdin: ChildStdin,
+    output: Receiver<String>,
+    transcript: String,
+}
+
+const DONE: &str = "@@walkthrough-line-done ";
+
+impl Shell {
+    fn start(cwd: &Path, tmp: &Path) -> Self {
+        let mut cmd = Command::new("bash");
+        cmd.args(["--norc", "--noprofile", "-s"])
+            .current_dir(cwd)
+            .env("TMPDIR", tmp)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group: a failed run kills every job it
+            // started, not only bash.
+            .process_group(0);
+        // Nothing from the caller's stack may leak in: the walkthrough sets
+        // what it needs itself.
+        for (key, _) in std::env::vars() {
+            if ["SWITCHYARD_", "REDIS_", "PULSE_", "RAILWAY_"]
+                .iter()
+                .any(|p| key.starts_with(p))
+            {
+                cmd.env_remove(key);
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, output) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut shell = Shell {
+            child,
+            stdin,
+            output,
+            transcript: String::new(),
+        };
+        shell.run("exec 2>&1", Duration::from_secs(5));
+        shell
+    }
+
+    /// Runs one line; returns its exit status and output.
+    fn run(&mut self, line: &str, timeout: Duration) -> (i32, String) {
+        // The marker on a line of its own, even after output with no
+        // final newline (curl's).
+        writeln!(self.stdin, "{line}\n__rc=$?; echo; echo \"{DONE}$__rc\"").unwrap();
+        self.stdin.flush().unwrap();
+        self.transcript.push_str(&format!("$ {line}\n"));
+        let deadline = Instant::now() + timeout;
+        let mut out = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(got) = self.output.recv_timeout(left) else {
+                panic!(
+                    "`{line}` did not finish within {timeout:?}\n{}{out}",
+                    self.transcript
+                );
+            };
+            if let Some(code) = got.strip_prefix(DONE) {
+                self.transcript.push_str(&out);
+                return (code.trim().parse().unwrap_or(-1), out);
+            }
+            out.push_str(&got);
+            out.push('\n');
+        }
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shell block after the README's walkthrough marker.
+fn walkthrough(readme: &str) -> String {
+    let marker = "<!-- walkthrough: deploy-cli/tests/docs.rs runs this block -->";
+    let after = &readme[readme.find(marker).expect("walkthrough marker in README")..];
+    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
+    let end = after[start..].find("```").unwrap();
+    after[start..start + end].to_string()
+}
+
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut block = walkthrough(&readme);
+    // The walkthrough's fixed ports, moved to free ones so it runs beside
+    // anything else on this machine.
+    for port in ["6391", "8000", "9001", "9002", "9091"] {
+        block = block.replace(port, &switchyard_testkit::free_port().to_string());
+    }
+    let tmp = std::env::temp_dir().join(format!("switchyard-walkthrough-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut shell = Shell::start(&root, &tmp);
+    let mut ran = 0;
+    for line in block.lines() {
+        let command = line.split(" #").next().unwrap_or_default().trim();
+        if command.is_empty() || command.starts_with('#') {
+            continue;
+        }
+        // `# → TEXT` is what the line prints once the stack is ready; the
+        // line is repeated until it does (a background start may still be
+        // binding its port), within a deadline.
+        let expect = line
+            .split_once("# → ")
+            .map(|(_, e)| e.split("  (").next().unwrap_or_default().trim().to_string());
+        let timeout = if command.starts_with("cargo ") {
+            Duration::from_secs(900)
+        } else {
+            Duration::from_secs(120)
+        };
+        match expect {
+            None => {
+                let (code, out) = shell.run(line, timeout);
+                assert_eq!(code, 0, "`{command}` failed:\n{}{out}", shell.transcript);
+            }
+            Some(expect) => {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let (_, out) = shell.run(line, timeout);
+                    if out.contains(&expect) {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "`{command}` never printed {expect:?}:\n{}",
+                        shell.transcript
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        ran += 1;
+    }
+    assert!(ran >= 15, "only {ran} walkthrough lines found");
+    // The teardown line stopped every job it started.
+    let (_, jobs) = shell.run("sleep 0.5; jobs -r", Duration::from_secs(10));
+    assert!(
+        jobs.trim().is_empty(),
+        "still running after teardown: {jobs}"
+    );
+    drop(shell);
+    let _ = std::fs::remove_dir_all(&tmp);
 }

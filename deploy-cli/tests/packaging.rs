@@ -116,11 +116,11 @@ fn default_images_are_what_the_release_publishes() {
     );
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(
-        switchyard_cli::railway::stack::default_router_image(),
+        switchyard_cli::railway::images::default_image("router"),
         format!("ghcr.io/switchyard/switchyard-router:{version}")
     );
     assert_eq!(
-        switchyard_cli::railway::stack::default_janitor_image(),
+        switchyard_cli::railway::images::default_image("janitor"),
         format!("ghcr.io/switchyard/switchyard-janitor:{version}")
     );
     let router = railway_config("railway.json");

@@ -13,7 +13,17 @@ use switchyard_testkit::FakeRailway;
 async fn init_without_a_project_creates_one_in_the_workspace() {
     let fake = FakeRailway::start().await;
     let old_project = fake.state().project_id.clone();
-    let account = [("RAILWAY_API_TOKEN", "account-token")];
+    let images = [
+        (
+            "SWITCHYARD_ROUTER_IMAGE",
+            "ghcr.io/acme/switchyard-router:1",
+        ),
+        (
+            "SWITCHYARD_JANITOR_IMAGE",
+            "ghcr.io/acme/switchyard-janitor:1",
+        ),
+    ];
+    let account = [("RAILWAY_API_TOKEN", "account-token"), images[0], images[1]];
 
     // Neither a project nor a workspace: nothing to build into.
     let out = switchyard(&fake, &account, &["init"]).await;
@@ -25,6 +35,8 @@ async fn init_without_a_project_creates_one_in_the_workspace() {
         &[
             ("RAILWAY_TOKEN", "project-token"),
             ("RAILWAY_WORKSPACE_ID", "ws-1"),
+            images[0],
+            images[1],
         ],
         &["init"],
     )
@@ -38,11 +50,20 @@ async fn init_without_a_project_creates_one_in_the_workspace() {
         &[
             ("RAILWAY_API_TOKEN", "account-token"),
             ("RAILWAY_WORKSPACE_ID", "ws-1"),
+            images[0],
+            images[1],
         ],
         &["init", "--project-name", "shop", "--json"],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "images: router ghcr.io/acme/switchyard-router:1, janitor ghcr.io/acme/switchyard-janitor:1"
+        ),
+        "{}",
+        text(&out)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let st = fake.state();
     assert_eq!(st.projects_created_in, ["ws-1"]);
@@ -209,6 +230,45 @@ async fn upgrade_plans_then_applies_then_finds_the_stack_up_to_date() {
         fake.live_service("pulse-env").unwrap().variables,
         envsvc.variables
     );
+}
+
+/// No release of this version exists (and this machine cannot reach the
+/// registry at all): init without images stops before creating anything,
+/// with the recipe to build and push them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_without_images_stops_with_the_recipe_when_none_are_published() {
+    let fake = FakeRailway::start().await;
+    let project = fake.state().project_id.clone();
+    let env = [
+        ("RAILWAY_API_TOKEN", "account-token"),
+        ("RAILWAY_PROJECT_ID", project.as_str()),
+        (
+            "SWITCHYARD_JANITOR_IMAGE",
+            "ghcr.io/acme/switchyard-janitor:1",
+        ),
+    ];
+    let out = switchyard(&fake, &env, &["init"]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        said.contains(&format!("ghcr.io/switchyard/switchyard-router:{version}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("is not published") || said.contains("could not check"),
+        "{said}"
+    );
+    for step in [
+        "docker buildx build --platform linux/amd64 -f docker/router.Dockerfile",
+        "-f docker/janitor.Dockerfile",
+        "--router-image REGISTRY/switchyard-router:",
+        "SWITCHYARD_ROUTER_IMAGE",
+    ] {
+        assert!(said.contains(step), "missing {step:?}: {said}");
+    }
+    assert!(fake.sent("ServiceCreate").is_empty());
+    assert!(fake.sent("ProjectCreate").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,10 @@ use switchyard_railway::{Auth, Client, ClientSettings, ops::Source};
 
 use crate::{
     Failure, GlobalArgs, context,
-    railway::stack::{self, ENV, JANITOR, REDIS, ROUTER},
+    railway::{
+        images,
+        stack::{self, ENV, JANITOR, REDIS, ROUTER},
+    },
     usage,
 };
 
@@ -33,18 +36,29 @@ pub struct StackArgs {
 }
 
 impl StackArgs {
-    pub fn wanted(&self, env: &dyn EnvSource, redis_url: Option<String>) -> stack::Wanted {
+    /// What the stack should run. An image not given anywhere defaults to
+    /// this version's published one, checked to exist first (see
+    /// [`images`]).
+    pub async fn wanted(
+        &self,
+        env: &dyn EnvSource,
+        redis_url: Option<String>,
+    ) -> Result<stack::Wanted, Failure> {
         let r = Resolver::new(env);
-        stack::Wanted {
-            router_image: r
-                .raw(ROUTER_IMAGE, self.router_image.as_deref())
-                .map_or_else(stack::default_router_image, |(v, _)| v),
-            janitor_image: r
-                .raw(JANITOR_IMAGE, self.janitor_image.as_deref())
-                .map_or_else(stack::default_janitor_image, |(v, _)| v),
+        let router = r.raw(ROUTER_IMAGE, self.router_image.as_deref());
+        let janitor = r.raw(JANITOR_IMAGE, self.janitor_image.as_deref());
+        let defaulted: Vec<&str> = [("router", &router), ("janitor", &janitor)]
+            .into_iter()
+            .filter(|(_, given)| given.is_none())
+            .map(|(program, _)| program)
+            .collect();
+        images::check_defaults(&defaulted).await?;
+        Ok(stack::Wanted {
+            router_image: router.map_or_else(|| images::default_image("router"), |(v, _)| v),
+            janitor_image: janitor.map_or_else(|| images::default_image("janitor"), |(v, _)| v),
             env_service: self.env_service.clone().unwrap_or_else(|| ENV.into()),
             redis_url,
-        }
+        })
     }
 }
 
@@ -71,6 +85,19 @@ pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Re
             println!("{line}")
         }
     };
+    // The global --redis-url (flag only: a REDIS_URL left in a shell must
+    // not silently replace the Redis service) names an external Redis.
+    let external_redis = global.redis_url.as_deref();
+    let redis_url = match external_redis {
+        Some(url) => url.to_string(),
+        None => stack::reference(REDIS, "REDIS_URL"),
+    };
+    // Before anything is created: the images must exist.
+    let wanted = args.stack.wanted(env, Some(redis_url)).await?;
+    say(&format!(
+        "images: router {}, janitor {}",
+        wanted.router_image, wanted.janitor_image
+    ));
     let has_project = Resolver::new(env)
         .raw(PROJECT_ID, global.project_id.as_deref())
         .is_some();
@@ -81,14 +108,6 @@ pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Re
     };
     let client = rp.client();
     let project = client.project(rp.project_id()).await?;
-    // The global --redis-url (flag only: a REDIS_URL left in a shell must
-    // not silently replace the Redis service) names an external Redis.
-    let external_redis = global.redis_url.as_deref();
-    let redis_url = match external_redis {
-        Some(url) => url.to_string(),
-        None => stack::reference(REDIS, "REDIS_URL"),
-    };
-    let wanted = args.stack.wanted(env, Some(redis_url));
     let env_service = wanted.env_service.clone();
     let existing: Vec<&str> = [ROUTER, REDIS, JANITOR, env_service.as_str()]
         .into_iter()

@@ -45,7 +45,7 @@ pub async fn run(
             .service(&redis_service)
             .map(|_| stack::reference(&redis_service, "REDIS_URL")),
     };
-    let specs = stack::desired(&args.stack.wanted(env, redis_url.clone()));
+    let specs = stack::desired(&args.stack.wanted(env, redis_url.clone()).await?);
     let existing = stack::read(&rp, &project, &specs).await?;
     if redis_url.is_none()
         && existing

@@ -24,21 +24,6 @@ pub const ENV: &str = "pulse-env";
 pub const ROUTER_PORT: u16 = 8000;
 pub const JANITOR_CRON: &str = "*/5 * * * *";
 
-/// Images this version of Switchyard publishes (see `.github/workflows/release.yml`).
-pub fn default_router_image() -> String {
-    format!(
-        "ghcr.io/switchyard/switchyard-router:{}",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-pub fn default_janitor_image() -> String {
-    format!(
-        "ghcr.io/switchyard/switchyard-janitor:{}",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
 /// How long Railway keeps an old router replica beside its replacement and
 /// lets it drain: the router's shutdown deadline plus a margin, so an
 /// update of the router finishes in-flight requests instead of cutting them.
