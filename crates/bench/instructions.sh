@@ -11,6 +11,10 @@
 #   cargo build --release -p switchyard-router -p switchyard-bench -p switchyard-cli
 #   crates/bench/instructions.sh [router [ROUTER_BINARY] | nginx | haproxy]
 #
+# BODY_BYTES=N makes every request a POST with an N-byte body (what request
+# buffering costs); the router takes its other settings from the caller's
+# environment, e.g. SWITCHYARD_REQUEST_BUFFER=0 SWITCHYARD_MIN_UPLOAD_RATE=off.
+#
 # Needs valgrind, wrk and curl (and redis-server for the router; nginx or
 # haproxy for those). It starts the bench backend and the proxy under
 # callgrind on free loopback ports (the router with its own Redis and one
@@ -135,9 +139,14 @@ proxy_pid=$!
 pids+=($proxy_pid)
 wait_for "http://127.0.0.1:$proxy_port/small"
 
-wrk -t1 -c50 -d3s "http://127.0.0.1:$proxy_port/small" >/dev/null
+load=()
+if [ -n "${BODY_BYTES:-}" ]; then
+    printf 'wrk.method = "POST"\nwrk.body = string.rep("x", %d)\n' "$BODY_BYTES" >"$work/post.lua"
+    load=(-s "$work/post.lua")
+fi
+wrk -t1 -c50 -d3s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >/dev/null
 callgrind_control -z "$proxy_pid" >/dev/null
-wrk -t1 -c50 -d20s "http://127.0.0.1:$proxy_port/small" >"$work/wrk.txt"
+wrk -t1 -c50 -d20s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >"$work/wrk.txt"
 callgrind_control -d "$proxy_pid" >/dev/null
 
 requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
@@ -147,4 +156,5 @@ dump=$(ls -S "$work"/cg.out* | head -1)
 total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
 label=$target
 [ "$target" = router ] && label="router ($router)"
+[ -n "${BODY_BYTES:-}" ] && label="$label, POST of $BODY_BYTES bytes"
 echo "$label: $requests requests, $((total / requests)) user-space instructions per request"

@@ -72,6 +72,15 @@ pub struct RouterArgs {
     /// Close a connection when nothing moved in either direction for this long
     #[arg(long)]
     pub idle_timeout: Option<String>,
+    /// Bytes of a request body read before a backend connection is taken (0: none)
+    #[arg(long)]
+    pub request_buffer: Option<String>,
+    /// Slowest average an upload may arrive at once its grace is over, per second (off: no minimum)
+    #[arg(long)]
+    pub min_upload_rate: Option<String>,
+    /// Time an upload may take before the minimum upload rate applies
+    #[arg(long)]
+    pub upload_grace: Option<String>,
     /// Time to open a TCP connection to a backend; then 502
     #[arg(long)]
     pub backend_connect_timeout: Option<String>,
@@ -206,6 +215,12 @@ pub mod settings {
             .defaults_to("10s");
     pub const IDLE_TIMEOUT: Setting =
         Setting::new("--idle-timeout", &["SWITCHYARD_IDLE_TIMEOUT"]).defaults_to("120s");
+    pub const REQUEST_BUFFER: Setting =
+        Setting::new("--request-buffer", &["SWITCHYARD_REQUEST_BUFFER"]).defaults_to("64KiB");
+    pub const MIN_UPLOAD_RATE: Setting =
+        Setting::new("--min-upload-rate", &["SWITCHYARD_MIN_UPLOAD_RATE"]).defaults_to("1KiB");
+    pub const UPLOAD_GRACE: Setting =
+        Setting::new("--upload-grace", &["SWITCHYARD_UPLOAD_GRACE"]).defaults_to("10s");
     pub const BACKEND_CONNECT_TIMEOUT: Setting = Setting::new(
         "--backend-connect-timeout",
         &["SWITCHYARD_BACKEND_CONNECT_TIMEOUT"],
@@ -265,6 +280,9 @@ pub mod settings {
         ACCESS_LOG,
         HEADER_READ_TIMEOUT,
         IDLE_TIMEOUT,
+        REQUEST_BUFFER,
+        MIN_UPLOAD_RATE,
+        UPLOAD_GRACE,
         BACKEND_CONNECT_TIMEOUT,
         BACKEND_TIMEOUT,
         SHUTDOWN_TIMEOUT,
@@ -292,6 +310,11 @@ pub struct Limits {
     pub max_header_lines: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Bytes of a request body read before a backend connection is taken.
+    pub request_buffer: usize,
+    /// Bytes per second an upload must average after `upload_grace`.
+    pub min_upload_rate: Option<u64>,
+    pub upload_grace: Duration,
     pub backend_connect_timeout: Duration,
     pub backend_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -307,6 +330,9 @@ impl Default for Limits {
             max_header_lines: 100,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            request_buffer: 64 * 1024,
+            min_upload_rate: Some(1024),
+            upload_grace: Duration::from_secs(10),
             backend_connect_timeout: Duration::from_secs(3),
             backend_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
@@ -600,6 +626,32 @@ fn limits(r: &Resolver<'_>, args: &RouterArgs) -> Result<Limits, ConfigError> {
             dl.header_read_timeout,
         )?,
         idle_timeout: r.duration(IDLE_TIMEOUT, args.idle_timeout.as_deref(), dl.idle_timeout)?,
+        request_buffer: r
+            .optional_with(REQUEST_BUFFER, args.request_buffer.as_deref(), |s| {
+                let n = switchyard_core::config::parse_size(s)?;
+                if n > 16 << 20 {
+                    return Err("at most 16MiB: the buffer is held in memory per request".into());
+                }
+                usize::try_from(n).map_err(|e| e.to_string())
+            })?
+            .unwrap_or(dl.request_buffer),
+        min_upload_rate: match r.optional_with(
+            MIN_UPLOAD_RATE,
+            args.min_upload_rate.as_deref(),
+            |s| match s.trim() {
+                "off" => Ok(None),
+                s => {
+                    match switchyard_core::config::parse_size(s.strip_suffix("/s").unwrap_or(s))? {
+                        0 => Err("must be more than 0 bytes a second (or off)".into()),
+                        n => Ok(Some(n)),
+                    }
+                }
+            },
+        )? {
+            Some(rate) => rate,
+            None => dl.min_upload_rate,
+        },
+        upload_grace: r.duration(UPLOAD_GRACE, args.upload_grace.as_deref(), dl.upload_grace)?,
         backend_connect_timeout: r.duration(
             BACKEND_CONNECT_TIMEOUT,
             args.backend_connect_timeout.as_deref(),
@@ -641,7 +693,8 @@ impl RouterConfig {
         format!(
             "listen={} metrics={} redis={} prefix={} replica={} query_param={} header={} cookie={} \
              rollout_key={} trust_forwarded={} secure_cookies={} access_log={} max_connections={} max_header_bytes={} \
-             max_header_lines={} header_read_timeout={:?} idle_timeout={:?} backend_connect_timeout={:?} \
+             max_header_lines={} header_read_timeout={:?} idle_timeout={:?} request_buffer={} min_upload_rate={} \
+             upload_grace={:?} backend_connect_timeout={:?} \
              backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
              ws_max_message_bytes={} workers={} asset_paths={} asset_tries={} pins={} pin_ttl={:?} \
              max_pin_age={} janitor={}",
@@ -663,6 +716,10 @@ impl RouterConfig {
             l.max_header_lines,
             l.header_read_timeout,
             l.idle_timeout,
+            l.request_buffer,
+            l.min_upload_rate
+                .map_or_else(|| "off".into(), |r| format!("{r}/s")),
+            l.upload_grace,
             l.backend_connect_timeout,
             l.backend_timeout,
             l.shutdown_timeout,
@@ -848,6 +905,36 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         RouterConfig::from_args(&args, &env)
+    }
+
+    #[test]
+    fn upload_settings_parse_and_refuse_nonsense_by_name() {
+        let c = parse(&[], &[]).unwrap();
+        assert_eq!(c.limits.request_buffer, 64 * 1024);
+        assert_eq!(c.limits.min_upload_rate, Some(1024));
+        assert_eq!(c.limits.upload_grace, Duration::from_secs(10));
+        let c = parse(
+            &["--request-buffer", "0", "--min-upload-rate", "off"],
+            &[("SWITCHYARD_UPLOAD_GRACE", "1m")],
+        )
+        .unwrap();
+        assert_eq!(c.limits.request_buffer, 0);
+        assert_eq!(c.limits.min_upload_rate, None);
+        assert_eq!(c.limits.upload_grace, Duration::from_secs(60));
+        let c = parse(&["--min-upload-rate", "10KiB/s"], &[]).unwrap();
+        assert_eq!(c.limits.min_upload_rate, Some(10 * 1024));
+        for (var, value) in [
+            ("SWITCHYARD_REQUEST_BUFFER", "lots"),
+            ("SWITCHYARD_REQUEST_BUFFER", "1GiB"),
+            ("SWITCHYARD_MIN_UPLOAD_RATE", "0"),
+            ("SWITCHYARD_UPLOAD_GRACE", "soon"),
+        ] {
+            let err = parse(&[], &[(var, value)])
+                .err()
+                .unwrap_or_else(|| panic!("{var}={value} accepted"))
+                .to_string();
+            assert!(err.contains(var), "{err}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod sockets;
 mod sync;
 mod table;
 mod traffic;
+mod upload;
 mod upstream;
 mod wakeup;
 mod workers;

@@ -26,6 +26,7 @@ use crate::{
     respond::{self, Body, RequestLabel, RouterError},
     server::Conn,
     table::Target,
+    upload::Upload,
     wakeup, ws,
 };
 
@@ -368,6 +369,15 @@ async fn forward(
         &parts,
         http_body::Body::is_end_stream(&body),
     );
+    // Before a backend connection is taken: the start of the body (or all
+    // of a small one), at no less than the minimum upload rate.
+    let body = match Upload::read_ahead(body, &shared.config.limits).await {
+        Ok(body) => body,
+        Err(e) => {
+            target.traffic.client_abort();
+            return Err(e);
+        }
+    };
     let upstream = Request::from_parts(parts, Either::Left(body));
 
     let outcome = wakeup::within(
@@ -379,7 +389,7 @@ async fn forward(
         Some(Ok(res)) => res,
         Some(Err(e)) => {
             return Err(match e.into_router_error(&target) {
-                client @ RouterError::ClientBody(_) => {
+                client @ (RouterError::ClientBody(_) | RouterError::SlowUpload(_)) => {
                     target.traffic.client_abort();
                     client
                 }

@@ -41,6 +41,8 @@ pub enum RouterError {
     WebSocketVersion,
     #[error("bad request: the request body ended early or was malformed")]
     ClientBody(String),
+    #[error("request timeout: the request body arrived too slowly")]
+    SlowUpload(String),
     #[error("backend of deployment {id} is unreachable: {reason}")]
     BackendUnreachable { id: DeploymentId, reason: String },
     #[error("backend of deployment {id} did not answer in time")]
@@ -59,6 +61,7 @@ impl RouterError {
             | Self::ConflictingPins
             | Self::ClientBody(_) => StatusCode::BAD_REQUEST,
             Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
+            Self::SlowUpload(_) => StatusCode::REQUEST_TIMEOUT,
             Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BackendUnreachable { .. } | Self::BackendFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -79,7 +82,7 @@ impl RouterError {
         let status = self.status();
         let id = req.id.to_str().unwrap_or("");
         let deployment = self.deployment().map_or("-", DeploymentId::as_str);
-        if let Self::ClientBody(why) = &self {
+        if let Self::ClientBody(why) | Self::SlowUpload(why) = &self {
             tracing::info!(request_id = id, method = %req.method, path = req.path, status = status.as_u16(),
                 error = %why, "client abort: its request body failed; not the backend's fault");
         } else if status.is_server_error() {
@@ -97,6 +100,12 @@ impl RouterError {
             && let Ok(v) = HeaderValue::from_str(id.as_str())
         {
             res.headers_mut().insert(&crate::headers::SELECTED, v);
+        }
+        if let Self::SlowUpload(_) = self {
+            // RFC 9110 §15.5.9: the rest of the body will not be read, so
+            // the connection cannot carry another request.
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Self::WebSocketVersion = self {
             // RFC 6455 §4.4: say which version the server does speak.

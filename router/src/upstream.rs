@@ -36,11 +36,14 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::{backend::error_chain, fnv::Fnv, respond::RouterError, sockets::Socket, table::Target};
+use crate::{
+    backend::error_chain, fnv::Fnv, respond::RouterError, sockets::Socket, table::Target,
+    upload::Upload,
+};
 
 /// What the router sends a backend: the client's own body, or nothing (a
 /// fallthrough retry).
-pub type Outbound = Either<Incoming, Empty<Bytes>>;
+pub type Outbound = Either<Upload, Empty<Bytes>>;
 
 type Conn = Connection<TokioIo<Socket>, Outbound>;
 
@@ -125,6 +128,9 @@ impl Error {
             },
             // The client's own body failed (it closed early, or its
             // chunked framing was bad): its fault, never the backend's.
+            Error::Http(e) if e.is_user() && crate::upload::cut_for_pace(&e) => {
+                RouterError::SlowUpload(error_chain(&e))
+            }
             Error::Http(e) if e.is_user() => RouterError::ClientBody(error_chain(&e)),
             Error::Http(e) => RouterError::BackendFailed {
                 id: target.id.clone(),

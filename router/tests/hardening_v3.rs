@@ -8,13 +8,7 @@
 
 mod support;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering::SeqCst},
-    },
-    time::Duration,
-};
+use std::{sync::atomic::Ordering::SeqCst, time::Duration};
 
 use support::*;
 use switchyard_core::{UnixTime, pin::PinKeys};
@@ -31,26 +25,6 @@ async fn two_builds(
     active_at(&store, "v2", v2_url).await;
     let r = TestRouter::start(config, store.clone()).await;
     (r, store)
-}
-
-/// A TCP relay in front of `backend` that counts the connections made to
-/// it: what the router's pool costs the backend.
-async fn counted(backend: &Backend) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicU64::new(0));
-    let (n, to) = (count.clone(), backend.addr);
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            n.fetch_add(1, SeqCst);
-            tokio::spawn(async move {
-                if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                }
-            });
-        }
-    });
-    (url, count)
 }
 
 #[tokio::test]
