@@ -14,6 +14,7 @@
 # BODY_BYTES=N makes every request a POST with an N-byte body (what request
 # buffering costs); the router takes its other settings from the caller's
 # environment, e.g. SWITCHYARD_REQUEST_BUFFER=0 SWITCHYARD_MIN_UPLOAD_RATE=off.
+# KEEP_DUMP=FILE keeps the callgrind dump (callgrind_annotate FILE).
 #
 # Needs valgrind, wrk and curl (and redis-server for the router; nginx or
 # haproxy for those). It starts the bench backend and the proxy under
@@ -154,6 +155,8 @@ requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 # other is what startup and the warm-up cost).
 dump=$(ls -S "$work"/cg.out* | head -1)
 total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+# KEEP_DUMP=FILE keeps the callgrind dump for callgrind_annotate.
+[ -n "${KEEP_DUMP:-}" ] && cp "$dump" "$KEEP_DUMP"
 label=$target
 [ "$target" = router ] && label="router ($router)"
 [ -n "${BODY_BYTES:-}" ] && label="$label, POST of $BODY_BYTES bytes"

@@ -482,6 +482,74 @@ fn demo_with_a_redis_url_keeps_to_its_own_prefix_and_clears_it() {
     );
 }
 
+/// `status --watch` redraws by itself: a promote made from another
+/// terminal shows within a few intervals, a store that goes away is shown
+/// and asked again, and Ctrl-C ends it with 0.
+#[test]
+fn status_watch_redraws_until_ctrl_c() {
+    let mut redis = RedisServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (b1, b2) = rt.block_on(async { (Backend::start("w1").await, Backend::start("w2").await) });
+    let cli = Cli {
+        redis_url: redis.url(),
+    };
+    cli.ok(&["deploy", "--url", &b1.url(), "--deployment-id", "w1"]);
+    cli.ok(&[
+        "deploy",
+        "--url",
+        &b2.url(),
+        "--deployment-id",
+        "w2",
+        "--no-promote",
+    ]);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["status", "--watch", "200ms", "--json"])
+        .env_clear()
+        .env("REDIS_URL", redis.url())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, frames) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = frames
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no frame showed {what} within 10s"));
+            let frame: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if pred(&frame) {
+                return;
+            }
+        }
+    };
+    wait_for("w1 active", &|f| f["active"] == "w1");
+    cli.ok(&["promote", "w2"]);
+    wait_for("the promote", &|f| f["active"] == "w2");
+    redis.stop();
+    wait_for("the store's failure", &|f| f["error"].is_string());
+    // Back, empty (nothing was persisted): the watch reads it again.
+    redis.restart();
+    wait_for("the store again", &|f| f["deployments"].is_array());
+
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let err = cli.fails(&["status", "--watch", "0s"], 2);
+    assert!(err.contains("--watch"), "{err}");
+}
+
 async fn reqwest_like(base: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");

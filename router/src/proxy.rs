@@ -371,12 +371,18 @@ async fn forward(
     );
     // Before a backend connection is taken: the start of the body (or all
     // of a small one), at no less than the minimum upload rate.
-    let body = match Upload::read_ahead(body, &shared.config.limits).await {
-        Ok(body) => body,
-        Err(e) => {
-            target.traffic.client_abort();
-            return Err(e);
+    // Boxed: the read-ahead's state (timers, queue) must not enlarge
+    // every request's future, most of which have no body.
+    let body = if Upload::reads_ahead(&body, &shared.config.limits) {
+        match Box::pin(Upload::read_ahead(body, &shared.config.limits)).await {
+            Ok(body) => Either::Right(body),
+            Err(e) => {
+                target.traffic.client_abort();
+                return Err(e);
+            }
         }
+    } else {
+        Either::Left(body)
     };
     let upstream = Request::from_parts(parts, Either::Left(body));
 

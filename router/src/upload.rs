@@ -8,7 +8,8 @@
 //! `--min-upload-rate` is cut with 408 (RFC 9110 §15.5.9) instead of
 //! holding a backend connection for as long as it likes.
 //!
-//! A request without a body passes through untouched: no buffer, no timer.
+//! A request without a body passes through untouched, as hyper's own body
+//! type: no buffer, no timer, no wrapper.
 
 use std::{
     collections::VecDeque,
@@ -54,49 +55,47 @@ pub struct TooSlow {
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The body the router sends a backend for a client's request.
+/// A client's body that was read ahead (a bodiless request is sent on as
+/// hyper's own `Incoming`, with nothing around it).
 pub struct Upload {
-    /// What was read before the backend connection was taken.
-    read: VecDeque<Frame<Bytes>>,
     /// The rest of the client's body, still to come.
     rest: Option<Incoming>,
-    /// Enforces the minimum rate on `rest`; boxed: only uploads larger
-    /// than the buffer get here.
+    /// What was read ahead, and the pace the rest is held to; boxed, so
+    /// the request that carries it stays small.
+    ahead: Option<Box<Ahead>>,
+}
+
+struct Ahead {
+    /// What was read before the backend connection was taken.
+    read: VecDeque<Frame<Bytes>>,
+    /// Enforces the minimum rate on the rest.
     pace: Option<(Pace, Pin<Box<Sleep>>)>,
 }
 
 impl Upload {
-    /// A body sent on as it comes (none, or buffering is off).
-    fn streamed(body: Incoming) -> Self {
-        Self {
-            read: VecDeque::new(),
-            rest: Some(body),
-            pace: None,
-        }
+    /// Whether [`Upload::read_ahead`] has anything to do for `body`: only a
+    /// body, and only when buffering or a minimum rate is on.
+    pub fn reads_ahead(body: &Incoming, limits: &Limits) -> bool {
+        !body.is_end_stream() && (limits.request_buffer > 0 || limits.min_upload_rate.is_some())
     }
 
     /// Reads up to the request buffer of `body` before the caller takes a
     /// backend connection. Fails with the client's fault: its body broke
     /// (400) or came too slowly (408).
-    pub async fn read_ahead(body: Incoming, limits: &Limits) -> Result<Self, RouterError> {
-        if body.is_end_stream() || (limits.request_buffer == 0 && limits.min_upload_rate.is_none())
-        {
-            return Ok(Self::streamed(body));
-        }
+    pub async fn read_ahead(mut body: Incoming, limits: &Limits) -> Result<Self, RouterError> {
         let mut pace = limits.min_upload_rate.map(|min_rate| Pace {
             started: Instant::now(),
             received: 0,
             min_rate,
             grace: limits.upload_grace,
         });
-        let mut up = Self {
-            read: VecDeque::new(),
+        let mut read = VecDeque::new();
+        let mut read_bytes = 0u64;
+        let whole = |read| Self {
             rest: None,
-            pace: None,
+            ahead: Some(Box::new(Ahead { read, pace: None })),
         };
-        let mut body = body;
-        let mut read = 0u64;
-        while read < limits.request_buffer as u64 {
+        while read_bytes < limits.request_buffer as u64 {
             let next = body.frame();
             let frame = match pace {
                 Some(p) => match tokio::time::timeout_at(p.deadline(), next).await {
@@ -106,25 +105,29 @@ impl Upload {
                 None => next.await,
             };
             match frame {
-                None => return Ok(up),
+                None => return Ok(whole(read)),
                 Some(Err(e)) => return Err(RouterError::ClientBody(error_chain(&e))),
                 Some(Ok(frame)) => {
                     let n = frame.data_ref().map_or(0, |d| d.len() as u64);
-                    read += n;
+                    read_bytes += n;
                     if let Some(p) = pace.as_mut() {
                         p.received += n;
                     }
                     let trailers = frame.is_trailers();
-                    up.read.push_back(frame);
+                    read.push_back(frame);
                     if trailers || body.is_end_stream() {
-                        return Ok(up);
+                        return Ok(whole(read));
                     }
                 }
             }
         }
-        up.pace = pace.map(|p| (p, Box::pin(tokio::time::sleep_until(p.deadline()))));
-        up.rest = Some(body);
-        Ok(up)
+        Ok(Self {
+            rest: Some(body),
+            ahead: Some(Box::new(Ahead {
+                read,
+                pace: pace.map(|p| (p, Box::pin(tokio::time::sleep_until(p.deadline())))),
+            })),
+        })
     }
 }
 
@@ -154,15 +157,16 @@ impl Body for Upload {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        if let Some(frame) = this.read.pop_front() {
+        if let Some(frame) = this.ahead.as_mut().and_then(|a| a.read.pop_front()) {
             return Poll::Ready(Some(Ok(frame)));
         }
         let Some(rest) = this.rest.as_mut() else {
             return Poll::Ready(None);
         };
+        let pace = this.ahead.as_mut().and_then(|a| a.pace.as_mut());
         match Pin::new(rest).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let (Some((pace, timer)), Some(data)) = (this.pace.as_mut(), frame.data_ref()) {
+                if let (Some((pace, timer)), Some(data)) = (pace, frame.data_ref()) {
                     pace.received += data.len() as u64;
                     timer.as_mut().reset(pace.deadline());
                 }
@@ -177,7 +181,7 @@ impl Body for Upload {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                let Some((pace, timer)) = this.pace.as_mut() else {
+                let Some((pace, timer)) = pace else {
                     return Poll::Pending;
                 };
                 if timer.as_mut().poll(cx).is_pending() {
@@ -191,17 +195,19 @@ impl Body for Upload {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.read.is_empty() && self.rest.as_ref().is_none_or(Body::is_end_stream)
+        self.ahead.as_ref().is_none_or(|a| a.read.is_empty())
+            && self.rest.as_ref().is_none_or(Body::is_end_stream)
     }
 
     /// Exact when the client's was (a Content-Length), so the backend gets
     /// the same framing.
     fn size_hint(&self) -> SizeHint {
-        let queued: u64 = self
-            .read
-            .iter()
-            .filter_map(|f| f.data_ref().map(|d| d.len() as u64))
-            .sum();
+        let queued: u64 = self.ahead.as_ref().map_or(0, |a| {
+            a.read
+                .iter()
+                .filter_map(|f| f.data_ref().map(|d| d.len() as u64))
+                .sum()
+        });
         match &self.rest {
             None => SizeHint::with_exact(queued),
             Some(rest) => {

@@ -41,9 +41,9 @@ use crate::{
     upload::Upload,
 };
 
-/// What the router sends a backend: the client's own body, or nothing (a
-/// fallthrough retry).
-pub type Outbound = Either<Upload, Empty<Bytes>>;
+/// What the router sends a backend: the client's own body (as it comes, or
+/// read ahead), or nothing (a fallthrough retry).
+pub type Outbound = Either<Either<Incoming, Upload>, Empty<Bytes>>;
 
 type Conn = Connection<TokioIo<Socket>, Outbound>;
 
