@@ -7,6 +7,7 @@ use crate::settings::{
 use std::sync::Arc;
 
 use clap::Args;
+use switchyard_core::DeploymentId;
 use switchyard_core::config::ConfigError;
 use switchyard_core::{
     config::{EnvSource, Resolver},
@@ -14,7 +15,9 @@ use switchyard_core::{
 };
 use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
 use switchyard_railway::{Client, ClientSettings};
-use switchyard_store::{RedisSettings, RedisStore, SharedStore, StoreError};
+use switchyard_store::{
+    JournalEntry, JournalKind, RedisSettings, RedisStore, SharedStore, StoreError,
+};
 
 use crate::{Failure, usage};
 
@@ -116,6 +119,16 @@ impl Context {
             yes: args.yes,
             redis_service: redis_service(args, env),
         })
+    }
+
+    /// Adds what a command did to the store's journal (the dashboard's
+    /// list of events). The change itself is already made, so a journal
+    /// that cannot be written is a warning, never the command's failure.
+    pub async fn journal(&self, kind: JournalKind, id: &DeploymentId, detail: impl Into<String>) {
+        let entry = JournalEntry::new("cli", kind).deployment(id).detail(detail);
+        if let Err(e) = self.store.append_journal(&entry).await {
+            eprintln!("warning: the change is made, but the journal could not record it: {e}");
+        }
     }
 
     /// Prints a JSON value with --json, else the text.

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod commands;
 pub mod context;
+pub mod dashboard;
 pub mod demo;
 pub mod file;
 pub mod progress;
@@ -43,6 +44,8 @@ pub enum Command {
     /// List deployments with state, age, drain age, leases and activity (also: status)
     #[command(visible_alias = "status")]
     List(commands::list::ListArgs),
+    /// Serve a live page of deployments, traffic, routers and events (read-only; prints its URL)
+    Dashboard(commands::dashboard::DashboardArgs),
     /// Make a deployment active; every other one drains
     Promote(commands::promote::PromoteArgs),
     /// Promote the deployment that drained most recently
@@ -118,6 +121,7 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
             match command {
                 Command::Deploy(a) => commands::deploy::run(&ctx, env, *a).await,
                 Command::List(a) => commands::list::run(&ctx, a).await,
+                Command::Dashboard(a) => commands::dashboard::run(&ctx, a).await,
                 Command::Promote(a) => commands::promote::run(&ctx, env, a).await,
                 Command::Rollback(a) => commands::promote::rollback(&ctx, env, a).await,
                 Command::Revoke(a) => commands::revoke::run(&ctx, a).await,

@@ -157,6 +157,37 @@ async fn deploy_promote_rollback_rollout_and_delete_on_the_static_platform() {
     // Human listing marks the active deployment.
     let text = cli.ok(&["status"]);
     assert!(text.lines().any(|l| l.starts_with("* v1")), "{text}");
+
+    // Every change is in the journal, oldest last, told by the CLI.
+    cli.ok(&["revoke", "v3", "--yes"]);
+    let store = switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
+        redis.url(),
+        switchyard_core::names::DEFAULT_PREFIX,
+    ))
+    .unwrap();
+    use switchyard_store::{JournalKind::*, Store};
+    let journal = store.journal(50).await.unwrap();
+    let told: Vec<_> = journal
+        .iter()
+        .rev()
+        .map(|e| (e.kind, e.deployment_id.as_ref().unwrap().to_string()))
+        .collect();
+    let expected = [
+        (Registered, "v1"),
+        (Promoted, "v1"),
+        (Registered, "v2"),
+        (Promoted, "v2"),
+        (RolledBack, "v1"),
+        (Registered, "v3"),
+        (Rollout, "v3"),
+        (RolledBack, "v3"),
+        (Deleted, "v2"),
+        (Revoked, "v3"),
+    ]
+    .map(|(k, id)| (k, id.to_string()));
+    assert_eq!(told, expected);
+    assert!(journal.iter().all(|e| e.actor == "cli"));
+    assert_eq!(journal[2].detail, "rollout stopped at 10%");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,17 @@ pub const LOCK_TTL: Duration = Duration::from_secs(55);
 /// Where the janitor publishes its policy (`<prefix>:meta:janitor-policy`).
 pub const POLICY_META: &str = "janitor-policy";
 
+/// The policy the janitor last published; `None` before its first run (or
+/// when what is stored no longer parses).
+pub async fn published_policy(
+    store: &SharedStore,
+) -> Result<Option<plan::Policy>, switchyard_store::StoreError> {
+    Ok(store
+        .get_meta(POLICY_META)
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JanitorError {
     #[error("cannot read the store: {0}")]
@@ -182,6 +193,11 @@ async fn plan_and_apply(
         http: &http,
     };
     let outcomes = exec.apply(&snap, actions).await;
+    for entry in outcomes.iter().filter_map(report::Outcome::journal_entry) {
+        if let Err(e) = store.append_journal(&entry).await {
+            tracing::warn!(error = %e, "could not add to the journal");
+        }
+    }
     report.absorb(outcomes);
     let attempted = report
         .decisions

@@ -56,6 +56,31 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// What the journal records of this outcome: the changes the run made.
+    pub fn journal_entry(&self) -> Option<switchyard_store::JournalEntry> {
+        use switchyard_store::{JournalEntry, JournalKind};
+        let (kind, id, detail) = match self {
+            Self::Reloaded {
+                deployment_id,
+                reason,
+                ..
+            } => (JournalKind::Reloaded, deployment_id, reason.clone()),
+            Self::Deleted {
+                deployment_id,
+                reason,
+                ..
+            } => (JournalKind::Deleted, deployment_id, reason.clone()),
+            _ => return None,
+        };
+        Some(
+            JournalEntry::new("janitor", kind)
+                .deployment(id)
+                .detail(detail),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Kept {
     pub deployment_id: DeploymentId,

@@ -130,6 +130,22 @@ async fn each_decision_branch() {
         summary.contains("force-deleted") && summary.contains("old"),
         "{summary}"
     );
+    // What it did is in the journal, with why; what it kept is not.
+    let journal = s.journal(10).await.unwrap();
+    let did: Vec<_> = journal
+        .iter()
+        .map(|e| (e.kind, e.deployment_id.clone().unwrap(), e.actor.as_str()))
+        .collect();
+    use switchyard_store::JournalKind::{Deleted, Reloaded};
+    for done in [
+        (Deleted, id("old"), "janitor"),
+        (Deleted, id("v-idle"), "janitor"),
+        (Reloaded, id("v-sockets"), "janitor"),
+    ] {
+        assert!(did.contains(&done), "{done:?} not in {did:?}");
+    }
+    assert_eq!(did.len(), 3, "{did:?}");
+    assert!(journal.iter().all(|e| !e.detail.is_empty()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,9 @@ use std::{
 };
 
 use switchyard_core::{DeploymentId, UnixTime};
-use switchyard_store::{Heartbeat, RequestStats, RouterReport, SharedStore};
+use switchyard_store::{
+    Heartbeat, JournalEntry, JournalKind, RequestStats, RouterReport, SharedStore,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Shared, traffic::Totals};
@@ -20,10 +22,13 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
     let mut tick = tokio::time::interval(shared.config.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut anchored = false;
+    let mut journal = Journaled::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                beat(&shared, &store, &mut reported).await;
+                if beat(&shared, &store, &mut reported).await {
+                    journal.update(&shared, &store).await;
+                }
                 if !anchored {
                     anchored = anchor_rotation(&shared, &store).await;
                 }
@@ -40,7 +45,54 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
     }
 }
 
-async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<DeploymentId, Totals>) {
+/// What this replica has told the journal: that it started, and that it
+/// refuses the store's snapshot (once per episode, not once per beat).
+#[derive(Default)]
+struct Journaled {
+    started: bool,
+    diverged: bool,
+}
+
+impl Journaled {
+    async fn update(&mut self, shared: &Shared, store: &SharedStore) {
+        let actor = format!("router {}", shared.config.replica_id);
+        let diverged = shared.health.store_diverged.load(Relaxed);
+        let entry = if !self.started {
+            let report = report(shared);
+            let detail = match report.snapshot_version {
+                Some(v) => format!(
+                    "routing on snapshot version {v} ({} deployments)",
+                    report.deployments
+                ),
+                None => "no snapshot yet".into(),
+            };
+            JournalEntry::new(actor, JournalKind::RouterStarted).detail(detail)
+        } else if diverged && !self.diverged {
+            JournalEntry::new(actor, JournalKind::StoreDiverged).detail(
+                "the store holds less than this router routes on; `switchyard restore` refills it",
+            )
+        } else {
+            self.diverged = diverged;
+            return;
+        };
+        match store.append_journal(&entry).await {
+            Ok(()) => {
+                self.diverged |= self.started && diverged;
+                self.started = true;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "journal entry not written; tried again next beat")
+            }
+        }
+    }
+}
+
+/// One beat; whether the store took it.
+async fn beat(
+    shared: &Shared,
+    store: &SharedStore,
+    reported: &mut HashMap<DeploymentId, Totals>,
+) -> bool {
     let mut beat = Heartbeat {
         replica: shared.config.replica_id.clone(),
         ttl: shared.config.lease_ttl,
@@ -87,11 +139,15 @@ async fn beat(shared: &Shared, store: &SharedStore, reported: &mut HashMap<Deplo
                     .retain(|id, _| table.get(id.as_str()).is_some());
                 reported.retain(|id, _| table.get(id.as_str()).is_some());
             }
+            true
         }
-        Err(e) => shared
-            .health
-            .store
-            .failed("heartbeat", &e, shared.table.load().is_some()),
+        Err(e) => {
+            shared
+                .health
+                .store
+                .failed("heartbeat", &e, shared.table.load().is_some());
+            false
+        }
     }
 }
 

@@ -147,7 +147,7 @@ export class Stack {
   async stop() {
     for (const s of this.servers) s.close();
     for (const p of this.procs.reverse()) {
-      if (p.exitCode === null) {
+      if (p.exitCode === null && p.signalCode === null) {
         p.kill("SIGKILL");
         await once(p, "exit").catch(() => {});
       }

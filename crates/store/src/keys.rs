@@ -14,11 +14,14 @@
 //! | `<p>:replicas`                   | set    | router replica ids that have leases          |
 //! | `<p>:replica:<r>`                | hash   | `lease:<id>` → open WebSockets, `seen`,      |
 //! |                                  |        | `report` (JSON); TTL'd                       |
-//! | `<p>:stats:<id>:<window>`        | hash   | requests, errors_5xx, latency_ms_sum; TTL'd  |
+//! | `<p>:stats:<id>:<window>`        | hash   | requests, errors_5xx, latency_ms_sum,        |
+//! |                                  |        | `ws:<r>` → open WebSockets; TTL'd 1 h        |
 //! | `<p>:lock:<name>`                | string | lock token; TTL'd (`janitor` lock is          |
 //! |                                  |        | `<p>:janitor:lock` for pulse-railway compat) |
 //! | `<p>:events`                     | pubsub | change and reload notifications (JSON)       |
 //! | `<p>:meta:<name>`                | string | a document one program publishes (JSON)      |
+//! | `<p>:journal`                    | list   | what happened, newest first (JSON), capped   |
+//! |                                  |        | at `JOURNAL_LEN`                             |
 
 /// Every key shape after the prefix: a name, or a name ending in `:` that
 /// an id or name follows.
@@ -36,6 +39,7 @@ pub const SCHEMA: &[&str] = &[
     ":janitor:lock",
     ":events",
     ":meta:",
+    ":journal",
 ];
 
 #[derive(Debug, Clone)]
@@ -78,6 +82,10 @@ impl Keys {
         format!("{}:meta:{name}", self.prefix)
     }
 
+    pub fn journal(&self) -> String {
+        format!("{}:journal", self.prefix)
+    }
+
     pub fn lock(&self, name: &str) -> String {
         if name == "janitor" {
             format!("{}:janitor:lock", self.prefix)
@@ -109,6 +117,7 @@ mod schema_tests {
             k.meta("policy"),
             k.lock("janitor"),
             k.lock("other"),
+            k.journal(),
         ] {
             let suffix = key.strip_prefix('p').unwrap_or_default();
             assert!(in_schema(suffix), "{key} is not in keys::SCHEMA");

@@ -27,8 +27,9 @@ pub use event::{ReloadNotice, StoreEvent, Subscription};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisSettings, RedisStore};
 pub use types::{
-    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReplicaView, RequestStats,
-    RouterReport, StatsWindow,
+    DeleteOutcome, Heartbeat, JOURNAL_LEN, JournalEntry, JournalKind, LockToken, NewDeployment,
+    Promotion, ReplicaView, RequestStats, RouterReport, STATS_RETENTION_SECS, STATS_WINDOW_SECS,
+    StatsWindow, WindowStats,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -101,6 +102,23 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
         windows: u32,
     ) -> Result<BTreeMap<DeploymentId, RequestStats>>;
+
+    /// Each registered deployment's statistics windows among the last
+    /// `windows` up to `now`, oldest first; windows with nothing in them are
+    /// left out.
+    async fn history(
+        &self,
+        now: UnixTime,
+        windows: u32,
+    ) -> Result<BTreeMap<DeploymentId, Vec<WindowStats>>>;
+
+    /// Adds an entry to the journal, dropping the oldest past
+    /// [`JOURNAL_LEN`].
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<()>;
+
+    /// The newest `limit` journal entries, newest first. Entries that no
+    /// longer parse are skipped.
+    async fn journal(&self, limit: usize) -> Result<Vec<JournalEntry>>;
 
     /// Deletes the deployment's record unless it is the active one, in one
     /// atomic step, so a promotion racing a janitor run cannot lose.

@@ -3,7 +3,7 @@
 //! Expiry uses tokio's clock so tests can pause time instead of sleeping.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -16,8 +16,9 @@ use tokio::{
 };
 
 use crate::{
-    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, ReplicaView,
-    RequestStats, Result, RouterReport, StatsWindow, Store, StoreError, StoreEvent, Subscription,
+    DeleteOutcome, Heartbeat, JOURNAL_LEN, JournalEntry, LockToken, NewDeployment, Promotion,
+    ReloadNotice, ReplicaView, RequestStats, Result, RouterReport, StatsWindow, Store, StoreError,
+    StoreEvent, Subscription, WindowStats,
     types::{STATS_RETENTION_SECS, STATS_WINDOW_SECS},
 };
 
@@ -42,9 +43,18 @@ struct State {
     snap: Snapshot,
     services: HashMap<String, DeploymentId>,
     replicas: HashMap<String, Replica>,
-    stats: HashMap<(DeploymentId, StatsWindow), RequestStats>,
+    stats: HashMap<(DeploymentId, StatsWindow), Window>,
     locks: HashMap<String, (String, Instant)>,
     meta: HashMap<String, String>,
+    journal: VecDeque<JournalEntry>,
+}
+
+/// One deployment's statistics window: requests, and each replica's latest
+/// count of open WebSockets.
+#[derive(Default)]
+struct Window {
+    requests: RequestStats,
+    websockets: HashMap<String, u64>,
 }
 
 struct Replica {
@@ -316,6 +326,28 @@ impl Store for MemoryStore {
 
     async fn heartbeat(&self, beat: &Heartbeat) -> Result<()> {
         let mut st = self.lock();
+        let window = StatsWindow::at(beat.now);
+        // As in Redis: this replica's sockets go into the window, and a
+        // deployment whose last socket closed is written as 0.
+        let before: Vec<DeploymentId> = st
+            .replicas
+            .get(&beat.replica)
+            .map(|r| r.leases.iter().map(|(id, _)| id.clone()).collect())
+            .unwrap_or_default();
+        for id in before {
+            st.stats
+                .entry((id, window))
+                .or_default()
+                .websockets
+                .insert(beat.replica.clone(), 0);
+        }
+        for (id, open) in &beat.leases {
+            st.stats
+                .entry((id.clone(), window))
+                .or_default()
+                .websockets
+                .insert(beat.replica.clone(), *open);
+        }
         let replica = Replica {
             expires: Instant::now() + beat.ttl,
             seen: beat.now,
@@ -335,9 +367,12 @@ impl Store for MemoryStore {
                 d.last_seen_at = Some(*seen);
             }
         }
-        let window = StatsWindow::at(beat.now);
         for (id, s) in &beat.stats {
-            st.stats.entry((id.clone(), window)).or_default().add(s);
+            st.stats
+                .entry((id.clone(), window))
+                .or_default()
+                .requests
+                .add(s);
         }
         let oldest = window
             .0
@@ -377,10 +412,45 @@ impl Store for MemoryStore {
         let mut out: BTreeMap<DeploymentId, RequestStats> = BTreeMap::new();
         for ((id, w), s) in &st.stats {
             if (first..=last).contains(&w.0) && st.snap.deployments.contains_key(id) {
-                out.entry(id.clone()).or_default().add(s);
+                out.entry(id.clone()).or_default().add(&s.requests);
             }
         }
         Ok(out)
+    }
+
+    async fn history(
+        &self,
+        now: UnixTime,
+        windows: u32,
+    ) -> Result<BTreeMap<DeploymentId, Vec<WindowStats>>> {
+        let st = self.lock();
+        let last = StatsWindow::at(now).0;
+        let first = last.saturating_sub(u64::from(windows.max(1)) - 1);
+        let mut out: BTreeMap<DeploymentId, Vec<WindowStats>> = BTreeMap::new();
+        for ((id, w), s) in &st.stats {
+            if (first..=last).contains(&w.0) && st.snap.deployments.contains_key(id) {
+                out.entry(id.clone()).or_default().push(WindowStats {
+                    window: w.0,
+                    requests: s.requests,
+                    websockets: s.websockets.values().sum(),
+                });
+            }
+        }
+        for points in out.values_mut() {
+            points.sort_by_key(|p| p.window);
+        }
+        Ok(out)
+    }
+
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<()> {
+        let mut st = self.lock();
+        st.journal.push_front(entry.clone());
+        st.journal.truncate(JOURNAL_LEN);
+        Ok(())
+    }
+
+    async fn journal(&self, limit: usize) -> Result<Vec<JournalEntry>> {
+        Ok(self.lock().journal.iter().take(limit).cloned().collect())
     }
 
     async fn delete_unless_active(&self, id: &DeploymentId) -> Result<DeleteOutcome> {

@@ -14,9 +14,10 @@ use switchyard_core::{Deployment, DeploymentId, Rollout, Snapshot, UnixTime};
 use tokio::sync::mpsc;
 
 use crate::{
-    DeleteOutcome, Heartbeat, LockToken, NewDeployment, Promotion, ReloadNotice, ReplicaView,
-    RequestStats, Result, StatsWindow, Store, StoreError, StoreEvent, Subscription,
-    event::WireEvent, keys::Keys, primary::Primary, types::STATS_RETENTION_SECS,
+    DeleteOutcome, Heartbeat, JOURNAL_LEN, JournalEntry, LockToken, NewDeployment, Promotion,
+    ReloadNotice, ReplicaView, RequestStats, Result, StatsWindow, Store, StoreError, StoreEvent,
+    Subscription, WindowStats, event::WireEvent, keys::Keys, primary::Primary,
+    types::STATS_RETENTION_SECS,
 };
 
 #[derive(Debug, Clone)]
@@ -50,6 +51,7 @@ struct Scripts {
     heartbeat: Script,
     replicas: Script,
     stats: Script,
+    history: Script,
     delete: Script,
     restore: Script,
     retire_epoch: Script,
@@ -69,6 +71,7 @@ impl Scripts {
             heartbeat: with_prelude(include_str!("lua/heartbeat.lua")),
             replicas: with_prelude(include_str!("lua/replicas.lua")),
             stats: with_prelude(include_str!("lua/stats.lua")),
+            history: with_prelude(include_str!("lua/history.lua")),
             delete: with_prelude(include_str!("lua/delete.lua")),
             restore: with_prelude(include_str!("lua/restore.lua")),
             retire_epoch: with_prelude(include_str!("lua/retire_epoch.lua")),
@@ -430,6 +433,67 @@ impl Store for RedisStore {
                 };
                 Some((DeploymentId::new(&r[0]).ok()?, stats))
             })
+            .collect())
+    }
+
+    async fn history(
+        &self,
+        now: UnixTime,
+        windows: u32,
+    ) -> Result<BTreeMap<DeploymentId, Vec<WindowStats>>> {
+        let last = StatsWindow::at(now).0;
+        let first = last.saturating_sub(u64::from(windows.max(1)) - 1);
+        let mut inv = self.script(|s| &s.history);
+        inv.arg(first).arg(last);
+        let flat: Vec<String> = self.run(inv).await?;
+        let mut out: BTreeMap<DeploymentId, Vec<WindowStats>> = BTreeMap::new();
+        for r in flat.chunks_exact(6) {
+            let parsed = (|| {
+                Some((
+                    DeploymentId::new(&r[0]).ok()?,
+                    WindowStats {
+                        window: r[1].parse().ok()?,
+                        requests: RequestStats {
+                            requests: r[2].parse().ok()?,
+                            errors_5xx: r[3].parse().ok()?,
+                            latency_ms_sum: r[4].parse().ok()?,
+                        },
+                        websockets: r[5].parse().ok()?,
+                    },
+                ))
+            })();
+            if let Some((id, w)) = parsed {
+                out.entry(id).or_default().push(w);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<()> {
+        let key = self.inner.keys.journal();
+        let raw = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (key, raw) = (&key, &raw);
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .lpush(key, raw)
+                .ltrim(key, 0, JOURNAL_LEN as isize - 1)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn journal(&self, limit: usize) -> Result<Vec<JournalEntry>> {
+        let key = self.inner.keys.journal();
+        let key = &key;
+        let stop = limit.clamp(1, JOURNAL_LEN) as isize - 1;
+        let raw: Vec<String> = self
+            .call(|mut c| async move { c.lrange::<_, Vec<String>>(key, 0, stop).await })
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|r| serde_json::from_str(r).ok())
             .collect())
     }
 

@@ -183,3 +183,93 @@ impl LockToken {
         }
     }
 }
+
+/// One statistics window of one deployment, as [`Store::history`] returns
+/// it: the requests counted in the window and the open WebSockets last
+/// reported in it, summed over replicas.
+///
+/// [`Store::history`]: crate::Store::history
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowStats {
+    pub window: u64,
+    pub requests: RequestStats,
+    pub websockets: u64,
+}
+
+/// How many entries the journal keeps; older ones fall off.
+pub const JOURNAL_LEN: usize = 200;
+
+/// One thing that happened to the deployments, as the program that did it
+/// tells it: the journal a dashboard shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub at: UnixTime,
+    /// Who did it: `cli`, `janitor`, `router <replica>`.
+    pub actor: String,
+    pub kind: JournalKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<DeploymentId>,
+    /// One line for a person: why, from what, to what.
+    #[serde(default)]
+    pub detail: String,
+}
+
+impl JournalEntry {
+    pub fn new(actor: impl Into<String>, kind: JournalKind) -> Self {
+        Self {
+            at: UnixTime::now(),
+            actor: actor.into(),
+            kind,
+            deployment_id: None,
+            detail: String::new(),
+        }
+    }
+
+    pub fn deployment(mut self, id: &DeploymentId) -> Self {
+        self.deployment_id = Some(id.clone());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalKind {
+    Registered,
+    Promoted,
+    RolledBack,
+    Rollout,
+    Revoked,
+    Reloaded,
+    Deleted,
+    EpochRetired,
+    Restored,
+    RouterStarted,
+    StoreDiverged,
+    /// A kind a newer program wrote.
+    #[serde(other)]
+    Other,
+}
+
+impl JournalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Promoted => "promoted",
+            Self::RolledBack => "rolled back",
+            Self::Rollout => "rollout",
+            Self::Revoked => "revoked",
+            Self::Reloaded => "reloaded",
+            Self::Deleted => "deleted",
+            Self::EpochRetired => "retired by epoch",
+            Self::Restored => "restored",
+            Self::RouterStarted => "router started",
+            Self::StoreDiverged => "store diverged",
+            Self::Other => "other",
+        }
+    }
+}

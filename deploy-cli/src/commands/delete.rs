@@ -96,6 +96,12 @@ async fn delete(ctx: &Context, d: Deployment) -> Result<(), Failure> {
     ))?;
     match switchyard_platform::retire(&ctx.store, &ctx.platform, &d).await? {
         Retired::Deleted | Retired::AlreadyGone => {
+            ctx.journal(
+                switchyard_store::JournalKind::Deleted,
+                &id,
+                "deleted by hand",
+            )
+            .await;
             ctx.say(
                 || format!("{id} deleted\n"),
                 || serde_json::json!({ "deleted": id }),

@@ -14,6 +14,7 @@ use crate::settings::{
 };
 use std::{path::PathBuf, time::Duration};
 use switchyard_core::names::DEFAULT_QUERY_PARAM;
+use switchyard_store::JournalKind;
 
 use clap::Args;
 use switchyard_core::{
@@ -292,7 +293,15 @@ async fn register(
         now: UnixTime::now(),
     };
     match ctx.store.register(new).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            ctx.journal(
+                JournalKind::Registered,
+                id,
+                format!("service {}", backend.service_name),
+            )
+            .await;
+            Ok(())
+        }
         Err(e) => {
             undo(ctx, id, backend).await;
             Err(match e {
@@ -312,6 +321,10 @@ async fn promote(
     timeout: Duration,
 ) -> Result<Option<DeploymentId>, Failure> {
     let previous = ctx.store.promote(id, UnixTime::now()).await?.previous;
+    let from = previous
+        .as_ref()
+        .map_or(String::new(), |p| format!("{p} drains"));
+    ctx.journal(JournalKind::Promoted, id, from).await;
     step(
         ctx,
         &format!(
@@ -341,6 +354,8 @@ async fn promote(
                 .into());
             };
             ctx.store.promote(back, UnixTime::now()).await?;
+            ctx.journal(JournalKind::RolledBack, back, format!("{id} {failing}"))
+                .await;
             return Err(anyhow::anyhow!(
                 "{id} was promoted, then {failing}: rolled back to {back}, which serves again ({id} is draining; \
                  `switchyard revoke {id} --yes` ends it, or fix its backend and `switchyard promote {id}`)"

@@ -4,6 +4,7 @@
 
 use clap::Args;
 use switchyard_core::UnixTime;
+use switchyard_store::JournalKind;
 
 use crate::{Context, Failure, commands::promote::usage_if_caller};
 
@@ -23,6 +24,14 @@ pub async fn run(ctx: &Context, args: RetireArgs) -> Result<(), Failure> {
         .retire_below_epoch(n, UnixTime::now())
         .await
         .map_err(usage_if_caller)?;
+    for id in &revoked {
+        ctx.journal(
+            JournalKind::EpochRetired,
+            id,
+            format!("below state epoch {n}"),
+        )
+        .await;
+    }
     ctx.say(
         || match revoked.len() {
             0 => format!("nothing below state epoch {n}\n"),

@@ -289,13 +289,8 @@ async fn next_retirement(
     leases: &std::collections::BTreeMap<switchyard_core::DeploymentId, u64>,
     now: UnixTime,
 ) -> Result<NextRetirement, Failure> {
-    use switchyard_janitor::plan::{Action, Policy, plan};
-    let policy: Option<Policy> = ctx
-        .store
-        .get_meta(switchyard_janitor::POLICY_META)
-        .await?
-        .and_then(|raw| serde_json::from_str(&raw).ok());
-    let Some(policy) = policy else {
+    use switchyard_janitor::plan::{Action, plan};
+    let Some(policy) = switchyard_janitor::published_policy(&ctx.store).await? else {
         return Ok(NextRetirement {
             line:
                 "next to retire: unknown until the janitor has run once (it publishes its policy)"

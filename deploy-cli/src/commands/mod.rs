@@ -1,5 +1,6 @@
 //! One subcommand per file.
 
+pub mod dashboard;
 pub mod delete;
 pub mod deploy;
 pub mod epoch;

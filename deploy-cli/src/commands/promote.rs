@@ -2,6 +2,7 @@
 //! instant, no rebuild.
 
 use std::time::Duration;
+use switchyard_store::JournalKind;
 
 use clap::Args;
 use switchyard_core::{
@@ -147,6 +148,12 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
                 .set_rollout(Some((&id, p)))
                 .await
                 .map_err(usage_if_caller)?;
+            ctx.journal(
+                JournalKind::Rollout,
+                &id,
+                format!("{p}% of unpinned traffic"),
+            )
+            .await;
             ctx.say(
                 || format!("{id} now gets {p}% of unpinned traffic\n"),
                 || serde_json::json!({ "deployment_id": id, "rollout_percent": p }),
@@ -155,7 +162,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         _ => {}
     }
-    promote(ctx, env, &id, &args.verify).await
+    promote(ctx, env, &id, &args.verify, JournalKind::Promoted).await
 }
 
 /// A gradual rollout that watches itself: each step raises the share, runs
@@ -207,6 +214,12 @@ async fn watch(
             .set_rollout(Some((id, step)))
             .await
             .map_err(usage_if_caller)?;
+        ctx.journal(
+            JournalKind::Rollout,
+            id,
+            format!("{step}% of unpinned traffic (watched)"),
+        )
+        .await;
         let started = UnixTime::now();
         eprintln!("{id}: {step}% of unpinned traffic; watching for {interval:?}");
         let step_start = tokio::time::Instant::now();
@@ -217,6 +230,17 @@ async fn watch(
             let enough = stats.requests >= min_requests;
             if enough && stats.error_ratio() > max_ratio {
                 ctx.store.set_rollout(None).await?;
+                ctx.journal(
+                    JournalKind::RolledBack,
+                    id,
+                    format!(
+                        "rollout ended at {step}%: {} of {} requests 5xx, over the {:.1}% limit",
+                        stats.errors_5xx,
+                        stats.requests,
+                        max_ratio * 100.0
+                    ),
+                )
+                .await;
                 return Err(anyhow::anyhow!(
                     "rolled back: {id} answered {} of {} requests with 5xx ({:.1}%, over the {:.1}% limit) at {step}%; all unpinned traffic is back on the active deployment",
                     stats.errors_5xx,
@@ -238,6 +262,15 @@ async fn watch(
             }
             if now >= give_up_at {
                 ctx.store.set_rollout(None).await?;
+                ctx.journal(
+                    JournalKind::RolledBack,
+                    id,
+                    format!(
+                        "rollout ended at {step}%: {} requests in {step_deadline:?}, too few to judge",
+                        stats.requests
+                    ),
+                )
+                .await;
                 return Err(anyhow::anyhow!(
                     "rolled back: at {step}% {id} got {} {} in {step_deadline:?}, fewer than the {min_requests} needed to judge it (--min-requests); all unpinned traffic is back on the active deployment. With little traffic, lower --min-requests or raise --step-deadline",
                     stats.requests,
@@ -255,7 +288,7 @@ async fn watch(
             tokio::time::sleep(Duration::from_millis(500).min(interval)).await;
         }
     }
-    promote(ctx, env, id, &args.verify).await
+    promote(ctx, env, id, &args.verify, JournalKind::Promoted).await
 }
 
 /// The candidate's requests since `since` (whole statistics windows).
@@ -283,6 +316,12 @@ pub async fn rollback(
     let snap = super::snapshot(ctx).await?;
     if let Some(r) = &snap.rollout {
         ctx.store.set_rollout(None).await?;
+        ctx.journal(
+            JournalKind::RolledBack,
+            &r.deployment_id,
+            format!("rollout stopped at {}%", r.percent),
+        )
+        .await;
         let active = snap
             .active
             .as_ref()
@@ -323,7 +362,7 @@ pub async fn rollback(
     };
     epoch_guard(&snap, target, args.force)?;
     let id = target.deployment_id.clone();
-    promote(ctx, env, &id, &args.verify).await
+    promote(ctx, env, &id, &args.verify, JournalKind::RolledBack).await
 }
 
 async fn promote(
@@ -331,6 +370,7 @@ async fn promote(
     env: &dyn EnvSource,
     id: &DeploymentId,
     verify: &Verify,
+    kind: JournalKind,
 ) -> Result<(), Failure> {
     verify.before(env, id).await?;
     let p = ctx
@@ -338,6 +378,11 @@ async fn promote(
         .promote(id, UnixTime::now())
         .await
         .map_err(usage_if_caller)?;
+    let from = p
+        .previous
+        .as_ref()
+        .map_or(String::new(), |prev| format!("{prev} drains"));
+    ctx.journal(kind, id, from).await;
     verify.after(env, id).await?;
     ctx.say(
         || match &p.previous {

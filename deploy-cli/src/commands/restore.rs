@@ -6,6 +6,7 @@
 //! with any deployment or an active id is refused.
 
 use std::time::Duration;
+use switchyard_store::JournalKind;
 
 use clap::Args;
 use switchyard_core::Snapshot;
@@ -75,6 +76,14 @@ pub async fn run(ctx: &Context, args: RestoreArgs) -> Result<(), Failure> {
         other => other.into(),
     })?;
     let n = snap.deployments.len();
+    if let Some(active) = &snap.active {
+        ctx.journal(
+            JournalKind::Restored,
+            active,
+            format!("{n} deployments from the router at {base}, store version {version}"),
+        )
+        .await;
+    }
     let active = snap
         .active
         .as_ref()

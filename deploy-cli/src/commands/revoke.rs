@@ -2,6 +2,7 @@
 
 use clap::Args;
 use switchyard_core::{DeploymentState, UnixTime};
+use switchyard_store::JournalKind;
 use switchyard_store::StoreError;
 
 use super::parse_id;
@@ -39,6 +40,10 @@ pub async fn run(ctx: &Context, args: RevokeArgs) -> Result<(), Failure> {
         }
         Err(e) => return Err(usage_if_caller(e)),
     }
+    let detail = successor
+        .as_ref()
+        .map_or(String::new(), |s| format!("{s} promoted in its place"));
+    ctx.journal(JournalKind::Revoked, &id, detail).await;
     ctx.say(
         || {
             format!(

@@ -7,8 +7,8 @@ use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use switchyard_core::{DeploymentId, DeploymentState, UnixTime};
 use switchyard_store::{
-    DeleteOutcome, Heartbeat, NewDeployment, ReloadNotice, RequestStats, RouterReport, SharedStore,
-    StoreError, StoreEvent,
+    DeleteOutcome, Heartbeat, JOURNAL_LEN, JournalEntry, JournalKind, NewDeployment, ReloadNotice,
+    RequestStats, RouterReport, SharedStore, StoreError, StoreEvent,
 };
 use switchyard_testkit::eventually;
 
@@ -52,7 +52,8 @@ macro_rules! store_suite {
             concurrent_lock_acquire_has_one_winner, lock_expires, subscribers_see_changes_and_reloads,
             rollout_rules, revoke_rules, meta_documents_round_trip,
             a_rollout_candidate_drains_when_another_is_promoted, restore_fills_only_an_empty_store,
-            retire_below_epoch_is_one_step_and_spares_the_active);
+            retire_below_epoch_is_one_step_and_spares_the_active,
+            history_keeps_each_window_and_the_drain_curve, journal_is_newest_first_and_capped);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -644,4 +645,62 @@ pub async fn retire_below_epoch_is_one_step_and_spares_the_active(store: SharedS
             .is_empty()
     );
     assert_eq!(store.snapshot().await.unwrap().version, snap.version);
+}
+
+pub async fn history_keeps_each_window_and_the_drain_curve(store: SharedStore) {
+    store.register(new("v1")).await.unwrap();
+    let start = UnixTime::now();
+    let stats = |requests, errors_5xx| RequestStats {
+        requests,
+        errors_5xx,
+        latency_ms_sum: 0,
+    };
+    // Window 1: two replicas, 3 + 4 sockets, 10 requests with 1 error.
+    let mut b = beat("r1", &[("v1", 3)], Duration::from_secs(300));
+    b.now = start;
+    b.stats = vec![(id("v1"), stats(6, 1))];
+    store.heartbeat(&b).await.unwrap();
+    let mut b2 = beat("r2", &[("v1", 4)], Duration::from_secs(300));
+    b2.now = start;
+    b2.stats = vec![(id("v1"), stats(4, 0))];
+    store.heartbeat(&b2).await.unwrap();
+    // Two windows later r1's sockets have all closed: it reports none, and
+    // the window says 0 for it rather than keeping 3.
+    let later = start.plus(Duration::from_secs(2 * switchyard_store::STATS_WINDOW_SECS));
+    let mut b3 = beat("r1", &[], Duration::from_secs(300));
+    b3.now = later;
+    b3.stats = vec![(id("v1"), stats(2, 2))];
+    store.heartbeat(&b3).await.unwrap();
+
+    let history = store.history(later, 60).await.unwrap();
+    let points = history.get(&id("v1")).expect("v1 has history");
+    assert_eq!(points.len(), 2, "{points:?}");
+    assert!(points[0].window < points[1].window, "oldest first");
+    assert_eq!(points[0].requests.requests, 10);
+    assert_eq!(points[0].requests.errors_5xx, 1);
+    assert_eq!(points[0].websockets, 7);
+    assert_eq!(points[1].requests.requests, 2);
+    assert_eq!(points[1].websockets, 0, "r1's closed sockets are 0");
+    // A shorter look back leaves the first window out.
+    let recent = store.history(later, 1).await.unwrap();
+    assert_eq!(recent.get(&id("v1")).map(Vec::len), Some(1));
+}
+
+pub async fn journal_is_newest_first_and_capped(store: SharedStore) {
+    assert!(store.journal(10).await.unwrap().is_empty());
+    for n in 0..JOURNAL_LEN + 5 {
+        let entry = JournalEntry::new("cli", JournalKind::Promoted)
+            .deployment(&id("v1"))
+            .detail(format!("entry {n}"));
+        store.append_journal(&entry).await.unwrap();
+    }
+    let newest = store.journal(3).await.unwrap();
+    assert_eq!(newest.len(), 3);
+    assert_eq!(newest[0].detail, format!("entry {}", JOURNAL_LEN + 4));
+    assert_eq!(newest[0].kind, JournalKind::Promoted);
+    assert_eq!(newest[0].deployment_id, Some(id("v1")));
+    assert_eq!(newest[0].actor, "cli");
+    let all = store.journal(usize::MAX).await.unwrap();
+    assert_eq!(all.len(), JOURNAL_LEN, "older entries fall off");
+    assert_eq!(all[JOURNAL_LEN - 1].detail, "entry 5");
 }
