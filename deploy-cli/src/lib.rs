@@ -8,15 +8,18 @@ pub mod commands;
 pub mod context;
 pub mod dashboard;
 pub mod demo;
+mod failure;
 pub mod file;
 pub mod progress;
 pub mod railway;
+pub mod rollout;
 pub mod settings;
 pub mod source;
 
 use clap::{Parser, Subcommand};
 
 pub use context::{Context, GlobalArgs};
+pub use failure::{Failure, usage};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,29 +67,6 @@ pub enum Command {
     PreviewUrl(commands::preview::PreviewArgs),
     /// Refill a store that lost its data from what a router still routes on (never overwrites)
     Restore(commands::restore::RestoreArgs),
-}
-
-/// An error with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Self {
-            code: 1,
-            error: e.into(),
-        }
-    }
-}
-
-pub fn usage(msg: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: 2,
-        error: anyhow::anyhow!("{msg}"),
-    }
 }
 
 pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {

@@ -17,7 +17,7 @@ use switchyard_store::{ReloadNotice, SharedStore, StoreError};
 use crate::{
     config::JanitorConfig,
     plan::{Action, DeleteReason},
-    report::{BackendReload, Outcome},
+    report::{BackendReload, Outcome, Step},
 };
 
 pub struct Executor<'a> {
@@ -82,6 +82,7 @@ impl Executor<'_> {
             Err(e) => {
                 return Outcome::Failed {
                     deployment_id: id,
+                    step: Step::Broadcast,
                     error: format!("reload broadcast: {e}"),
                 };
             }
@@ -96,6 +97,7 @@ impl Executor<'_> {
             Ok(Revoked::Gone) => Outcome::Gone { deployment_id: id },
             Err(e) => Outcome::Failed {
                 deployment_id: id,
+                step: Step::Store,
                 error: format!("store: {e}"),
             },
         }
@@ -115,6 +117,7 @@ impl Executor<'_> {
             Err(e) => {
                 return Outcome::Failed {
                     deployment_id: id,
+                    step: Step::Broadcast,
                     error: format!("reload broadcast: {e}"),
                 };
             }
@@ -138,6 +141,10 @@ impl Executor<'_> {
             Ok(Retired::Active) => became_active(id),
             Err(e) => Outcome::Failed {
                 deployment_id: id,
+                step: match e {
+                    switchyard_platform::RetireError::Store(_) => Step::Store,
+                    switchyard_platform::RetireError::Platform { .. } => Step::Platform,
+                },
                 error: e.to_string(),
             },
         }

@@ -194,11 +194,7 @@ impl JanitorConfig {
             } else {
                 PlatformKind::Static
             });
-        let positive = |s: &str| match s.trim().parse::<usize>() {
-            Ok(0) => Err("must be at least 1".to_string()),
-            Ok(n) => Ok(n),
-            Err(e) => Err(e.to_string()),
-        };
+        let positive = switchyard_core::config::parse_positive;
         let railway = match platform {
             PlatformKind::Static => None,
             PlatformKind::Railway => Some(RailwayTarget {

@@ -207,7 +207,7 @@ async fn plan_and_apply(
     let platform_failures = report
         .errors
         .iter()
-        .filter(|e| e.error.contains("platform:"))
+        .filter(|e| e.step == report::Step::Platform)
         .count();
     if attempted > 0 && platform_failures == attempted {
         return Err(JanitorError::Platform(report.errors[0].error.clone()));

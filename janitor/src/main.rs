@@ -75,16 +75,7 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Warnings and errors only, on stderr: stdout is the run's report.
 fn init_logging(format: switchyard_core::config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        switchyard_core::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        switchyard_core::config::LogFormat::Text => builder.try_init(),
-    };
+    switchyard_core::logging::init(format, "warn", switchyard_core::logging::Output::Stderr);
 }

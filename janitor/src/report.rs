@@ -38,6 +38,7 @@ pub enum Outcome {
     },
     Failed {
         deployment_id: DeploymentId,
+        step: Step,
         error: String,
     },
     /// Deleted by someone else between the snapshot and now.
@@ -82,7 +83,7 @@ impl Outcome {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Kept {
+pub struct KeptDeployment {
     pub deployment_id: DeploymentId,
     pub reason: String,
 }
@@ -90,7 +91,20 @@ pub struct Kept {
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     pub deployment_id: DeploymentId,
+    pub step: Step,
     pub error: String,
+}
+
+/// Which step of acting on a deployment failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Telling the routers to reload its clients.
+    Broadcast,
+    /// A store write (revoke, forget).
+    Store,
+    /// Deleting its service on the platform.
+    Platform,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -108,7 +122,7 @@ pub struct Report {
     pub would_reload: Vec<DeploymentId>,
     pub would_delete: Vec<DeploymentId>,
     pub would_force_delete: Vec<DeploymentId>,
-    pub kept: Vec<Kept>,
+    pub kept: Vec<KeptDeployment>,
     pub errors: Vec<Failure>,
     /// The plan, with every decision and its reason.
     pub decisions: Vec<Action>,
@@ -160,7 +174,7 @@ impl Report {
                 Outcome::Kept {
                     deployment_id,
                     reason,
-                } => self.kept.push(Kept {
+                } => self.kept.push(KeptDeployment {
                     deployment_id: deployment_id.clone(),
                     reason: reason.clone(),
                 }),
@@ -179,9 +193,11 @@ impl Report {
                 } => self.force_deleted.push(deployment_id.clone()),
                 Outcome::Failed {
                     deployment_id,
+                    step,
                     error,
                 } => self.errors.push(Failure {
                     deployment_id: deployment_id.clone(),
+                    step: *step,
                     error: error.clone(),
                 }),
                 Outcome::WouldReload { deployment_id, .. } => {
@@ -293,6 +309,7 @@ impl Report {
                 Outcome::Failed {
                     deployment_id,
                     error,
+                    ..
                 } => ("error", deployment_id, error.clone()),
                 Outcome::Gone { deployment_id } => {
                     ("gone", deployment_id, "already deleted".into())

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use switchyard_core::{DeploymentState, RoutingNames};
+use switchyard_core::{DeploymentState, RoutingNames, names::client_paths};
 
 use crate::{
     Shared, fnv, pick,
@@ -137,8 +137,8 @@ pub fn answer(
         return Ok(res);
     }
     match rest {
-        "/client.js" => Ok(script(&shared.client_script, req.headers(), false)),
-        "/status" => status(shared, req, peer),
+        client_paths::SCRIPT => Ok(script(&shared.client_script, req.headers(), false)),
+        client_paths::STATUS => status(shared, req, peer),
         other => match other
             .strip_prefix("/client.")
             .and_then(|s| s.strip_suffix(".js"))

@@ -554,13 +554,7 @@ fn non_empty_token(raw: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
-fn positive(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
-}
+use switchyard_core::config::parse_positive as positive;
 
 fn routing_names(
     r: &Resolver<'_>,

@@ -308,18 +308,7 @@ pub async fn probe_health(port: u16, path: &str) -> Result<(), String> {
 
 /// Installs the tracing subscriber: text for people, JSON for Railway.
 pub fn init_logging(format: switchyard_core::config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    // Colour only for a person at a terminal, never in a file or a
-    // platform's log collector.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
-    let _ = match format {
-        switchyard_core::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        switchyard_core::config::LogFormat::Text => builder.try_init(),
-    };
+    switchyard_core::logging::init(format, "info", switchyard_core::logging::Output::Stdout);
 }
 
 /// Resolves on SIGTERM or SIGINT, logging which.

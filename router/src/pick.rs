@@ -105,7 +105,7 @@ pub fn pinned_id<'r>(
 /// neither the pin header nor the pin parameter, reach the same
 /// deployment. Honoured only on subresource loads, never on a document,
 /// a frame or a fetch: it cannot move a page, and it lives ten minutes.
-pub const PAGE_COOKIE: &str = "switchyard_page_pin";
+pub const PAGE_COOKIE: &str = switchyard_core::names::PAGE_COOKIE;
 
 /// How long the page cookie lives, in seconds.
 pub const PAGE_COOKIE_MAX_AGE: u32 = 600;

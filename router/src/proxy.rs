@@ -494,13 +494,11 @@ fn came_over_https(proto: &Option<HeaderValue>) -> bool {
 
 /// The `Server-Timing` label naming `token` as this response's pin.
 fn pin_label(token: &str, target: &Target, active: Option<&HeaderValue>) -> Option<HeaderValue> {
-    let active = active
-        .and_then(|a| a.to_str().ok())
-        .map(|a| format!(", switchyard-active;desc=\"{a}\""))
-        .unwrap_or_default();
-    HeaderValue::try_from(format!(
-        "switchyard-pin;desc=\"{token}\", switchyard-deployment;desc=\"{}\"{active}",
-        target.id
+    let active = active.and_then(|a| a.to_str().ok());
+    HeaderValue::try_from(switchyard_core::names::timing::label(
+        token,
+        target.id.as_str(),
+        active,
     ))
     .ok()
 }

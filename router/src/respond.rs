@@ -17,9 +17,10 @@ pub struct RequestLabel<'a> {
     pub path: &'a str,
 }
 
-pub static MARKER: http::HeaderName = http::HeaderName::from_static("x-switchyard");
+pub static MARKER: http::HeaderName =
+    http::HeaderName::from_static(switchyard_core::names::headers::ROUTER_MARKER);
 static RELOAD_WINDOW: http::HeaderName =
-    http::HeaderName::from_static("x-switchyard-reload-window-ms");
+    http::HeaderName::from_static(switchyard_core::names::headers::RELOAD_WINDOW_MS);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {

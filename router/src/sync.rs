@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use switchyard_core::{DeploymentId, DeploymentState, Snapshot};
+use switchyard_core::{DeploymentId, DeploymentState, Snapshot, names::RELOAD_CLOSE_CODE};
 use switchyard_store::{SharedStore, StoreEvent};
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +62,7 @@ pub async fn run(shared: Arc<Shared>, store: SharedStore, stop: CancellationToke
                         reload(&shared, &store).await
                     }
                     Some(StoreEvent::Reload(n)) => {
-                        let order = CloseOrder { code: 1012, reason: n.reason.clone(), window: Duration::from_millis(n.window_ms) };
+                        let order = CloseOrder { code: RELOAD_CLOSE_CODE, reason: n.reason.clone(), window: Duration::from_millis(n.window_ms) };
                         let closing = shared.sockets.order(&n.deployment_id, order);
                         tracing::info!(deployment = %n.deployment_id, sockets = closing, window_ms = n.window_ms, "reload broadcast received");
                     }
@@ -196,7 +196,7 @@ fn install(shared: &Shared, table: Table) {
         let n = shared.sockets.order(
             &id,
             CloseOrder {
-                code: 1012,
+                code: RELOAD_CLOSE_CODE,
                 reason: reason.into(),
                 window: Duration::ZERO,
             },

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use http::{HeaderValue, uri::Authority};
-use switchyard_core::{DeploymentId, DeploymentState, RoutingNames, Snapshot};
+use switchyard_core::{DeploymentId, DeploymentState, RoutingNames, Snapshot, names::timing};
 
 use crate::traffic::{Traffic, TrafficRegistry};
 
@@ -67,11 +67,6 @@ impl Table {
     ) -> Self {
         let now = switchyard_core::UnixTime::now();
         let mut by_id = HashMap::with_capacity(snap.deployments.len());
-        let active_desc = snap
-            .active
-            .as_ref()
-            .map(|a| format!(", switchyard-active;desc=\"{a}\""))
-            .unwrap_or_default();
         for d in snap.deployments.values() {
             let authority = match backend_authority(&d.backend_url) {
                 Ok(a) => a,
@@ -106,10 +101,12 @@ impl Table {
                     Some([HeaderValue::try_from(plain).ok()?, secure])
                 }),
                 drain_started_at: d.drain_started_at,
-                label: HeaderValue::try_from(format!(
-                    "switchyard-pin;desc=\"{pin}\", switchyard-deployment;desc=\"{id}\"{active_desc}"
+                label: HeaderValue::try_from(timing::label(
+                    &pin,
+                    id.as_str(),
+                    snap.active.as_ref().map(DeploymentId::as_str),
                 ))
-                    .unwrap_or_else(|_| HeaderValue::from_static("switchyard-pin")),
+                .unwrap_or_else(|_| HeaderValue::from_static(timing::PIN)),
                 traffic: traffic.get(id),
                 pin,
             };

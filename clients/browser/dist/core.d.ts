@@ -5,10 +5,16 @@ export interface Names {
     prefix: string;
 }
 export declare const DEFAULT_NAMES: Names;
-/** The Server-Timing metric the router labels every response with. */
+/** The Server-Timing metrics the router labels every routed response with. */
 export declare const PIN_METRIC = "switchyard-pin";
 export declare const ACTIVE_METRIC = "switchyard-active";
 export declare const DEPLOYMENT_METRIC = "switchyard-deployment";
+/** Response headers the client reads. */
+export declare const STALE_HEADER = "x-pulse-stale-affinity";
+export declare const ACTIVE_HEADER = "x-switchyard-active";
+export declare const RELOAD_WINDOW_HEADER = "x-switchyard-reload-window-ms";
+/** The router's pin status endpoint, under the client prefix. */
+export declare const STATUS_PATH = "/status";
 interface TimingEntry {
     name: string;
     description: string;

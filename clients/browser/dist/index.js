@@ -7,6 +7,10 @@ var DEFAULT_NAMES = {
 var PIN_METRIC = "switchyard-pin";
 var ACTIVE_METRIC = "switchyard-active";
 var DEPLOYMENT_METRIC = "switchyard-deployment";
+var STALE_HEADER = "x-pulse-stale-affinity";
+var ACTIVE_HEADER = "x-switchyard-active";
+var RELOAD_WINDOW_HEADER = "x-switchyard-reload-window-ms";
+var STATUS_PATH = "/status";
 function timing(entries, metric) {
   for (const e of entries || []) if (e.name === metric && e.description) return e.description;
   return null;
@@ -27,7 +31,7 @@ function withoutPin(href, names) {
   return url.href;
 }
 function isStale(status, header) {
-  return status === 409 && header("x-pulse-stale-affinity") === "1";
+  return status === 409 && header(STALE_HEADER) === "1";
 }
 var RELOAD_CLOSE = 1012;
 function reconnects(code) {
@@ -160,7 +164,7 @@ var Client = class extends EventTarget {
       this.serving = timing(nav && nav.serverTiming, DEPLOYMENT_METRIC);
       return [label, "server-timing"];
     }
-    const meta = document.querySelector('meta[name="switchyard-pin"]');
+    const meta = document.querySelector(`meta[name="${PIN_METRIC}"]`);
     const content = meta && meta.getAttribute("content");
     if (content) return [content, "meta"];
     const inUrl = new URL(location.href).searchParams.get(this.names.query);
@@ -183,11 +187,11 @@ var Client = class extends EventTarget {
   /** Reacts to what a response says: stale pin, or another active build. */
   watch(status, header) {
     if (isStale(status, header)) {
-      const ms = Number(header("x-switchyard-reload-window-ms"));
+      const ms = Number(header(RELOAD_WINDOW_HEADER));
       this.stale("http", Number.isFinite(ms) && ms > 0 ? ms : void 0);
       return;
     }
-    const active = header("x-switchyard-active");
+    const active = header(ACTIVE_HEADER);
     if (active && active !== this.seenActive) {
       this.seenActive = active;
       void this.check();
@@ -196,7 +200,7 @@ var Client = class extends EventTarget {
   async status() {
     if (!this.native.fetch) return null;
     try {
-      const res = await this.native.fetch(this.endpoint + "/status", {
+      const res = await this.native.fetch(this.endpoint + STATUS_PATH, {
         headers: this.pin ? { [this.names.header]: this.pin } : {},
         cache: "no-store",
         credentials: "same-origin"

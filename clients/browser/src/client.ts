@@ -3,12 +3,15 @@
 // router says that deployment is gone.
 
 import {
+  ACTIVE_HEADER,
   ACTIVE_METRIC,
   DEFAULT_NAMES,
   DEPLOYMENT_METRIC,
   Names,
   PIN_METRIC,
   RELOAD_CLOSE,
+  RELOAD_WINDOW_HEADER,
+  STATUS_PATH,
   backoff,
   isStale,
   jitter,
@@ -214,7 +217,7 @@ export class Client extends EventTarget {
       this.serving = timing(nav && nav.serverTiming, DEPLOYMENT_METRIC);
       return [label, "server-timing"];
     }
-    const meta = document.querySelector('meta[name="switchyard-pin"]');
+    const meta = document.querySelector(`meta[name="${PIN_METRIC}"]`);
     const content = meta && meta.getAttribute("content");
     if (content) return [content, "meta"];
     const inUrl = new URL(location.href).searchParams.get(this.names.query);
@@ -253,11 +256,11 @@ export class Client extends EventTarget {
   /** Reacts to what a response says: stale pin, or another active build. */
   private watch(status: number, header: (name: string) => string | null): void {
     if (isStale(status, header)) {
-      const ms = Number(header("x-switchyard-reload-window-ms"));
+      const ms = Number(header(RELOAD_WINDOW_HEADER));
       this.stale("http", Number.isFinite(ms) && ms > 0 ? ms : undefined);
       return;
     }
-    const active = header("x-switchyard-active");
+    const active = header(ACTIVE_HEADER);
     if (active && active !== this.seenActive) {
       this.seenActive = active;
       void this.check();
@@ -267,7 +270,7 @@ export class Client extends EventTarget {
   private async status(): Promise<Status | null> {
     if (!this.native.fetch) return null;
     try {
-      const res = await this.native.fetch(this.endpoint + "/status", {
+      const res = await this.native.fetch(this.endpoint + STATUS_PATH, {
         headers: this.pin ? { [this.names.header]: this.pin } : {},
         cache: "no-store",
         credentials: "same-origin",

@@ -14,10 +14,21 @@ export const DEFAULT_NAMES: Names = {
   prefix: "/_switchyard",
 };
 
-/** The Server-Timing metric the router labels every response with. */
+// The protocol's names, as crates/core/src/names.rs declares them (a test
+// there reads this file and fails when the two differ).
+
+/** The Server-Timing metrics the router labels every routed response with. */
 export const PIN_METRIC = "switchyard-pin";
 export const ACTIVE_METRIC = "switchyard-active";
 export const DEPLOYMENT_METRIC = "switchyard-deployment";
+
+/** Response headers the client reads. */
+export const STALE_HEADER = "x-pulse-stale-affinity";
+export const ACTIVE_HEADER = "x-switchyard-active";
+export const RELOAD_WINDOW_HEADER = "x-switchyard-reload-window-ms";
+
+/** The router's pin status endpoint, under the client prefix. */
+export const STATUS_PATH = "/status";
 
 interface TimingEntry {
   name: string;
@@ -57,7 +68,7 @@ export function withoutPin(href: string, names: Names): string {
 
 /** A response that says the pin is stale: 409 with the stale header. */
 export function isStale(status: number, header: (name: string) => string | null): boolean {
-  return status === 409 && header("x-pulse-stale-affinity") === "1";
+  return status === 409 && header(STALE_HEADER) === "1";
 }
 
 /** Close codes: 1012 means "reload" (the router's stale signal). */

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod config;
 pub mod id;
+pub mod logging;
 pub mod model;
 pub mod names;
 pub mod pin;

@@ -36,8 +36,15 @@ impl Default for RoutingNames {
     }
 }
 
-/// Fixed protocol header names (not configurable: clients hard-code them).
+/// Fixed protocol header names (not configurable: clients hard-code them;
+/// `clients/browser/src/core.ts` holds the ones the browser client reads,
+/// and a test in `crates/core/tests/browser_names.rs` keeps the two equal).
 pub mod headers {
+    /// Marks every answer the router makes itself (`x-switchyard: router`).
+    pub const ROUTER_MARKER: &str = "x-switchyard";
+    /// On a router's reload answers: spread the reload over this many
+    /// milliseconds.
+    pub const RELOAD_WINDOW_MS: &str = "x-switchyard-reload-window-ms";
     pub const SELECTED_DEPLOYMENT: &str = "x-pulse-selected-deployment";
     pub const STALE_AFFINITY: &str = "x-pulse-stale-affinity";
     pub const CLIENT_LOADER: &str = "x-pulse-client-loader";
@@ -49,6 +56,45 @@ pub mod headers {
     /// Set when an asset request fell through to an older deployment.
     pub const FELL_THROUGH: &str = "x-switchyard-fell-through";
 }
+
+/// The `Server-Timing` metrics the router labels each routed response with,
+/// which the browser client reads when headers are out of its reach (a
+/// document's own response).
+pub mod timing {
+    /// The pin the page should send (an id, or a signed token).
+    pub const PIN: &str = "switchyard-pin";
+    /// The deployment that served the response.
+    pub const DEPLOYMENT: &str = "switchyard-deployment";
+    /// The deployment unpinned traffic goes to now.
+    pub const ACTIVE: &str = "switchyard-active";
+
+    /// The whole label: `pin`, the serving `deployment`, and the active one
+    /// when there is one. Pins and ids are header-safe by construction
+    /// (`[a-z0-9-]`, or a token of base64url and dots).
+    pub fn label(pin: &str, deployment: &str, active: Option<&str>) -> String {
+        let mut out = format!("{PIN};desc=\"{pin}\", {DEPLOYMENT};desc=\"{deployment}\"");
+        if let Some(a) = active {
+            out.push_str(&format!(", {ACTIVE};desc=\"{a}\""));
+        }
+        out
+    }
+}
+
+/// The router's own endpoints for the browser client, under
+/// [`RoutingNames::client_prefix`].
+pub mod client_paths {
+    /// The client script.
+    pub const SCRIPT: &str = "/client.js";
+    /// The pin's status (`fresh`, `stale`, and what to load instead).
+    pub const STATUS: &str = "/status";
+}
+
+/// The cookie that carries a pinned page's pin to its own subresources.
+pub const PAGE_COOKIE: &str = "switchyard_page_pin";
+
+/// The close code routers send a deployment's WebSockets when it is
+/// retired or revoked (RFC 6455 §7.4.1 "service restart"): reconnect.
+pub const RELOAD_CLOSE_CODE: u16 = 1012;
 
 /// Backend endpoints a Pulse app serves.
 pub mod backend_paths {

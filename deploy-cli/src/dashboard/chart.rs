@@ -70,12 +70,13 @@ impl Chart<'_> {
                 escape(&(self.label)(top * frac)),
             );
         }
-        for (frac, text) in [(0.0, "-60m"), (0.5, "-30m"), (1.0, "now")] {
-            let anchor = match text {
-                "now" => "end",
-                "-60m" => "start",
-                _ => "middle",
-            };
+        let minutes = self.last.saturating_sub(self.first);
+        let ago = |m: u64| format!("-{m}m");
+        for (frac, text, anchor) in [
+            (0.0, ago(minutes), "start"),
+            (0.5, ago(minutes / 2), "middle"),
+            (1.0, "now".to_string(), "end"),
+        ] {
             let _ = write!(
                 out,
                 r#"<text class="axis" x="{:.1}" y="{HEIGHT}" text-anchor="{anchor}">{text}</text>"#,
@@ -167,7 +168,7 @@ mod tests {
             "{svg}"
         );
         let points = svg
-            .split(r#"points=""#)
+            .split(r#" points=""#)
             .nth(1)
             .and_then(|s| s.split('"').next())
             .unwrap_or_default();

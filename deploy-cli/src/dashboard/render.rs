@@ -2,7 +2,7 @@
 //! on first load; after that the script swaps in each section as it is
 //! pushed (the same functions render both).
 
-use std::fmt::Write;
+use std::{collections::HashMap, fmt::Write};
 
 use switchyard_core::{DeploymentId, UnixTime, redact};
 use switchyard_store::{STATS_WINDOW_SECS, StatsWindow};
@@ -31,33 +31,64 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// A deployment's colour, the same in every chart and every refresh.
-fn color(id: &DeploymentId) -> &'static str {
-    const PALETTE: [&str; 10] = [
+/// Each deployment's colour, the same in every chart and table row. A
+/// deployment keeps its colour from refresh to refresh: it starts from a
+/// hash of its id, and only a clash with an older deployment moves it on.
+struct Colors(HashMap<DeploymentId, &'static str>);
+
+impl Colors {
+    const PALETTE: [&'static str; 10] = [
         "#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777",
         "#4d7c0f", "#475569",
     ];
-    let h = id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    PALETTE[(h % PALETTE.len() as u64) as usize]
-}
 
-/// A small square of the deployment's colour (SVG: the page's content
-/// policy allows no inline styles).
-fn swatch(id: &DeploymentId) -> String {
-    format!(
-        r#"<svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill="{}"/></svg>"#,
-        color(id)
-    )
+    fn of(view: &View) -> Self {
+        let mut oldest_first = view.deployments();
+        oldest_first.reverse();
+        let mut taken = [false; Self::PALETTE.len()];
+        let mut out = HashMap::new();
+        for d in oldest_first {
+            let h = d
+                .deployment_id
+                .as_str()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+            let mut slot = (h % Self::PALETTE.len() as u64) as usize;
+            if taken.iter().all(|t| *t) {
+                taken = [false; Self::PALETTE.len()];
+            }
+            while taken[slot] {
+                slot = (slot + 1) % Self::PALETTE.len();
+            }
+            taken[slot] = true;
+            out.insert(d.deployment_id.clone(), Self::PALETTE[slot]);
+        }
+        Self(out)
+    }
+
+    fn get(&self, id: &DeploymentId) -> &'static str {
+        self.0.get(id).copied().unwrap_or(Self::PALETTE[9])
+    }
+
+    /// A small square of the deployment's colour (SVG: the page's content
+    /// policy allows no inline styles).
+    fn swatch(&self, id: &DeploymentId) -> String {
+        format!(
+            r#"<svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" rx="2" fill="{}"/></svg>"#,
+            self.get(id)
+        )
+    }
 }
 
 /// Every section of a view, and the store error to show above them.
 pub fn sections(view: &View, error: Option<&str>) -> [(&'static str, String); 5] {
+    let colors = Colors::of(view);
     [
         ("banner", banner(view, error)),
-        ("deployments", deployments(view)),
-        ("charts", charts(view)),
+        ("deployments", deployments(view, &colors)),
+        ("charts", charts(view, &colors)),
         ("routers", routers(view)),
         ("journal", journal(view)),
     ]
@@ -78,7 +109,7 @@ fn banner(view: &View, error: Option<&str>) -> String {
     }
 }
 
-fn deployments(view: &View) -> String {
+fn deployments(view: &View, colors: &Colors) -> String {
     let mut out = String::from(
         "<table><thead><tr><th>Deployment</th><th>State</th><th>Epoch</th><th>Age</th>\
          <th>WebSockets</th><th>Last activity</th><th>5xx / requests (5m)</th><th>Retirement</th></tr></thead><tbody>",
@@ -106,7 +137,7 @@ fn deployments(view: &View) -> String {
             out,
             r#"<tr data-deployment="{id}" data-state="{class}"><td>{swatch}<code>{id}</code><div class="muted">{backend}</div></td><td><span class="badge {class}">{state}</span></td><td>{epoch}</td><td>{age}</td><td class="num">{total}{per_replica}</td><td>{seen}</td><td class="num">{err} / {req}</td><td class="why">{why}</td></tr>"#,
             id = escape(id.as_str()),
-            swatch = swatch(id),
+            swatch = colors.swatch(id),
             backend = escape(&redact::url(&d.backend_url)),
             state = escape(&state),
             epoch = d.epoch(),
@@ -121,9 +152,18 @@ fn deployments(view: &View) -> String {
     out
 }
 
-fn charts(view: &View) -> String {
+fn charts(view: &View, colors: &Colors) -> String {
     let last = StatsWindow::at(view.now).0;
-    let first = last.saturating_sub(u64::from(WINDOWS) - 1);
+    // The hour, or less when traffic began more recently (ten minutes at
+    // least), so a release that started a few minutes ago fills the chart.
+    let hour = last.saturating_sub(u64::from(WINDOWS) - 1);
+    let earliest = view
+        .history
+        .values()
+        .filter_map(|points| points.first().map(|p| p.window))
+        .min()
+        .unwrap_or(hour);
+    let first = earliest.clamp(hour, last.saturating_sub(9));
     // The current window is still filling: its rate is over the time it
     // has run, not the whole minute.
     let elapsed = |w: u64| {
@@ -147,7 +187,7 @@ fn charts(view: &View) -> String {
                         .collect();
                     Some(Series {
                         id: &d.deployment_id,
-                        color: color(&d.deployment_id),
+                        color: colors.get(&d.deployment_id),
                         points,
                     })
                 })
@@ -160,9 +200,9 @@ fn charts(view: &View) -> String {
         max: None,
         first,
         last,
-        series: series(&|w| {
-            (w.requests.requests > 0).then(|| w.requests.requests as f64 / elapsed(w.window))
-        }),
+        // A minute the deployment was known but served nothing is a 0,
+        // so a drained deployment's line falls to the axis.
+        series: series(&|w| Some(w.requests.requests as f64 / elapsed(w.window))),
     };
     let errors = Chart {
         name: "errors",
@@ -192,7 +232,7 @@ fn charts(view: &View) -> String {
             let _ = write!(
                 out,
                 "<li>{}{}</li>",
-                swatch(&d.deployment_id),
+                colors.swatch(&d.deployment_id),
                 escape(d.deployment_id.as_str())
             );
         }
@@ -301,7 +341,7 @@ pub fn page(sections: &[(&'static str, String)], now: UnixTime) -> String {
 <header><h1>Switchyard</h1><span id="live" class="down" title="updates pushed by the server">connecting…</span><span class="muted">read-only · page rendered {at}</span></header>
 <div id="banner">{banner}</div>
 <section><h2>Deployments</h2><div id="deployments">{deployments}</div></section>
-<section><h2>Traffic, last hour</h2><div id="charts" class="charts">{charts}</div></section>
+<section><h2>Traffic, up to the last hour</h2><div id="charts" class="charts">{charts}</div></section>
 <section><h2>Routers</h2><div id="routers">{routers}</div></section>
 <section><h2>Events</h2><div id="journal">{journal}</div></section>
 </body>
