@@ -111,6 +111,21 @@ impl Executor<'_> {
         reason: String,
         leases: u64,
     ) -> Outcome {
+        if !self.platform.deletes_services() {
+            // No token here: what is due leaves the routers now, the
+            // service goes on the cron janitor's next run.
+            let left =
+                "its service is left to the cron janitor (this process holds no platform token)";
+            if d.state == switchyard_core::DeploymentState::Revoked {
+                return Outcome::Kept {
+                    deployment_id: id,
+                    reason: format!("{reason}; {left}"),
+                };
+            }
+            return self
+                .reload_and_retire(d, id, format!("{reason}; {left}"))
+                .await;
+        }
         // Tell clients first, then give them a moment to move.
         let backend = match self.reload(d, "deployment retired", Duration::ZERO).await {
             Ok(note) => note,

@@ -173,12 +173,39 @@ pub struct JanitorConfig {
     pub json: bool,
     pub dry_run: bool,
     pub log_format: LogFormat,
-    /// Set when the platform is Railway.
+    /// Set when the platform is Railway and this process may delete
+    /// services there.
     pub railway: Option<RailwayTarget>,
+}
+
+/// Whether a janitor may delete platform services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletes {
+    /// The cron janitor: it holds the platform token.
+    Services,
+    /// The janitor inside the public router, which never holds a platform
+    /// token: on Railway it reloads and revokes what is due, and leaves the
+    /// service to the cron janitor or `switchyard delete`.
+    RecordsOnly,
 }
 
 impl JanitorConfig {
     pub fn from_args(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Self::resolve(args, env, Deletes::Services)
+    }
+
+    /// The settings of the janitor a router runs (`--janitor-interval`):
+    /// the same, except that no platform token is read, even when one is
+    /// set.
+    pub fn in_router(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Self::resolve(args, env, Deletes::RecordsOnly)
+    }
+
+    fn resolve(
+        args: &JanitorArgs,
+        env: &dyn EnvSource,
+        deletes: Deletes,
+    ) -> Result<Self, ConfigError> {
         use settings::*;
         let r = Resolver::new(env);
         let d = Policy::default();
@@ -195,9 +222,9 @@ impl JanitorConfig {
                 PlatformKind::Static
             });
         let positive = switchyard_core::config::parse_positive;
-        let railway = match platform {
-            PlatformKind::Static => None,
-            PlatformKind::Railway => Some(RailwayTarget {
+        let railway = match (platform, deletes) {
+            (PlatformKind::Static, _) | (PlatformKind::Railway, Deletes::RecordsOnly) => None,
+            (PlatformKind::Railway, Deletes::Services) => Some(RailwayTarget {
                 client: switchyard_railway::ClientSettings::from_env(env).ok_or_else(|| {
                     ConfigError::missing(TOKEN, "the railway platform deletes services through Railway's API; set a project token (RAILWAY_TOKEN) or an account token (RAILWAY_API_TOKEN), or pass --platform static")
                 })?,

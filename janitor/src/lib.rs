@@ -49,6 +49,7 @@ pub enum JanitorError {
 /// backends run elsewhere).
 pub fn platform_for(config: &JanitorConfig) -> Result<SharedPlatform, String> {
     Ok(match &config.railway {
+        None if config.platform == config::PlatformKind::Railway => Arc::new(NoPlatformToken),
         Some(target) => {
             let client = switchyard_railway::Client::new(target.client.clone())
                 .map_err(|e| e.to_string())?;
@@ -60,6 +61,31 @@ pub fn platform_for(config: &JanitorConfig) -> Result<SharedPlatform, String> {
         }
         None => Arc::new(StaticPlatform),
     })
+}
+
+/// Railway as the janitor inside a router sees it: without a token, so it
+/// deletes no service. What is due is reloaded and revoked; the cron
+/// janitor (or `switchyard delete`) removes the service on its next run.
+struct NoPlatformToken;
+
+#[async_trait::async_trait]
+impl switchyard_platform::Platform for NoPlatformToken {
+    fn name(&self) -> &'static str {
+        "railway (no token: services are left to the cron janitor)"
+    }
+
+    fn deletes_services(&self) -> bool {
+        false
+    }
+
+    async fn delete_service(
+        &self,
+        _deployment: &switchyard_core::Deployment,
+    ) -> Result<(), switchyard_platform::PlatformError> {
+        Err(switchyard_platform::PlatformError::Permanent(
+            "this process holds no platform token; the cron janitor deletes services".into(),
+        ))
+    }
 }
 
 /// Runs the janitor every `interval` until `stop`, for a process that has

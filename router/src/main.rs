@@ -127,7 +127,9 @@ fn janitor(config: &RouterConfig) -> Result<(JanitorConfig, SharedPlatform), Str
         JanitorArgs::try_parse_from(["switchyard-janitor"]).map_err(|e| e.to_string())?;
     args.redis_url = config.redis_url.clone();
     args.redis_prefix = Some(config.redis_prefix.clone());
-    let janitor_config = JanitorConfig::from_args(&args, &ProcessEnv).map_err(|e| e.to_string())?;
+    // The public router never holds a platform token: on Railway its
+    // janitor reloads and revokes, and services are deleted by cron.
+    let janitor_config = JanitorConfig::in_router(&args, &ProcessEnv).map_err(|e| e.to_string())?;
     let platform = switchyard_janitor::platform_for(&janitor_config)?;
     Ok((janitor_config, platform))
 }

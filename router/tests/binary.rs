@@ -525,6 +525,65 @@ async fn the_in_router_janitor_deletes_an_idle_drained_deployment_within_seconds
     assert_eq!(reply.deployment(), "v2");
 }
 
+/// The public router never holds a platform token: on Railway its janitor
+/// reloads and revokes what is due, and no Railway call is made (the cron
+/// janitor deletes the service), even with a token in its environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_router_janitor_on_railway_revokes_and_leaves_services_to_cron() {
+    use switchyard_store::{JournalKind, RedisSettings, RedisStore};
+    let redis = RedisServer::start();
+    let railway = switchyard_testkit::railway::FakeRailway::start().await;
+    let store: switchyard_store::SharedStore = std::sync::Arc::new(
+        RedisStore::new(&RedisSettings::new(redis.url(), "pulse:railway")).unwrap(),
+    );
+    let (old, new) = (Backend::start("v1").await, Backend::start("v2").await);
+    deploy(&store, &[("v1", &old), ("v2", &new)], &["v1", "v2"]).await;
+    let api = railway.api();
+    let port = free_port();
+    let _router = KillOnDrop(router_with(
+        &redis.url(),
+        port,
+        &[
+            ("SWITCHYARD_JANITOR_INTERVAL", "1s"),
+            ("SWITCHYARD_PLATFORM", "railway"),
+            ("RAILWAY_PROJECT_ID", "p-1"),
+            ("RAILWAY_ENVIRONMENT_ID", "e-1"),
+            ("RAILWAY_TOKEN", "a-project-token"),
+            ("SWITCHYARD_RAILWAY_API", &api),
+            ("SWITCHYARD_IDLE_GRACE", "0s"),
+        ],
+    ));
+    eventually(
+        Duration::from_secs(20),
+        "the router's janitor to revoke v1",
+        || {
+            let store = store.clone();
+            async move {
+                let snap = store.snapshot().await.ok()?;
+                (snap.get("v1")?.state == switchyard_core::DeploymentState::Revoked).then_some(())
+            }
+        },
+    )
+    .await;
+    let journal = store.journal(10).await.unwrap();
+    let reload = journal
+        .iter()
+        .find(|e| e.kind == JournalKind::Reloaded)
+        .expect("the revoke is in the journal");
+    assert!(reload.detail.contains("cron janitor"), "{}", reload.detail);
+    // The record stays for the cron janitor, and nothing reached Railway.
+    let snap = store.snapshot().await.unwrap();
+    assert!(
+        snap.get("v1").is_some(),
+        "the record stays for the cron janitor"
+    );
+    assert!(
+        railway.state().sent.is_empty(),
+        "{:?}",
+        railway.state().sent
+    );
+}
+
 #[test]
 fn a_janitor_interval_under_a_second_is_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard-router"))

@@ -28,6 +28,14 @@ pub enum PlatformError {
 pub trait Platform: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// Whether this process deletes services here. `false` for a platform
+    /// seen without its token (the janitor inside the public router): it
+    /// revokes what is due and leaves the service to a process that holds
+    /// the token.
+    fn deletes_services(&self) -> bool {
+        true
+    }
+
     /// Removes the service behind a deployment. Removing one that is
     /// already gone succeeds.
     async fn delete_service(&self, deployment: &Deployment) -> Result<(), PlatformError>;

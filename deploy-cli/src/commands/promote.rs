@@ -5,10 +5,7 @@ use std::time::Duration;
 use switchyard_store::JournalKind;
 
 use clap::Args;
-use switchyard_core::{
-    DeploymentId, UnixTime,
-    config::EnvSource,
-};
+use switchyard_core::{DeploymentId, UnixTime, config::EnvSource};
 
 use super::parse_id;
 use crate::{
@@ -87,7 +84,11 @@ impl Verify {
     }
 
     /// The pinned check; nothing to do without a router URL.
-    pub(crate) async fn before(&self, env: &dyn EnvSource, id: &DeploymentId) -> Result<(), Failure> {
+    pub(crate) async fn before(
+        &self,
+        env: &dyn EnvSource,
+        id: &DeploymentId,
+    ) -> Result<(), Failure> {
         if let Some(r) = self.router(env)? {
             check_pinned(
                 env,
