@@ -13,7 +13,8 @@ use switchyard_core::{
     config::{EnvSource, Resolver},
     names::DEFAULT_PREFIX,
 };
-use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
+use switchyard_platform::{SharedPlatform, StaticPlatform};
+use switchyard_railway::RailwayPlatform;
 use switchyard_railway::{Client, ClientSettings};
 use switchyard_store::{
     JournalEntry, JournalKind, RedisSettings, RedisStore, SharedStore, StoreError,

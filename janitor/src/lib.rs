@@ -1,242 +1,108 @@
-//! Switchyard's janitor: one run per invocation (Railway cron, every 5
-//! minutes), or every few seconds inside a router (`run_every`, opt-in).
-//! Takes the store's lock so overlapping runs, from cron or from any
-//! number of routers, never act twice; plans from one snapshot (`plan`),
-//! carries the plan out (`apply`), and reports (`report`).
+//! `switchyard-janitor`: the retention crate's run, with the one thing a
+//! router's janitor never has: Railway's API client and its token.
 
-pub mod apply;
-pub mod config;
-pub mod plan;
-pub mod probe;
-pub mod report;
+pub use switchyard_retention::*;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use switchyard_core::UnixTime;
-use switchyard_platform::{RailwayPlatform, SharedPlatform, StaticPlatform};
-use switchyard_store::{SharedStore, StoreError};
+use switchyard_core::config::{ConfigError, EnvSource, Resolver};
+use switchyard_platform::SharedPlatform;
+use switchyard_railway::{ClientSettings, RailwayPlatform};
 
-pub use config::{JanitorArgs, JanitorConfig, PlatformKind};
-pub use report::Report;
-
-/// pulse-railway's lock lifetime: shorter than the 5-minute cron period, so
-/// a crashed run never blocks the next one.
-pub const LOCK_TTL: Duration = Duration::from_secs(55);
-
-/// Where the janitor publishes its policy (`<prefix>:meta:janitor-policy`).
-pub const POLICY_META: &str = "janitor-policy";
-
-/// The policy the janitor last published; `None` before its first run (or
-/// when what is stored no longer parses).
-pub async fn published_policy(
-    store: &SharedStore,
-) -> Result<Option<plan::Policy>, switchyard_store::StoreError> {
-    Ok(store
-        .get_meta(POLICY_META)
-        .await?
-        .and_then(|raw| serde_json::from_str(&raw).ok()))
+/// Where the stack lives on Railway, and how to reach the API.
+#[derive(Debug, Clone)]
+pub struct RailwayTarget {
+    pub client: ClientSettings,
+    pub project_id: String,
+    pub environment_id: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum JanitorError {
-    #[error("cannot read the store: {0}")]
-    Store(#[from] StoreError),
-    #[error("cannot reach the platform: every deletion failed ({0})")]
-    Platform(String),
+impl RailwayTarget {
+    /// The token, project and environment the railway platform needs.
+    pub fn from_args(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        use config::settings::{ENVIRONMENT_ID, PROJECT_ID, TOKEN};
+        let r = Resolver::new(env);
+        Ok(Self {
+            client: ClientSettings::from_env(env).ok_or_else(|| {
+                ConfigError::missing(
+                    TOKEN,
+                    "the railway platform deletes services through Railway's API; set a project \
+                     token (RAILWAY_TOKEN) or an account token (RAILWAY_API_TOKEN), or pass --platform static",
+                )
+            })?,
+            project_id: r.required(
+                PROJECT_ID,
+                args.project_id.as_deref(),
+                "Railway sets it in every service; elsewhere pass --project-id",
+            )?,
+            environment_id: r.required(
+                ENVIRONMENT_ID,
+                args.environment_id.as_deref(),
+                "Railway sets it in every service; elsewhere pass --environment-id",
+            )?,
+        })
+    }
 }
 
-/// The platform the configuration names: Railway's API, or none (static
-/// backends run elsewhere).
-pub fn platform_for(config: &JanitorConfig) -> Result<SharedPlatform, String> {
-    Ok(match &config.railway {
-        None if config.platform == config::PlatformKind::Railway => Arc::new(NoPlatformToken),
-        Some(target) => {
-            let client = switchyard_railway::Client::new(target.client.clone())
-                .map_err(|e| e.to_string())?;
-            Arc::new(RailwayPlatform::new(
+/// The platform the cron janitor acts on: Railway through its API (the
+/// target resolved with [`RailwayTarget::from_args`]), or the static
+/// platform.
+pub fn platform_for(
+    config: &JanitorConfig,
+    railway: Option<RailwayTarget>,
+) -> Result<SharedPlatform, String> {
+    match (config.platform, railway) {
+        (PlatformKind::Static, _) => Ok(store_only_platform(config)),
+        (PlatformKind::Railway, None) => {
+            Err("the railway platform needs its target (token, project, environment)".into())
+        }
+        (PlatformKind::Railway, Some(target)) => {
+            let client =
+                switchyard_railway::Client::new(target.client).map_err(|e| e.to_string())?;
+            Ok(Arc::new(RailwayPlatform::new(
                 client,
                 &target.project_id,
                 &target.environment_id,
-            ))
-        }
-        None => Arc::new(StaticPlatform),
-    })
-}
-
-/// Railway as the janitor inside a router sees it: without a token, so it
-/// deletes no service. What is due is reloaded and revoked; the cron
-/// janitor (or `switchyard delete`) removes the service on its next run.
-struct NoPlatformToken;
-
-#[async_trait::async_trait]
-impl switchyard_platform::Platform for NoPlatformToken {
-    fn name(&self) -> &'static str {
-        "railway (no token: services are left to the cron janitor)"
-    }
-
-    fn deletes_services(&self) -> bool {
-        false
-    }
-
-    async fn delete_service(
-        &self,
-        _deployment: &switchyard_core::Deployment,
-    ) -> Result<(), switchyard_platform::PlatformError> {
-        Err(switchyard_platform::PlatformError::Permanent(
-            "this process holds no platform token; the cron janitor deletes services".into(),
-        ))
-    }
-}
-
-/// Runs the janitor every `interval` until `stop`, for a process that has
-/// no cron (a router with `--janitor-interval`). Each run is bounded by the
-/// lock's lifetime, so a slow platform call can neither overlap the next
-/// run nor outlive the lock; whichever process holds the lock acts, the
-/// others skip that round.
-pub async fn run_every(
-    interval: Duration,
-    config: JanitorConfig,
-    store: SharedStore,
-    platform: SharedPlatform,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        let round = tokio::time::timeout(LOCK_TTL, run(&config, &store, &platform));
-        let outcome = tokio::select! {
-            r = round => r,
-            _ = stop.cancelled() => return,
-        };
-        match outcome {
-            Ok(Ok(report)) if report.lock_acquired => {
-                if !(report.reloaded.is_empty()
-                    && report.deleted.is_empty()
-                    && report.force_deleted.is_empty()
-                    && report.errors.is_empty())
-                {
-                    tracing::info!(
-                        reloaded = report.reloaded.len(),
-                        deleted = report.deleted.len() + report.force_deleted.len(),
-                        errors = report.errors.len(),
-                        "janitor round: {}",
-                        report.human().trim_end().replace('\n', "; ")
-                    );
-                }
-            }
-            Ok(Ok(_)) => tracing::debug!("janitor round skipped: another process holds the lock"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "janitor round failed"),
-            Err(_) => {
-                tracing::warn!(limit = ?LOCK_TTL, "janitor round gave up at the lock's lifetime")
-            }
+            )))
         }
     }
 }
 
-pub async fn run(
-    config: &JanitorConfig,
-    store: &SharedStore,
-    platform: &SharedPlatform,
-) -> Result<Report, JanitorError> {
-    let mut report = Report {
-        dry_run: config.dry_run,
-        platform: platform.name().into(),
-        ..Default::default()
-    };
-    let lock = if config.dry_run {
-        None
-    } else {
-        match store.acquire_lock("janitor", LOCK_TTL).await? {
-            Some(token) => Some(token),
-            None => return Ok(report),
-        }
-    };
-    report.lock_acquired = lock.is_some();
-    let result = plan_and_apply(config, store, platform, &mut report).await;
-    if let Some(token) = lock {
-        match store.release_lock(&token).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!("the janitor lock expired during the run"),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release the janitor lock; it expires by itself")
-            }
-        }
-    }
-    result.map(|()| report)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::HashMap;
 
-async fn plan_and_apply(
-    config: &JanitorConfig,
-    store: &SharedStore,
-    platform: &SharedPlatform,
-    report: &mut Report,
-) -> Result<(), JanitorError> {
-    let snap = store.snapshot().await?;
-    let leases = store.live_leases().await?;
-    let http = reqwest::Client::builder()
-        .timeout(config.probe_timeout)
-        .build()
-        .map_err(|e| JanitorError::Platform(e.to_string()))?;
-    // Only draining deployments can still be kept by their sessions.
-    let probed: Vec<_> = snap
-        .deployments
-        .values()
-        .filter(|d| {
-            d.state == switchyard_core::DeploymentState::Draining
-                && snap.active.as_ref() != Some(&d.deployment_id)
-        })
-        .collect();
-    let sessions = probe::probe_all(
-        &http,
-        &probed,
-        config.internal_token.as_deref(),
-        config.probe_timeout,
-        config.concurrency,
-    )
-    .await;
-    let actions = plan::plan(&snap, &leases, &sessions, UnixTime::now(), &config.policy);
-    report.active = snap.active.clone();
-    report.scanned = actions.len();
-    report.decisions = actions.clone();
-    if config.dry_run {
-        report.would(&actions);
-        return Ok(());
-    }
-    // `switchyard status` predicts the next retirement from this policy.
-    if let Ok(policy) = serde_json::to_string(&config.policy)
-        && let Err(e) = store.put_meta(POLICY_META, &policy).await
-    {
-        tracing::warn!(error = %e, "could not publish the janitor policy");
-    }
-    let exec = apply::Executor {
-        config,
-        store,
-        platform,
-        http: &http,
-    };
-    let outcomes = exec.apply(&snap, actions).await;
-    for entry in outcomes.iter().filter_map(report::Outcome::journal_entry) {
-        if let Err(e) = store.append_journal(&entry).await {
-            tracing::warn!(error = %e, "could not add to the journal");
+    struct Env(HashMap<&'static str, &'static str>);
+
+    impl EnvSource for Env {
+        fn var(&self, key: &str) -> Option<String> {
+            self.0.get(key).map(|v| v.to_string())
         }
     }
-    report.absorb(outcomes);
-    let attempted = report
-        .decisions
-        .iter()
-        .filter(|a| matches!(a, plan::Action::Delete { .. }))
-        .count();
-    let platform_failures = report
-        .errors
-        .iter()
-        .filter(|e| e.step == report::Step::Platform)
-        .count();
-    if attempted > 0 && platform_failures == attempted {
-        return Err(JanitorError::Platform(report.errors[0].error.clone()));
+
+    #[test]
+    fn the_railway_target_comes_from_railways_variables_and_needs_a_token() {
+        let args = JanitorArgs::try_parse_from(["switchyard-janitor"]).unwrap_or_default();
+        let env = Env(HashMap::from([
+            ("RAILWAY_PROJECT_ID", "p1"),
+            ("RAILWAY_ENVIRONMENT_ID", "e1"),
+            ("RAILWAY_TOKEN", "t"),
+        ]));
+        let target = RailwayTarget::from_args(&args, &env).map_err(|e| e.to_string());
+        let target = target
+            .as_ref()
+            .map(|t| (t.project_id.as_str(), t.environment_id.as_str()));
+        assert_eq!(target, Ok(("p1", "e1")));
+        let no_token = Env(HashMap::from([("RAILWAY_PROJECT_ID", "p1")]));
+        let err = RailwayTarget::from_args(&args, &no_token)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("RAILWAY_TOKEN") && err.contains("--platform static"),
+            "{err}"
+        );
     }
-    Ok(())
 }

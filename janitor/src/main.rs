@@ -19,6 +19,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A missing token is a configuration error, found before anything runs.
+    let railway = match config.platform {
+        switchyard_janitor::PlatformKind::Railway => {
+            match switchyard_janitor::RailwayTarget::from_args(&args, &ProcessEnv) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("switchyard-janitor: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        switchyard_janitor::PlatformKind::Static => None,
+    };
     init_logging(config.log_format);
     let store: SharedStore = match RedisStore::new(&RedisSettings::new(
         config.redis_url.clone(),
@@ -38,7 +51,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let platform = match switchyard_janitor::platform_for(&config) {
+    let platform = match switchyard_janitor::platform_for(&config, railway) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("switchyard-janitor: {e}");

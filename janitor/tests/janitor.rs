@@ -1,15 +1,15 @@
-//! The janitor against a real Redis, real backends and a real router.
+//! The janitor against a real Redis and real backends (its reloads
+//! reaching a router's WebSockets: router/tests/janitor.rs).
 
 #![allow(clippy::unwrap_used)]
 
 use std::{sync::Arc, time::Duration};
 
-use futures_util::StreamExt;
 use switchyard_core::{DeploymentId, DeploymentState, UnixTime};
 use switchyard_janitor::{JanitorConfig, PlatformKind, Report, plan::Policy};
 use switchyard_platform::{SharedPlatform, StaticPlatform};
 use switchyard_store::{NewDeployment, RedisSettings, RedisStore, SharedStore};
-use switchyard_testkit::{Backend, RedisServer, eventually};
+use switchyard_testkit::{Backend, RedisServer};
 
 fn id(s: &str) -> DeploymentId {
     DeploymentId::new(s).unwrap()
@@ -29,7 +29,6 @@ fn config(redis: &RedisServer) -> JanitorConfig {
         json: false,
         dry_run: false,
         log_format: Default::default(),
-        railway: None,
     }
 }
 
@@ -358,94 +357,11 @@ async fn redis_down_is_an_error_and_deletes_nothing() {
     assert!(err.to_string().contains("store"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reload_closes_router_websockets_with_1012() {
-    let redis = RedisServer::start();
-    let s = store(&redis);
-    let v1 = Backend::start("v1").await;
-    let v2 = Backend::start("v2").await;
-    active_at(&s, "v1", &v1.url(), 2.0 * HOUR).await;
-    active_at(&s, "v2", &v2.url(), HOUR).await;
-
-    let mut rc = switchyard_router::RouterConfig {
-        replica_id: "r1".into(),
-        redis_prefix: "j".into(),
-        ..Default::default()
-    };
-    rc.heartbeat_interval = Duration::from_millis(100);
-    rc.lease_ttl = Duration::from_secs(2);
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = public.local_addr().unwrap();
-    let router = tokio::spawn(switchyard_router::run(
-        rc,
-        s.clone(),
-        switchyard_router::Listeners {
-            public,
-            metrics: None,
-        },
-        std::future::pending(),
-    ));
-
-    let (mut ws, _) = eventually(
-        Duration::from_secs(10),
-        "router to serve v1",
-        || async move {
-            tokio_tungstenite::connect_async(format!("ws://{addr}/ws?pulse_deployment=v1"))
-                .await
-                .ok()
-        },
-    )
-    .await;
-    eventually(Duration::from_secs(5), "the lease to be reported", || {
-        let s = s.clone();
-        async move {
-            s.live_leases()
-                .await
-                .ok()
-                .filter(|l| l.get(&id("v1")) == Some(&1))
-        }
-    })
-    .await;
-
-    let report = switchyard_janitor::run(&config(&redis), &s, &platform())
-        .await
-        .unwrap();
-    assert_eq!(report.reloaded, vec![id("v1")], "{}", report.human());
-    let close = loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .unwrap()
-        {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => break f,
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(close.code), 1012);
-    assert_eq!(close.reason.as_str(), "deployment retired");
-    // Reconnecting with the old pin now finds stale affinity, and the
-    // fallback lands on the active deployment.
-    eventually(
-        Duration::from_secs(5),
-        "a reconnect pinned to v1 to land on v2",
-        || async move {
-            let (_ws, res) = tokio_tungstenite::connect_async(format!(
-                "ws://{addr}/ws?pulse_deployment=v1&pulse_reload_on_stale_affinity=1"
-            ))
-            .await
-            .ok()?;
-            (res.headers()["x-pulse-selected-deployment"] == "v2").then_some(())
-        },
-    )
-    .await;
-    router.abort();
-}
-
 /// Deletion on Railway removes the service; a Railway failure keeps the
 /// record (revoked) and the next run finishes the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn railway_services_are_deleted_and_failures_retried_next_run() {
-    use switchyard_platform::RailwayPlatform;
+    use switchyard_railway::RailwayPlatform;
     use switchyard_railway::{Auth, Client, ClientSettings};
     use switchyard_testkit::{FakeRailway, railway::Failure};
 

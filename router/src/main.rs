@@ -5,8 +5,8 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use switchyard_core::config::{ConfigError, ProcessEnv, common};
-use switchyard_janitor::{JanitorArgs, JanitorConfig};
 use switchyard_platform::SharedPlatform;
+use switchyard_retention::{JanitorArgs, JanitorConfig};
 use switchyard_router::{Exit, Listeners, RouterArgs, RouterConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
@@ -87,7 +87,7 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
     // routing; each round is bounded by the janitor lock's lifetime.
     let stop_janitor = tokio_util::sync::CancellationToken::new();
     let janitor_task = janitor.map(|(every, janitor_config, platform)| {
-        tokio::spawn(switchyard_janitor::run_every(
+        tokio::spawn(switchyard_retention::run_every(
             every,
             janitor_config,
             store.clone(),
@@ -129,7 +129,7 @@ fn janitor(config: &RouterConfig) -> Result<(JanitorConfig, SharedPlatform), Str
     args.redis_prefix = Some(config.redis_prefix.clone());
     // The public router never holds a platform token: on Railway its
     // janitor reloads and revokes, and services are deleted by cron.
-    let janitor_config = JanitorConfig::in_router(&args, &ProcessEnv).map_err(|e| e.to_string())?;
-    let platform = switchyard_janitor::platform_for(&janitor_config)?;
+    let janitor_config = JanitorConfig::from_args(&args, &ProcessEnv).map_err(|e| e.to_string())?;
+    let platform = switchyard_retention::store_only_platform(&janitor_config);
     Ok((janitor_config, platform))
 }

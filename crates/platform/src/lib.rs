@@ -2,8 +2,9 @@
 //! platform in common: remove a deployment's service. Railway deletes the
 //! service; the static platform (backends given by URL, run by someone
 //! else) has nothing to remove, so forgetting the record is the whole job.
+//! The trait lives here, free of any platform client; Railway's
+//! implementation is `switchyard_railway::RailwayPlatform`.
 
-mod railway;
 mod retire;
 
 use std::sync::Arc;
@@ -11,7 +12,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use switchyard_core::Deployment;
 
-pub use railway::RailwayPlatform;
 pub use retire::{RetireError, Retired, Revoked, retire, revoke_unless_active};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,9 @@
 mod client;
 mod error;
 pub mod ops;
+mod platform;
 
 pub use client::{Auth, Client, ClientSettings, DEFAULT_API, Upload};
 pub use error::RailwayError;
 pub use ops::{OPERATIONS, Operation};
+pub use platform::RailwayPlatform;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 use switchyard_core::config::{EnvSource, Resolver};
-use switchyard_platform::RailwayPlatform;
+use switchyard_railway::RailwayPlatform;
 use switchyard_railway::{Auth, Client, ClientSettings, ops::Source};
 
 use crate::{

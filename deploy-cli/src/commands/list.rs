@@ -289,8 +289,8 @@ async fn next_retirement(
     leases: &std::collections::BTreeMap<switchyard_core::DeploymentId, u64>,
     now: UnixTime,
 ) -> Result<NextRetirement, Failure> {
-    use switchyard_janitor::plan::{Action, plan};
-    let Some(policy) = switchyard_janitor::published_policy(&ctx.store).await? else {
+    use switchyard_retention::plan::{Action, plan};
+    let Some(policy) = switchyard_retention::published_policy(&ctx.store).await? else {
         return Ok(NextRetirement {
             line:
                 "next to retire: unknown until the janitor has run once (it publishes its policy)"

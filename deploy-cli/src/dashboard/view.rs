@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use switchyard_core::{Deployment, DeploymentId, DeploymentState, Snapshot, UnixTime};
-use switchyard_janitor::plan::{Action, Policy, plan};
+use switchyard_retention::plan::{Action, Policy, plan};
 use switchyard_store::{
     JournalEntry, ReplicaView, RequestStats, STATS_RETENTION_SECS, STATS_WINDOW_SECS, SharedStore,
     StoreError, WindowStats,
@@ -49,7 +49,7 @@ impl View {
             None => Arc::new(store.history(now, WINDOWS).await?),
         };
         let journal = store.journal(JOURNAL_SHOWN).await?;
-        let policy = switchyard_janitor::published_policy(store).await?;
+        let policy = switchyard_retention::published_policy(store).await?;
         let mut leases: BTreeMap<DeploymentId, u64> = BTreeMap::new();
         for r in &replicas {
             for (id, n) in &r.leases {

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use switchyard_core::DeploymentId;
-use switchyard_platform::RailwayPlatform;
+use switchyard_railway::RailwayPlatform;
 use switchyard_railway::ops::Source;
 
 use crate::{Failure, progress::Progress};

@@ -10,7 +10,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use serde_json::{Value, json};
-use switchyard_platform::RailwayPlatform;
+use switchyard_railway::RailwayPlatform;
 use switchyard_railway::{
     RailwayError,
     ops::{Project, ServiceInstance, Source},

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use switchyard_core::Deployment;
-use switchyard_railway::{Client, RailwayError};
+use switchyard_platform::{Platform, PlatformError};
 
-use crate::{Platform, PlatformError};
+use crate::{Client, RailwayError};
 
 #[derive(Debug, Clone)]
 pub struct RailwayPlatform {

@@ -151,14 +151,6 @@ pub enum PlatformKind {
     Railway,
 }
 
-/// Where the stack lives on Railway, and how to reach the API.
-#[derive(Debug, Clone)]
-pub struct RailwayTarget {
-    pub client: switchyard_railway::ClientSettings,
-    pub project_id: String,
-    pub environment_id: String,
-}
-
 #[derive(Debug, Clone)]
 pub struct JanitorConfig {
     pub redis_url: String,
@@ -173,39 +165,13 @@ pub struct JanitorConfig {
     pub json: bool,
     pub dry_run: bool,
     pub log_format: LogFormat,
-    /// Set when the platform is Railway and this process may delete
-    /// services there.
-    pub railway: Option<RailwayTarget>,
-}
-
-/// Whether a janitor may delete platform services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deletes {
-    /// The cron janitor: it holds the platform token.
-    Services,
-    /// The janitor inside the public router, which never holds a platform
-    /// token: on Railway it reloads and revokes what is due, and leaves the
-    /// service to the cron janitor or `switchyard delete`.
-    RecordsOnly,
 }
 
 impl JanitorConfig {
+    /// Resolves every setting but the platform's credentials: where
+    /// deployments run is known here, how to reach the platform's API is the
+    /// cron janitor's business (`switchyard-janitor`), never a router's.
     pub fn from_args(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        Self::resolve(args, env, Deletes::Services)
-    }
-
-    /// The settings of the janitor a router runs (`--janitor-interval`):
-    /// the same, except that no platform token is read, even when one is
-    /// set.
-    pub fn in_router(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        Self::resolve(args, env, Deletes::RecordsOnly)
-    }
-
-    fn resolve(
-        args: &JanitorArgs,
-        env: &dyn EnvSource,
-        deletes: Deletes,
-    ) -> Result<Self, ConfigError> {
         use settings::*;
         let r = Resolver::new(env);
         let d = Policy::default();
@@ -222,18 +188,7 @@ impl JanitorConfig {
                 PlatformKind::Static
             });
         let positive = switchyard_core::config::parse_positive;
-        let railway = match (platform, deletes) {
-            (PlatformKind::Static, _) | (PlatformKind::Railway, Deletes::RecordsOnly) => None,
-            (PlatformKind::Railway, Deletes::Services) => Some(RailwayTarget {
-                client: switchyard_railway::ClientSettings::from_env(env).ok_or_else(|| {
-                    ConfigError::missing(TOKEN, "the railway platform deletes services through Railway's API; set a project token (RAILWAY_TOKEN) or an account token (RAILWAY_API_TOKEN), or pass --platform static")
-                })?,
-                project_id: r.required(PROJECT_ID, args.project_id.as_deref(), "Railway sets it in every service; elsewhere pass --project-id")?,
-                environment_id: r.required(ENVIRONMENT_ID, args.environment_id.as_deref(), "Railway sets it in every service; elsewhere pass --environment-id")?,
-            }),
-        };
         let config = Self {
-            railway,
             redis_url: r.required(
                 common::REDIS_URL,
                 args.redis_url.as_deref(),
@@ -422,7 +377,6 @@ mod tests {
                 ("REDIS_URL", "redis://r"),
                 ("RAILWAY_PROJECT_ID", "p1"),
                 ("RAILWAY_ENVIRONMENT_ID", "e1"),
-                ("RAILWAY_TOKEN", "t"),
             ],
         )
         .unwrap();
@@ -430,21 +384,6 @@ mod tests {
             on_railway.platform,
             PlatformKind::Railway,
             "on Railway, deleting means deleting the service"
-        );
-        let target = on_railway.railway.unwrap();
-        assert_eq!(
-            (target.project_id.as_str(), target.environment_id.as_str()),
-            ("p1", "e1")
-        );
-        let no_token = parse(
-            &[],
-            &[("REDIS_URL", "redis://r"), ("RAILWAY_PROJECT_ID", "p1")],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            no_token.contains("RAILWAY_TOKEN") && no_token.contains("--platform static"),
-            "{no_token}"
         );
     }
 
