@@ -8,7 +8,7 @@ mod support;
 
 use support::{cli, ok};
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use switchyard_testkit::{Backend, RedisServer, eventually};
@@ -33,33 +33,12 @@ async fn listed(redis: &str) -> Vec<(String, String)> {
     rows
 }
 
-async fn metric(client: &reqwest::Client, metrics: &str, name: &str) -> String {
-    let text = client
-        .get(format!("{metrics}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
     let redis = RedisServer::start();
     let url = redis.url();
     let v1 = Backend::start("v1").await;
     let v2 = Backend::start("v2").await;
-    let store: switchyard_store::SharedStore = Arc::new(
-        switchyard_store::RedisStore::new(&switchyard_store::RedisSettings::new(
-            &url,
-            "pulse:railway",
-        ))
-        .unwrap(),
-    );
     let config = switchyard_router::RouterConfig {
         replica_id: "restore-test".into(),
         reload_interval: Duration::from_millis(500),
@@ -67,20 +46,10 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
         lease_ttl: Duration::from_secs(2),
         ..Default::default()
     };
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let router = format!("http://{}", public.local_addr().unwrap());
-    let metrics_url = format!("http://{}", metrics.local_addr().unwrap());
-    let ws_url = format!("ws://{}/ws", public.local_addr().unwrap());
-    let _task = tokio::spawn(switchyard_router::run(
-        config,
-        store,
-        switchyard_router::Listeners {
-            public,
-            metrics: Some(metrics),
-        },
-        std::future::pending(),
-    ));
+    let r = support::InProcessRouter::start(&url, config).await;
+    let router = r.url.clone();
+    let metrics_url = r.private.clone();
+    let ws_url = format!("{}/ws", router.replacen("http", "ws", 1));
     for (id, backend) in [("v1", &v1), ("v2", &v2)] {
         ok(&cli(
             &url,
@@ -142,10 +111,7 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
         failed.len(),
         &failed[..failed.len().min(5)]
     );
-    assert_eq!(
-        metric(&client, &metrics_url, "switchyard_store_diverged").await,
-        "1"
-    );
+    assert_eq!(r.metric("switchyard_store_diverged").await, Some(1.0));
     ws.send(Message::text("still open")).await.unwrap();
     let echo = tokio::time::timeout(Duration::from_secs(5), ws.next())
         .await
@@ -192,11 +158,11 @@ async fn a_flushed_store_keeps_routing_and_is_restored_from_a_router() {
     let out = ok(&cli(&url, &["restore", "--from-router", &metrics_url]).await);
     assert!(out.contains("restored 2 deployments"), "{out}");
     assert_eq!(listed(&url).await, before);
-    let m = metrics_url.clone();
-    eventually(Duration::from_secs(10), "router to take the restored store", || {
-        let (client, m) = (client.clone(), m.clone());
-        async move { (metric(&client, &m, "switchyard_store_diverged").await == "0").then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "router to take the restored store",
+        || async { (r.metric("switchyard_store_diverged").await == Some(0.0)).then_some(()) },
+    )
     .await;
     // A second restore would overwrite: refused, exit 2.
     let again = cli(&url, &["restore", "--from-router", &metrics_url]).await;

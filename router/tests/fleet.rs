@@ -353,9 +353,7 @@ async fn routes_to(router: SocketAddr) -> Option<String> {
 
 async fn metric(metrics: SocketAddr, name: &str) -> Option<f64> {
     let r = try_get(metrics, "/metrics").await?;
-    let text = String::from_utf8_lossy(&r.body).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    switchyard_testkit::metrics::sample(&String::from_utf8_lossy(&r.body), name)
 }
 
 fn primary_port(sentinels: &[SocketAddr]) -> Option<u16> {

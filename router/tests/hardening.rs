@@ -106,10 +106,7 @@ async fn a_connection_that_sent_its_head_in_time_is_served() {
 
 async fn metric(r: &TestRouter, name: &str) -> f64 {
     let text = get(r.metrics, "/metrics", &[]).await.body;
-    let text = String::from_utf8_lossy(&text).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
+    switchyard_testkit::metrics::sample(&String::from_utf8_lossy(&text), name)
         .unwrap_or_else(|| panic!("{name} missing from metrics"))
 }
 

@@ -3,6 +3,7 @@
 //! fake) a Railway API server.
 
 pub mod backend;
+pub mod metrics;
 pub mod railway;
 pub mod redis;
 pub mod schema;
