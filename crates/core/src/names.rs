@@ -72,9 +72,16 @@ pub mod timing {
     /// when there is one. Pins and ids are header-safe by construction
     /// (`[a-z0-9-]`, or a token of base64url and dots).
     pub fn label(pin: &str, deployment: &str, active: Option<&str>) -> String {
-        let mut out = format!("{PIN};desc=\"{pin}\", {DEPLOYMENT};desc=\"{deployment}\"");
+        use std::fmt::Write;
+        // One allocation: strict mode builds this per pinned response.
+        let mut out =
+            String::with_capacity(64 + pin.len() + deployment.len() + active.map_or(0, str::len));
+        let _ = write!(
+            out,
+            "{PIN};desc=\"{pin}\", {DEPLOYMENT};desc=\"{deployment}\""
+        );
         if let Some(a) = active {
-            out.push_str(&format!(", {ACTIVE};desc=\"{a}\""));
+            let _ = write!(out, ", {ACTIVE};desc=\"{a}\"");
         }
         out
     }

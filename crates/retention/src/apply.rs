@@ -79,13 +79,7 @@ impl Executor<'_> {
             .await
         {
             Ok(note) => note,
-            Err(e) => {
-                return Outcome::Failed {
-                    deployment_id: id,
-                    step: Step::Broadcast,
-                    error: format!("reload broadcast: {e}"),
-                };
-            }
+            Err(e) => return broadcast_failed(id, &e),
         };
         match switchyard_platform::revoke_unless_active(self.store, &id).await {
             Ok(Revoked::Revoked) => Outcome::Reloaded {
@@ -129,13 +123,7 @@ impl Executor<'_> {
         // Tell clients first, then give them a moment to move.
         let backend = match self.reload(d, "deployment retired", Duration::ZERO).await {
             Ok(note) => note,
-            Err(e) => {
-                return Outcome::Failed {
-                    deployment_id: id,
-                    step: Step::Broadcast,
-                    error: format!("reload broadcast: {e}"),
-                };
-            }
+            Err(e) => return broadcast_failed(id, &e),
         };
         let reloaded_sockets = backend
             .as_ref()
@@ -249,6 +237,15 @@ impl Executor<'_> {
 }
 
 /// A deployment promoted while the run was deciding about it is kept.
+/// The routers could not be told: nothing else is done for the deployment.
+fn broadcast_failed(deployment_id: DeploymentId, e: &StoreError) -> Outcome {
+    Outcome::Failed {
+        deployment_id,
+        step: Step::Broadcast,
+        error: format!("reload broadcast: {e}"),
+    }
+}
+
 fn became_active(deployment_id: DeploymentId) -> Outcome {
     Outcome::Kept {
         deployment_id,

@@ -87,13 +87,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Open WebSockets per deployment, summed over live replicas.
     async fn live_leases(&self) -> Result<BTreeMap<DeploymentId, u64>> {
-        let mut totals = BTreeMap::new();
-        for r in self.replicas().await? {
-            for (id, n) in r.leases {
-                *totals.entry(id).or_insert(0) += n;
-            }
-        }
-        Ok(totals)
+        Ok(ReplicaView::lease_totals(&self.replicas().await?))
     }
 
     /// Request statistics per deployment over the last `windows` windows.

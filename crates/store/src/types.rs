@@ -137,6 +137,17 @@ pub struct ReplicaView {
 }
 
 impl ReplicaView {
+    /// Open WebSockets per deployment, summed over `replicas`.
+    pub fn lease_totals(replicas: &[Self]) -> std::collections::BTreeMap<DeploymentId, u64> {
+        let mut totals = std::collections::BTreeMap::new();
+        for r in replicas {
+            for (id, n) in &r.leases {
+                *totals.entry(id.clone()).or_insert(0) += n;
+            }
+        }
+        totals
+    }
+
     /// Parses the replicas script's flat answer: per replica its id, last
     /// beat, report ('' when none), lease count and (id, open) pairs.
     pub(crate) fn parse_flat(flat: &[String]) -> Vec<Self> {

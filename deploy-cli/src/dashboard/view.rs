@@ -50,12 +50,7 @@ impl View {
         };
         let journal = store.journal(JOURNAL_SHOWN).await?;
         let policy = switchyard_retention::published_policy(store).await?;
-        let mut leases: BTreeMap<DeploymentId, u64> = BTreeMap::new();
-        for r in &replicas {
-            for (id, n) in &r.leases {
-                *leases.entry(id.clone()).or_default() += n;
-            }
-        }
+        let leases = ReplicaView::lease_totals(&replicas);
         let plan = match &policy {
             Some(p) => plan(&snap, &leases, &BTreeMap::new(), now, p)
                 .into_iter()
