@@ -28,7 +28,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn write(&self) {
+    pub(crate) fn write(&self) {
         let line = serde_json::json!({
             "kind": "access",
             "request_id": self.request_id.to_str().unwrap_or(""),

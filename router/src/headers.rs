@@ -20,9 +20,9 @@ pub static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// Headers that describe one connection, never the message (RFC 9110
 /// §7.6.1), plus `Proxy-Connection`, which old clients still send.
-fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
+pub fn is_fixed_hop_by_hop(name: &str) -> bool {
     matches!(
-        name.as_str(),
+        name,
         "connection"
             | "keep-alive"
             | "proxy-connection"
@@ -38,9 +38,9 @@ fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
 /// Forwarding headers a client may send that only a trusted proxy in
 /// front may set; without `--trust-forwarded` they are dropped, as
 /// `X-Forwarded-Proto` and `-Host` are replaced.
-fn is_forwarding(name: &HeaderName) -> bool {
+pub fn is_forwarding(name: &str) -> bool {
     matches!(
-        name.as_str(),
+        name,
         "forwarded" | "x-real-ip" | "x-forwarded-port" | "x-forwarded-prefix"
     )
 }
@@ -65,9 +65,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, rules: Option<RequestRules<'_>>
     // an empty Vec does not allocate), where removing each by name would
     // hash all of them every time.
     let drop = |n: &HeaderName| {
-        is_fixed_hop_by_hop(n)
+        is_fixed_hop_by_hop(n.as_str())
             || rules.is_some_and(|r| {
-                (!r.trust_forwarded && is_forwarding(n))
+                (!r.trust_forwarded && is_forwarding(n.as_str()))
                     || (n.as_str().contains('_') && same_but_underscores(n.as_str(), r.pin_header))
             })
     };
@@ -95,7 +95,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, rules: Option<RequestRules<'_>>
 }
 
 /// `a` is `b` with some `-` written as `_` (header names are lowercase).
-fn same_but_underscores(a: &str, b: &str) -> bool {
+pub fn same_but_underscores(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -151,11 +151,10 @@ pub fn add_forwarded(
 /// Whether a shared cache may store the response (RFC 9111 §3, §5.2.2):
 /// `public` or `s-maxage`. Such a response never pins a browser, or the
 /// cache would hand one user's cookie to everyone.
-pub fn publicly_cacheable(headers: &HeaderMap) -> bool {
+pub fn publicly_cacheable<H: crate::fields::Fields + ?Sized>(headers: &H) -> bool {
     headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .all("cache-control")
+        .filter_map(crate::fields::visible)
         .flat_map(|v| v.split(','))
         .map(|d| d.trim().split('=').next().unwrap_or("").trim())
         .any(|d| d.eq_ignore_ascii_case("public") || d.eq_ignore_ascii_case("s-maxage"))
@@ -190,6 +189,11 @@ pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
 /// they come from a per-thread wyrand generator seeded from the OS-seeded
 /// `rand::rng()`: a few multiplications instead of a ChaCha block.
 pub fn new_request_id() -> HeaderValue {
+    HeaderValue::from_bytes(&fresh_id()).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// A new request id's 32 hex digits, on the stack.
+pub fn fresh_id() -> [u8; 32] {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(rand::random());
     }
@@ -205,7 +209,7 @@ pub fn new_request_id() -> HeaderValue {
     for (i, b) in buf.iter_mut().enumerate() {
         *b = HEX[((bits >> (i * 4)) & 0xf) as usize];
     }
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    buf
 }
 
 #[cfg(test)]

@@ -10,10 +10,13 @@ mod access;
 mod backend;
 mod client;
 pub mod config;
+mod conn;
 mod fallthrough;
+mod fields;
 mod fnv;
 mod headers;
 mod heartbeat;
+mod http1;
 pub mod metrics;
 mod outage;
 mod path;
@@ -56,6 +59,8 @@ pub struct Shared {
     /// Each worker's backend connections (a connection is only ever used
     /// on the thread whose reactor it is registered with).
     upstreams: Vec<upstream::Upstream>,
+    /// Each worker's idle backend sockets for the HTTP/1 engine.
+    pools: Vec<http1::pool::Pool>,
     /// The connection limit, across workers.
     connection_permits: Arc<tokio::sync::Semaphore>,
     sockets: ws::SocketRegistry,
@@ -98,6 +103,7 @@ impl Shared {
         let upstreams = (0..config.workers())
             .map(|_| upstream::Upstream::new(settings))
             .collect();
+        let pools = (0..config.workers()).map(|_| Default::default()).collect();
         let vary = match &config.names.cookie {
             Some(_) => format!("{}, Cookie", config.names.header),
             None => config.names.header.clone(),
@@ -111,6 +117,7 @@ impl Shared {
             table: ArcSwapOption::empty(),
             traffic: Default::default(),
             upstreams,
+            pools,
             connection_permits,
             sockets: Default::default(),
             shutdown: CancellationToken::new(),
@@ -235,7 +242,13 @@ pub async fn run(
     supervise(
         "backend pool sweep",
         Box::pin(upstream::sweep_every(
-            shared.upstreams.clone(),
+            {
+                let (upstreams, pools) = (shared.upstreams.clone(), shared.pools.clone());
+                move || {
+                    upstreams.iter().for_each(upstream::Upstream::sweep);
+                    pools.iter().for_each(http1::pool::Pool::sweep);
+                }
+            },
             std::time::Duration::from_secs(15),
             background.clone(),
         )),

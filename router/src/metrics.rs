@@ -153,6 +153,7 @@ pub fn render(shared: &Shared) -> String {
             .upstreams
             .iter()
             .map(|u| u.idle_count())
+            .chain(shared.pools.iter().map(|p| p.idle_count()))
             .sum::<usize>()
     );
     let _ = writeln!(

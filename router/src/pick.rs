@@ -4,10 +4,10 @@
 
 use std::{borrow::Cow, net::IpAddr, sync::Arc};
 
-use http::HeaderMap;
 use switchyard_core::RoutingNames;
 
 use crate::{
+    fields::{Fields, visible},
     fnv,
     table::{Table, Target},
 };
@@ -38,9 +38,9 @@ pub struct ConflictingPins;
 /// `load` says which cookies may pin this request: a document load is the
 /// one moment a page can change version safely, so no cookie pins it; the
 /// page cookie pins only a page's subresources.
-pub fn pinned_id<'r>(
+pub fn pinned_id<'r, H: Fields + ?Sized>(
     query: Option<&'r str>,
-    headers: &'r HeaderMap,
+    headers: &'r H,
     names: &'r RoutingNames,
     load: Load,
 ) -> Result<Option<Cow<'r, str>>, ConflictingPins> {
@@ -63,20 +63,20 @@ pub fn pinned_id<'r>(
             offer(&mut pin, v)?;
         }
     }
-    for v in headers.get_all(names.header.as_str()) {
+    for v in headers.all(names.header.as_str()) {
         // A value that is not visible ASCII cannot name a deployment, but
         // it is still a second opinion the backend might read.
-        match v.to_str() {
+        match visible(v) {
             // A header repeated, or patched in twice by a script, arrives
             // as a list (RFC 9110 §5.3): each element is one opinion.
-            Ok(v) => {
+            Some(v) => {
                 for element in v.split(',') {
                     offer(&mut pin, Cow::Borrowed(element.trim()))?;
                 }
             }
-            Err(_) => offer(
+            None => offer(
                 &mut pin,
-                Cow::Owned(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                Cow::Owned(String::from_utf8_lossy(v).into_owned()),
             )?,
         }
     }
@@ -114,11 +114,13 @@ pub const PAGE_COOKIE_MAX_AGE: u32 = 600;
 pub const PAGE_COOKIE_CLEAR: &str =
     "switchyard_page_pin=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict";
 
-fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
+fn cookie_values<'h, H: Fields + ?Sized>(
+    headers: &'h H,
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> {
     headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .all("cookie")
+        .filter_map(visible)
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .filter(move |(k, _)| *k == name)
@@ -126,7 +128,7 @@ fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Ite
 }
 
 /// Whether the request carries a non-empty page cookie.
-pub fn has_page_cookie(headers: &HeaderMap) -> bool {
+pub fn has_page_cookie<H: Fields + ?Sized>(headers: &H) -> bool {
     cookie_values(headers, PAGE_COOKIE).any(|v| !v.is_empty())
 }
 
@@ -145,7 +147,7 @@ pub enum Load {
 }
 
 impl Load {
-    pub fn of(method: &http::Method, headers: &HeaderMap) -> Self {
+    pub fn of<H: Fields + ?Sized>(method: &http::Method, headers: &H) -> Self {
         // A form POST is a navigation, but it acts on the page that sent
         // it, so it keeps that page's cookie.
         if matches!(*method, http::Method::GET | http::Method::HEAD)
@@ -153,7 +155,7 @@ impl Load {
         {
             return Self::Document;
         }
-        match headers.get("sec-fetch-dest").map(|d| d.as_bytes()) {
+        match headers.first("sec-fetch-dest") {
             Some(
                 b"script" | b"style" | b"image" | b"font" | b"audio" | b"video" | b"track"
                 | b"manifest" | b"object" | b"embed" | b"worker" | b"sharedworker" | b"xslt"
@@ -167,15 +169,15 @@ impl Load {
 /// A page or frame load, as opposed to a fetch, image or script:
 /// `Sec-Fetch-Mode: navigate` or a document or frame destination; without
 /// fetch metadata, a request that asks for HTML.
-pub fn is_navigation(method: &http::Method, headers: &HeaderMap) -> bool {
-    let mode = headers.get("sec-fetch-mode").map(|v| v.as_bytes());
-    let dest = headers.get("sec-fetch-dest").map(|v| v.as_bytes());
+pub fn is_navigation<H: Fields + ?Sized>(method: &http::Method, headers: &H) -> bool {
+    let mode = headers.first("sec-fetch-mode");
+    let dest = headers.first("sec-fetch-dest");
     match (mode, dest) {
         (None, None) => {
             matches!(*method, http::Method::GET | http::Method::HEAD)
                 && headers
-                    .get(http::header::ACCEPT)
-                    .and_then(|a| a.to_str().ok())
+                    .first("accept")
+                    .and_then(visible)
                     .is_some_and(|a| a.contains("text/html"))
         }
         (mode, dest) => {
@@ -290,10 +292,10 @@ fn bucket(key: u64, candidate: &str) -> u64 {
 
 /// The rollout key: the configured header's value when present, else the
 /// client address.
-pub fn rollout_key(headers: &HeaderMap, header: Option<&str>, client: IpAddr) -> u64 {
+pub fn rollout_key<H: Fields + ?Sized>(headers: &H, header: Option<&str>, client: IpAddr) -> u64 {
     const SEED: u64 = fnv::OFFSET;
-    if let Some(v) = header.and_then(|h| headers.get(h)) {
-        return fnv1a(v.as_bytes(), SEED);
+    if let Some(v) = header.and_then(|h| headers.first(h)) {
+        return fnv1a(v, SEED);
     }
     match client {
         IpAddr::V4(a) => fnv1a(&a.octets(), SEED),
@@ -313,6 +315,7 @@ fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::traffic::TrafficRegistry;
+    use http::HeaderMap;
     use switchyard_core::{Deployment, DeploymentId, DeploymentState, Rollout, Snapshot};
 
     fn table(

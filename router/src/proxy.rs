@@ -19,12 +19,14 @@ use crate::{
     Shared,
     access::{self, Logged},
     backend::{backend_failure, backend_response, rewrite_request},
-    client, fallthrough,
+    client,
+    conn::Conn,
+    fallthrough,
+    fields::Fields,
     headers::{self, SELECTED},
     path::{self, PathVerdict},
     pick::{self, Choice},
     respond::{self, Body, RequestLabel, RouterError},
-    server::Conn,
     table::Target,
     upload::Upload,
     wakeup, ws,
@@ -144,9 +146,30 @@ async fn route(
     } else {
         None
     };
-    let decision = match decide(shared, conn.peer, &req, ws_key.is_some(), host, path)? {
-        Ok(d) => d,
-        Err(stale) => return Ok(stale),
+    let ask = Ask {
+        peer: conn.peer,
+        method: req.method(),
+        query: req.uri().query(),
+        headers: req.headers(),
+        stale_to_active: ws_key.is_some()
+            && req
+                .uri()
+                .query()
+                .and_then(|q| pick::query_value(q, &names.ws_fallback_param))
+                .is_some_and(|v| v == "1"),
+        host,
+        path,
+    };
+    let decision = match decide(shared, ask)? {
+        Decided::Go(d) => d,
+        Decided::Stale => {
+            return Ok(respond::stale_affinity(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                &names.query_param,
+            ));
+        }
     };
     decision.target.traffic.touch();
     match ws_key {
@@ -189,7 +212,7 @@ fn request_host(req: &Request<Incoming>) -> Result<Option<HeaderValue>, RouterEr
 /// §3.2.2-3): a bracketed IPv6 literal or a reg-name, no userinfo, a port
 /// of digits only. Checked byte by byte: parsing it into an `Authority`
 /// would copy it to the heap for every request.
-fn check_host(s: &str) -> Result<(), RouterError> {
+pub(crate) fn check_host(s: &str) -> Result<(), RouterError> {
     const BAD: RouterError = RouterError::BadRequest("malformed Host");
     let b = s.as_bytes();
     let (host, port) = if let Some(inner) = b.strip_prefix(b"[") {
@@ -244,31 +267,48 @@ fn check_host(s: &str) -> Result<(), RouterError> {
     }
 }
 
-/// Picks the target, or the stale-affinity answer. Synchronous: the table
-/// guard never lives across an await.
-fn decide(
+/// What routing reads of a request, whichever parser holds it.
+pub(crate) struct Ask<'r, H: Fields + ?Sized> {
+    pub peer: SocketAddr,
+    pub method: &'r Method,
+    pub query: Option<&'r str>,
+    pub headers: &'r H,
+    /// A stale pin falls back to the active deployment (a WebSocket that
+    /// asked for it) instead of being refused.
+    pub stale_to_active: bool,
+    pub host: Option<HeaderValue>,
+    pub path: Option<PathAndQuery>,
+}
+
+/// Where routing sent a request.
+pub(crate) enum Decided {
+    Go(Decision),
+    /// The pin names a deployment that can no longer serve; the caller
+    /// answers (`respond::stale_affinity`).
+    Stale,
+}
+
+/// Picks the target. Synchronous: the table guard never lives across an
+/// await.
+pub(crate) fn decide<H: Fields + ?Sized>(
     shared: &Shared,
-    peer: SocketAddr,
-    req: &Request<Incoming>,
-    is_ws: bool,
-    host: Option<HeaderValue>,
-    path: Option<PathAndQuery>,
-) -> Result<Result<Decision, Response<Body>>, RouterError> {
+    ask: Ask<'_, H>,
+) -> Result<Decided, RouterError> {
     let config = &shared.config;
     let names = &config.names;
     let table = shared.table.load();
     let Some(table) = table.as_ref() else {
         return Err(RouterError::NoSnapshot);
     };
-    let load = pick::Load::of(req.method(), req.headers());
-    let pin = pick::pinned_id(req.uri().query(), req.headers(), names, load)
+    let load = pick::Load::of(ask.method, ask.headers);
+    let pin = pick::pinned_id(ask.query, ask.headers, names, load)
         .map_err(|_| RouterError::ConflictingPins)?;
     let set_cookie = names.cookie.is_some() && load == pick::Load::Document && pin.is_none();
     let key = || {
         pick::rollout_key(
-            req.headers(),
+            ask.headers,
             config.rollout_key_header.as_deref(),
-            peer.ip(),
+            ask.peer.ip(),
         )
     };
     let choice = match pin.as_deref() {
@@ -285,19 +325,8 @@ fn decide(
             let Some(active) = &table.active else {
                 return Err(RouterError::DeploymentNotFound);
             };
-            let fallback = is_ws
-                && req
-                    .uri()
-                    .query()
-                    .and_then(|q| pick::query_value(q, &names.ws_fallback_param))
-                    .is_some_and(|v| v == "1");
-            if !fallback {
-                return Ok(Err(respond::stale_affinity(
-                    req.method(),
-                    req.uri(),
-                    req.headers(),
-                    &names.query_param,
-                )));
+            if !ask.stale_to_active {
+                return Ok(Decided::Stale);
             }
             (active.clone(), false)
         }
@@ -313,18 +342,18 @@ fn decide(
         {
             PageCookie::Set
         }
-        pick::Load::Document if pick::has_page_cookie(req.headers()) => PageCookie::Clear,
-        pick::Load::Subresource if pinned && pick::has_page_cookie(req.headers()) => {
+        pick::Load::Document if pick::has_page_cookie(ask.headers) => PageCookie::Clear,
+        pick::Load::Subresource if pinned && pick::has_page_cookie(ask.headers) => {
             PageCookie::Routed
         }
         _ => PageCookie::Untouched,
     };
     let keep_pin = pinned && (config.pins.keys.is_some() || page_cookie == PageCookie::Set);
-    Ok(Ok(Decision {
+    Ok(Decided::Go(Decision {
         target,
         pinned,
-        path,
-        host,
+        path: ask.path,
+        host: ask.host,
         set_cookie,
         active: table.active_id.clone(),
         page_cookie,
@@ -483,7 +512,7 @@ async fn forward(
 }
 
 /// Whether the first hop's `X-Forwarded-Proto` says https.
-fn came_over_https(proto: &Option<HeaderValue>) -> bool {
+pub(crate) fn came_over_https(proto: &Option<HeaderValue>) -> bool {
     proto.as_ref().is_some_and(|v| {
         v.as_bytes()
             .split(|&b| b == b',')
@@ -493,7 +522,11 @@ fn came_over_https(proto: &Option<HeaderValue>) -> bool {
 }
 
 /// The `Server-Timing` label naming `token` as this response's pin.
-fn pin_label(token: &str, target: &Target, active: Option<&HeaderValue>) -> Option<HeaderValue> {
+pub(crate) fn pin_label(
+    token: &str,
+    target: &Target,
+    active: Option<&HeaderValue>,
+) -> Option<HeaderValue> {
     let active = active.and_then(|a| a.to_str().ok());
     HeaderValue::try_from(switchyard_core::names::timing::label(
         token,

@@ -36,6 +36,13 @@ pub enum RouterError {
     BadRequest(&'static str),
     #[error("request head larger than the router accepts")]
     HeadTooLarge,
+    /// A request the HTTP/1 engine refuses with a status of its own
+    /// (414, 431, 501).
+    #[error("{why}")]
+    Refused {
+        status: StatusCode,
+        why: &'static str,
+    },
     #[error("bad request: the request names more than one deployment")]
     ConflictingPins,
     #[error("unsupported WebSocket version; this router speaks 13 (RFC 6455)")]
@@ -64,6 +71,7 @@ impl RouterError {
             Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::SlowUpload(_) => StatusCode::REQUEST_TIMEOUT,
             Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Refused { status, .. } => *status,
             Self::BackendUnreachable { .. } | Self::BackendFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }

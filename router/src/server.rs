@@ -7,7 +7,6 @@
 
 use std::{
     future::Future,
-    net::SocketAddr,
     pin::{Pin, pin},
     sync::{
         Arc,
@@ -25,53 +24,28 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::OwnedSemaphorePermit,
     time::Instant,
 };
 use tokio_util::task::TaskTracker;
 
-use crate::{Shared, proxy, sockets::Socket, upstream::Upstream, wakeup};
-
-/// One accepted connection, as every request on it sees it.
-pub struct Conn {
-    pub peer: SocketAddr,
-    /// `peer`'s address as an `X-Forwarded-For` value.
-    pub(crate) peer_ip: http::HeaderValue,
-    /// The backend connections of the worker serving this connection.
-    pub(crate) upstream: Upstream,
-    /// Set when the first request head has been read: until then the header
-    /// read timeout runs from accept.
-    pub(crate) seen_request: AtomicBool,
-    pub(crate) slot: Arc<Slot>,
-}
-
-/// A connection's place under the limit. Held by the connection task and,
-/// after an upgrade, by the WebSocket relay: the last holder frees it.
-pub struct Slot {
-    _permit: OwnedSemaphorePermit,
-    shared: Arc<Shared>,
-}
-
-impl Slot {
-    fn new(permit: OwnedSemaphorePermit, shared: Arc<Shared>) -> Self {
-        shared.health.connections_open.fetch_add(1, Relaxed);
-        Self {
-            _permit: permit,
-            shared,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.shared.health.connections_open.fetch_sub(1, Relaxed);
-    }
-}
+use crate::{
+    Shared,
+    conn::{Conn, Slot},
+    http1::Rewind,
+    proxy,
+    upstream::Upstream,
+    wakeup,
+};
 
 /// One worker's accept loop: serves until `shared.shutdown` is
 /// cancelled, then waits up to the shutdown deadline for its in-flight
 /// requests. Returns whether every connection finished in time.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstream) -> bool {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    upstream: Upstream,
+    pool: crate::http1::pool::Pool,
+) -> bool {
     let limits = &shared.config.limits;
     let permits = shared.connection_permits.clone();
     let conns = TaskTracker::new();
@@ -122,6 +96,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
         let shared = shared.clone();
         let builder = builder.clone();
         let upstream = upstream.clone();
+        let pool = pool.clone();
         conns.spawn(async move {
             let conn_info = Arc::new(Conn {
                 peer,
@@ -131,9 +106,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, upstream: Upstrea
                 seen_request: AtomicBool::new(false),
                 slot: Arc::new(Slot::new(permit, shared.clone())),
             });
+            // The engine serves HTTP/1.1 itself; what it hands on, hyper
+            // serves from the bytes it had read.
+            let Some(rewind) = crate::http1::serve(stream, &shared, &conn_info, &pool).await else {
+                return;
+            };
             let activity = Arc::new(AtomicU64::new(0));
             let io = TokioIo::new(IdleIo {
-                inner: Socket(stream),
+                inner: rewind,
                 activity: activity.clone(),
             });
             let svc_shared = shared.clone();
@@ -250,7 +230,7 @@ async fn reject_overloaded(mut stream: TcpStream) {
 /// Counts I/O progress so the idle check can tell a stalled connection from
 /// a busy one. One relaxed increment per read or write.
 struct IdleIo {
-    inner: Socket,
+    inner: Rewind,
     activity: Arc<AtomicU64>,
 }
 

@@ -306,7 +306,7 @@ impl Upstream {
 
 /// Sweeps every worker's pool every `period` until `stop`.
 pub async fn sweep_every(
-    upstreams: Vec<Upstream>,
+    sweep: impl Fn() + Send,
     period: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
@@ -314,7 +314,7 @@ pub async fn sweep_every(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => upstreams.iter().for_each(Upstream::sweep),
+            _ = tick.tick() => sweep(),
             _ = stop.cancelled() => return,
         }
     }

@@ -18,7 +18,13 @@ use crate::{Shared, server};
 pub async fn serve(listener: TcpListener, shared: &Arc<Shared>) -> bool {
     let extra = shared.upstreams.len().saturating_sub(1);
     if extra == 0 {
-        return server::serve(listener, shared.clone(), shared.upstreams[0].clone()).await;
+        return server::serve(
+            listener,
+            shared.clone(),
+            shared.upstreams[0].clone(),
+            shared.pools[0].clone(),
+        )
+        .await;
     }
     let std_listener = match listener.into_std() {
         Ok(l) => l,
@@ -41,6 +47,7 @@ pub async fn serve(listener: TcpListener, shared: &Arc<Shared>) -> bool {
         };
         let shared = shared.clone();
         let upstream = shared.upstreams[n].clone();
+        let pool = shared.pools[n].clone();
         let spawned = std::thread::Builder::new()
             .name(format!("switchyard-worker-{n}"))
             .spawn(move || {
@@ -62,7 +69,7 @@ pub async fn serve(listener: TcpListener, shared: &Arc<Shared>) -> bool {
                             return true;
                         }
                     };
-                    let drained = server::serve(listener, shared.clone(), upstream).await;
+                    let drained = server::serve(listener, shared.clone(), upstream, pool).await;
                     // WebSocket relays this worker started run on its
                     // runtime: keep it alive until they have closed.
                     drained && shared.relays_closed().await
@@ -74,7 +81,15 @@ pub async fn serve(listener: TcpListener, shared: &Arc<Shared>) -> bool {
         }
     }
     let first = match TcpListener::from_std(std_listener) {
-        Ok(listener) => server::serve(listener, shared.clone(), shared.upstreams[0].clone()).await,
+        Ok(listener) => {
+            server::serve(
+                listener,
+                shared.clone(),
+                shared.upstreams[0].clone(),
+                shared.pools[0].clone(),
+            )
+            .await
+        }
         Err(e) => {
             tracing::error!(error = %e, "the first worker cannot use the listening socket");
             shared.shutdown.cancel();

@@ -31,10 +31,10 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 use crate::{
     Shared,
     backend::{backend_failure, backend_response, error_chain, rewrite_request},
+    conn::Conn,
     headers::SELECTED,
     proxy::Decision,
     respond::{Body, RouterError},
-    server::Conn,
     table::Target,
     upstream::{self, Streamed},
 };

@@ -265,21 +265,13 @@ async fn malformed_and_oversized_requests() {
     let garbage = raw(r.addr, b"NOT HTTP AT ALL\r\n\r\n").await;
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
 
-    // Both framings: forwarded as the chunked message, Content-Length gone.
+    // Both framings (RFC 9112 §6.3, §11.2): refused, never guessed at,
+    // and the connection closed, so nothing after it is read.
     let smuggle = raw(r.addr, b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").await;
-    assert!(smuggle.starts_with("HTTP/1.1 200"), "{smuggle}");
-    let body = &smuggle[smuggle.find("\r\n\r\n").unwrap() + 4..];
-    let json: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|_| {
-        // A chunked response: take the JSON object inside.
-        let start = body.find('{').unwrap();
-        let end = body.rfind('}').unwrap();
-        serde_json::from_str(&body[start..=end]).unwrap()
-    });
-    assert_eq!(json["body_bytes"], 5);
-    assert!(
-        json["headers"].get("content-length").is_none()
-            || json["headers"]["content-length"][0] == "5"
-    );
+    assert!(smuggle.starts_with("HTTP/1.1 400"), "{smuggle}");
+    assert!(smuggle.contains("x-switchyard: router"), "{smuggle}");
+    assert!(smuggle.contains("connection: close"), "{smuggle}");
+    assert_eq!(smuggle.matches("HTTP/1.1").count(), 1, "{smuggle}");
 }
 
 #[tokio::test]

@@ -1,0 +1,380 @@
+//! Relaying a message body by its framing (RFC 9112 §6): a length, chunked
+//! coding, or the end of the connection. What goes out is always cleanly
+//! re-framed by the router: chunk sizes are rewritten, extensions and
+//! trailers dropped, and a body that ends with its connection is sent on
+//! chunked. Read and write alternate, so the slower side sets the pace.
+
+use std::{io, time::Duration};
+
+use tokio::net::TcpStream;
+
+use crate::upstream::Retired;
+
+use super::io::{read, write_all};
+
+/// How much is read from the source at a time.
+const CHUNK: usize = 16 * 1024;
+
+/// How the source frames the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// A body relayed to its end.
+#[derive(Debug)]
+pub struct Relayed {
+    pub bytes: u64,
+    /// The source sent exactly one message and nothing after it, so its
+    /// connection can carry another.
+    pub clean: bool,
+}
+
+/// Why a relay stopped early.
+#[derive(Debug)]
+pub enum Broken {
+    /// The source failed, closed early or framed the body wrongly.
+    Source(String),
+    /// The destination went away or stopped reading.
+    Sink,
+    /// The deployment was retired: the stream ends here.
+    Ended,
+}
+
+/// Relays a body from `from` to `to`. `pending[at..]` holds what was
+/// already read past the head; `scratch` is reused for the output.
+#[allow(clippy::too_many_arguments)]
+pub async fn relay(
+    from: &TcpStream,
+    pending: &mut Vec<u8>,
+    mut at: usize,
+    framing: Framing,
+    to: &TcpStream,
+    scratch: &mut Vec<u8>,
+    limit: Duration,
+    mut end: Option<&mut Retired>,
+) -> Result<Relayed, Broken> {
+    let mut bytes = 0u64;
+    match framing {
+        Framing::Empty => Ok(Relayed {
+            bytes,
+            clean: at == pending.len(),
+        }),
+        Framing::Length(n) => {
+            let mut left = n;
+            loop {
+                let take = (left as usize).min(pending.len() - at);
+                if take > 0 {
+                    write_all(to, &pending[at..at + take], limit)
+                        .await
+                        .map_err(|_| Broken::Sink)?;
+                    at += take;
+                    left -= take as u64;
+                    bytes += take as u64;
+                }
+                if left == 0 {
+                    return Ok(Relayed {
+                        bytes,
+                        clean: at == pending.len(),
+                    });
+                }
+                pending.clear();
+                at = 0;
+                if fill(from, pending, limit, end.as_deref_mut()).await? == 0 {
+                    return Err(Broken::Source(format!(
+                        "closed {left} bytes before the end of the body"
+                    )));
+                }
+            }
+        }
+        Framing::Chunked => {
+            let mut decoder = Dechunk::default();
+            loop {
+                scratch.clear();
+                let used = decoder
+                    .feed(&pending[at..], scratch)
+                    .map_err(|why| Broken::Source(why.into()))?;
+                at += used;
+                bytes += decoder.take_data_count();
+                if !scratch.is_empty() {
+                    write_all(to, scratch, limit)
+                        .await
+                        .map_err(|_| Broken::Sink)?;
+                }
+                if decoder.done() {
+                    return Ok(Relayed {
+                        bytes,
+                        clean: at == pending.len(),
+                    });
+                }
+                pending.clear();
+                at = 0;
+                if fill(from, pending, limit, end.as_deref_mut()).await? == 0 {
+                    return Err(Broken::Source("closed inside a chunked body".into()));
+                }
+            }
+        }
+        Framing::UntilClose => loop {
+            scratch.clear();
+            if at < pending.len() {
+                chunk(scratch, &pending[at..]);
+                bytes += (pending.len() - at) as u64;
+            }
+            pending.clear();
+            at = 0;
+            let n = match fill(from, pending, limit, end.as_deref_mut()).await {
+                Ok(n) => n,
+                Err(Broken::Ended) => 0,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                scratch.extend_from_slice(b"0\r\n\r\n");
+            }
+            if !scratch.is_empty() {
+                write_all(to, scratch, limit)
+                    .await
+                    .map_err(|_| Broken::Sink)?;
+            }
+            if n == 0 {
+                return Ok(Relayed {
+                    bytes,
+                    clean: false,
+                });
+            }
+        },
+    }
+}
+
+/// Reads the next piece of the body, or learns that the deployment was
+/// retired.
+async fn fill(
+    from: &TcpStream,
+    buf: &mut Vec<u8>,
+    limit: Duration,
+    end: Option<&mut Retired>,
+) -> Result<usize, Broken> {
+    let read = read(from, buf, CHUNK, limit);
+    let n = match end {
+        None => read.await,
+        Some(end) => tokio::select! {
+            r = read => r,
+            () = end => return Err(Broken::Ended),
+        },
+    };
+    n.map_err(|e: io::Error| Broken::Source(e.to_string()))
+}
+
+/// Appends `data` as one chunk.
+pub fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let mut hex = [0u8; 16];
+    let mut n = data.len();
+    let mut i = hex.len();
+    while n > 0 || i == hex.len() {
+        i -= 1;
+        hex[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+    }
+    out.extend_from_slice(&hex[i..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Where the chunked decoder is (RFC 9112 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Size { n: u64, digits: u8 },
+    Ext { n: u64 },
+    SizeLf { n: u64 },
+    Data { left: u64 },
+    DataCr,
+    DataLf,
+    TrailerStart,
+    TrailerLine,
+    TrailerLf,
+    EndLf,
+    Done,
+}
+
+/// A chunked-coding decoder that re-encodes as it goes: the data of each
+/// input chunk becomes an output chunk of the router's own framing.
+#[derive(Debug)]
+pub struct Dechunk {
+    state: State,
+    data: u64,
+}
+
+impl Default for Dechunk {
+    fn default() -> Self {
+        Self {
+            state: State::Size { n: 0, digits: 0 },
+            data: 0,
+        }
+    }
+}
+
+impl Dechunk {
+    pub fn done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Data bytes decoded since the last call.
+    pub fn take_data_count(&mut self) -> u64 {
+        std::mem::take(&mut self.data)
+    }
+
+    /// Decodes what `input` holds, appending the re-encoded body to `out`;
+    /// how many bytes of `input` it used (all of them unless the body
+    /// ended inside it).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, &'static str> {
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
+            self.state = match self.state {
+                State::Size { n, digits } => match b {
+                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                        if digits == 15 {
+                            return Err("chunk size too large");
+                        }
+                        let d = (b as char).to_digit(16).unwrap_or(0);
+                        State::Size {
+                            n: n * 16 + u64::from(d),
+                            digits: digits + 1,
+                        }
+                    }
+                    _ if digits == 0 => return Err("chunk size missing"),
+                    b';' | b' ' | b'\t' => State::Ext { n },
+                    b'\r' => State::SizeLf { n },
+                    _ => return Err("malformed chunk size"),
+                },
+                State::Ext { n } => match b {
+                    b'\r' => State::SizeLf { n },
+                    b'\t' | 0x20..=0x7e | 0x80..=0xff => State::Ext { n },
+                    _ => return Err("malformed chunk extension"),
+                },
+                State::SizeLf { n } => match b {
+                    b'\n' if n == 0 => State::TrailerStart,
+                    b'\n' => State::Data { left: n },
+                    _ => return Err("chunk size line not ended by CRLF"),
+                },
+                State::Data { left } => {
+                    let take = (left as usize).min(input.len() - i);
+                    chunk(out, &input[i..i + take]);
+                    self.data += take as u64;
+                    i += take;
+                    let left = left - take as u64;
+                    self.state = if left == 0 {
+                        State::DataCr
+                    } else {
+                        State::Data { left }
+                    };
+                    continue;
+                }
+                State::DataCr if b == b'\r' => State::DataLf,
+                State::DataLf if b == b'\n' => State::Size { n: 0, digits: 0 },
+                State::DataCr | State::DataLf => return Err("chunk data not ended by CRLF"),
+                State::TrailerStart if b == b'\r' => State::EndLf,
+                State::TrailerStart | State::TrailerLine => match b {
+                    b'\r' => State::TrailerLf,
+                    b'\n' => return Err("bare LF in trailer section"),
+                    _ => State::TrailerLine,
+                },
+                State::TrailerLf if b == b'\n' => State::TrailerStart,
+                State::EndLf if b == b'\n' => {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                    self.state = State::Done;
+                    return Ok(i + 1);
+                }
+                State::TrailerLf | State::EndLf => return Err("trailer line not ended by CRLF"),
+                State::Done => return Ok(i),
+            };
+            i += 1;
+        }
+        Ok(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_in_pieces(input: &[u8], piece: usize) -> Result<(Vec<u8>, usize), &'static str> {
+        let mut d = Dechunk::default();
+        let mut out = Vec::new();
+        let mut used = 0;
+        for p in input.chunks(piece) {
+            used += d.feed(p, &mut out)?;
+            if d.done() {
+                return Ok((out, used));
+            }
+        }
+        Err("unfinished")
+    }
+
+    /// The data a chunked body carries, decoded naively.
+    fn data_of(encoded: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = encoded;
+        loop {
+            let line = rest.iter().position(|&b| b == b'\r').unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap(), 16).unwrap();
+            rest = &rest[line + 2..];
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&rest[..n]);
+            rest = &rest[n + 2..];
+        }
+    }
+
+    #[test]
+    fn re_encodes_at_every_split() {
+        let input = b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        for piece in 1..input.len() {
+            let (out, used) = decode_in_pieces(input, piece).unwrap();
+            assert_eq!(data_of(&out), b"hello0123456789", "piece {piece}");
+            assert!(out.ends_with(b"0\r\n\r\n"));
+            let _ = used;
+        }
+        let mut d = Dechunk::default();
+        let mut out = Vec::new();
+        let used = d.feed(input, &mut out).unwrap();
+        assert_eq!(&input[used..], b"NEXT");
+    }
+
+    #[test]
+    fn refuses_malformed_chunks() {
+        for bad in [
+            &b"\r\n"[..],
+            b"-5\r\nhello\r\n0\r\n\r\n",
+            b"+5\r\nhello\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"10000000000000000\r\n",
+            b"0\r\nx: 1\n\r\n",
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+        ] {
+            assert!(
+                decode_in_pieces(bad, bad.len()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_headers_are_hex() {
+        let mut out = Vec::new();
+        chunk(&mut out, &[0u8; 255]);
+        assert!(out.starts_with(b"ff\r\n"));
+        out.clear();
+        chunk(&mut out, b"");
+        assert!(out.is_empty());
+    }
+}
