@@ -49,19 +49,8 @@ pub fn retry_for(
     parts: &http::request::Parts,
     body_empty: bool,
 ) -> Option<Retry> {
-    let limits = &shared.config.assets;
-    if pinned || limits.tries == 0 || !body_empty {
-        return None;
-    }
-    if parts.method != Method::GET && parts.method != Method::HEAD {
-        return None;
-    }
     let path = parts.uri.path_and_query()?;
-    if !limits
-        .prefixes
-        .iter()
-        .any(|p| path.path().starts_with(p.as_str()))
-    {
+    if pinned || !body_empty || !applies(shared, &parts.method, path.path()) {
         return None;
     }
     Some(Retry {
@@ -69,6 +58,15 @@ pub fn retry_for(
         path: path.clone(),
         headers: parts.headers.clone(),
     })
+}
+
+/// Whether an unpinned, bodiless request may be retried on the other
+/// deployments: a GET or HEAD under one of the asset prefixes.
+pub fn applies(shared: &Shared, method: &Method, path: &str) -> bool {
+    let assets = &shared.config.assets;
+    assets.tries > 0
+        && (*method == Method::GET || *method == Method::HEAD)
+        && assets.prefixes.iter().any(|p| path.starts_with(p.as_str()))
 }
 
 /// The largest 404 body read so that its connection can be reused.

@@ -24,6 +24,7 @@ mod pick;
 mod proxy;
 mod reserve;
 mod respond;
+mod route;
 mod server;
 mod sockets;
 mod sync;

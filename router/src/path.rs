@@ -105,6 +105,30 @@ pub fn check<'a>(raw: &'a str, internal_prefix: &str, own_prefix: Option<&str>) 
 /// Whether `path` is `prefix` or below it, ignoring ASCII case: backends
 /// on case-insensitive routers (ASP.NET, Express by default, IIS) serve
 /// `/_PULSE/INTERNAL` as the internal path.
+/// RFC 3986 §2.2-2.3: `unreserved / sub-delims`, the characters a
+/// reg-name is made of and, with `:`, `@`, `/`, `?` and `%`, a path and
+/// query.
+pub fn unreserved_or_sub_delim(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
+}
+
 fn under(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
     match (path.get(..prefix.len()), path.get(prefix.len()..)) {

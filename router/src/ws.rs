@@ -33,8 +33,8 @@ use crate::{
     backend::{backend_failure, backend_response, error_chain, rewrite_request},
     conn::Conn,
     headers::SELECTED,
-    proxy::Decision,
     respond::{Body, RouterError},
+    route::Decision,
     table::Target,
     upstream::{self, Streamed},
 };

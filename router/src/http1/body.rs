@@ -81,9 +81,7 @@ pub async fn relay(
                         clean: at == pending.len(),
                     });
                 }
-                pending.clear();
-                at = 0;
-                if fill(from, pending, limit, end.as_deref_mut()).await? == 0 {
+                if refill(from, pending, &mut at, limit, end.as_deref_mut()).await? == 0 {
                     return Err(Broken::Source(format!(
                         "closed {left} bytes before the end of the body"
                     )));
@@ -110,9 +108,7 @@ pub async fn relay(
                         clean: at == pending.len(),
                     });
                 }
-                pending.clear();
-                at = 0;
-                if fill(from, pending, limit, end.as_deref_mut()).await? == 0 {
+                if refill(from, pending, &mut at, limit, end.as_deref_mut()).await? == 0 {
                     return Err(Broken::Source("closed inside a chunked body".into()));
                 }
             }
@@ -123,9 +119,7 @@ pub async fn relay(
                 chunk(scratch, &pending[at..]);
                 bytes += (pending.len() - at) as u64;
             }
-            pending.clear();
-            at = 0;
-            let n = match fill(from, pending, limit, end.as_deref_mut()).await {
+            let n = match refill(from, pending, &mut at, limit, end.as_deref_mut()).await {
                 Ok(n) => n,
                 Err(Broken::Ended) => 0,
                 Err(e) => return Err(e),
@@ -148,14 +142,17 @@ pub async fn relay(
     }
 }
 
-/// Reads the next piece of the body, or learns that the deployment was
-/// retired.
-async fn fill(
+/// Replaces what `buf` holds (all of it used) with the next piece of the
+/// body, or learns that the deployment was retired.
+async fn refill(
     from: &TcpStream,
     buf: &mut Vec<u8>,
+    at: &mut usize,
     limit: Duration,
     end: Option<&mut Retired>,
 ) -> Result<usize, Broken> {
+    buf.clear();
+    *at = 0;
     let read = read(from, buf, CHUNK, limit);
     let n = match end {
         None => read.await,

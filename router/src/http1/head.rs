@@ -180,29 +180,7 @@ pub fn facts<'b>(headers: &[httparse::Header<'b>], http10: bool) -> Result<Facts
 pub fn plain_target(target: &str) -> bool {
     target.starts_with('/')
         && target.bytes().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b':'
-                        | b'@'
-                        | b'/'
-                        | b'?'
-                        | b'%'
-                )
+            crate::path::unreserved_or_sub_delim(c) || matches!(c, b':' | b'@' | b'/' | b'?' | b'%')
         })
 }
 

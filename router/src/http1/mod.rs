@@ -4,7 +4,7 @@
 //! A connection's bytes land in one buffer; each request head is parsed
 //! in place by `httparse` into field slices on the stack, checked
 //! (`head`), routed from those slices (`forward`, through the same
-//! `proxy::decide` the general path uses), and written to the backend
+//! `route::decide` the general path uses), and written to the backend
 //! straight from them. The backend's answer is parsed the same way, its
 //! head rewritten into the client's and its body relayed by its framing
 //! (`body`). Backend sockets are kept per worker between whole messages
@@ -17,11 +17,15 @@
 //! targets only a full URI parser should judge. Ambiguous framing never
 //! gets that far: the engine refuses it first, for every connection.
 
+mod answer;
 mod body;
 mod forward;
 mod head;
 mod io;
 pub mod pool;
+mod response;
+mod upstream_request;
+mod write;
 
 use std::{future::poll_fn, mem::MaybeUninit, pin::pin, task::Poll};
 
@@ -154,7 +158,7 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
             Ok(httparse::Status::Partial) => {
                 if buf.len() > limits.max_header_bytes + 16 * 1024 {
                     let line_done = buf.windows(2).any(|w| w == b"\r\n");
-                    forward::refuse_unparsed(&mut s, line_done).await;
+                    answer::refuse_unparsed(&mut s, line_done).await;
                     return None;
                 }
                 let left = head_due.saturating_duration_since(Instant::now());
@@ -164,7 +168,7 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
                 }
             }
             Err(e) => {
-                forward::refuse_malformed(&mut s, e).await;
+                answer::refuse_malformed(&mut s, e).await;
                 return None;
             }
         };
