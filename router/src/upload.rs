@@ -26,9 +26,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::{backend::error_chain, config::Limits, respond::RouterError};
 
-/// How fast an upload must arrive.
+/// How fast an upload must arrive (both paths hold uploads to it).
 #[derive(Debug, Clone, Copy)]
-struct Pace {
+pub struct Pace {
     started: Instant,
     received: u64,
     /// Bytes per second, averaged from the first byte of the body on.
@@ -37,9 +37,28 @@ struct Pace {
 }
 
 impl Pace {
+    /// The pace an upload starting now is held to, when one is set.
+    pub fn starting_now(limits: &Limits) -> Option<Self> {
+        limits.min_upload_rate.map(|min_rate| Self {
+            started: Instant::now(),
+            received: 0,
+            min_rate,
+            grace: limits.upload_grace,
+        })
+    }
+
+    pub fn received(&mut self, n: u64) {
+        self.received += n;
+    }
+
+    /// The answer for an upload that fell behind.
+    pub fn too_slow(&self) -> RouterError {
+        too_slow(self.min_rate)
+    }
+
     /// When the upload falls below the minimum rate if nothing more
     /// arrives: never before the grace is over.
-    fn deadline(&self) -> Instant {
+    pub fn deadline(&self) -> Instant {
         let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate as f64);
         self.started + self.grace.max(earned)
     }
@@ -83,12 +102,7 @@ impl Upload {
     /// backend connection. Fails with the client's fault: its body broke
     /// (400) or came too slowly (408).
     pub async fn read_ahead(mut body: Incoming, limits: &Limits) -> Result<Self, RouterError> {
-        let mut pace = limits.min_upload_rate.map(|min_rate| Pace {
-            started: Instant::now(),
-            received: 0,
-            min_rate,
-            grace: limits.upload_grace,
-        });
+        let mut pace = Pace::starting_now(limits);
         let mut read = VecDeque::new();
         let mut read_bytes = 0u64;
         let whole = |read| Self {

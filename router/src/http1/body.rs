@@ -8,7 +8,7 @@ use std::{io, time::Duration};
 
 use tokio::net::TcpStream;
 
-use crate::upstream::Retired;
+use crate::{upload::Pace, upstream::Retired};
 
 use super::io::{read, write_all};
 
@@ -22,6 +22,78 @@ pub enum Framing {
     Length(u64),
     Chunked,
     UntilClose,
+}
+
+/// A body on its way through its framing: what is read from the source
+/// becomes what goes out, and the end is found.
+#[derive(Debug)]
+pub struct Reframe {
+    kind: Kind,
+    /// Data bytes passed on so far.
+    bytes: u64,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Length(u64),
+    Chunked(Dechunk),
+    UntilClose,
+    Done,
+}
+
+impl Reframe {
+    pub fn new(framing: Framing) -> Self {
+        let kind = match framing {
+            Framing::Empty | Framing::Length(0) => Kind::Done,
+            Framing::Length(n) => Kind::Length(n),
+            Framing::Chunked => Kind::Chunked(Dechunk::default()),
+            Framing::UntilClose => Kind::UntilClose,
+        };
+        Self { kind, bytes: 0 }
+    }
+
+    pub fn done(&self) -> bool {
+        matches!(self.kind, Kind::Done)
+    }
+
+    /// Appends what `input` holds of the body to `out`, re-framed; how
+    /// many bytes of `input` were the body's (all of them unless it ended
+    /// inside).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, &'static str> {
+        match &mut self.kind {
+            Kind::Length(left) => {
+                let take = (*left).min(input.len() as u64) as usize;
+                out.extend_from_slice(&input[..take]);
+                self.passed(take);
+                Ok(take)
+            }
+            Kind::Chunked(d) => {
+                let used = d.feed(input, out)?;
+                self.bytes += d.take_data_count();
+                if d.done() {
+                    self.kind = Kind::Done;
+                }
+                Ok(used)
+            }
+            Kind::UntilClose => {
+                chunk(out, input);
+                self.bytes += input.len() as u64;
+                Ok(input.len())
+            }
+            Kind::Done => Ok(0),
+        }
+    }
+
+    /// Counts `n` bytes of a length-framed body as passed on.
+    fn passed(&mut self, n: usize) {
+        self.bytes += n as u64;
+        if let Kind::Length(left) = &mut self.kind {
+            *left -= n as u64;
+            if *left == 0 {
+                self.kind = Kind::Done;
+            }
+        }
+    }
 }
 
 /// A body relayed to its end.
@@ -38,130 +110,151 @@ pub struct Relayed {
 pub enum Broken {
     /// The source failed, closed early or framed the body wrongly.
     Source(String),
+    /// The source (a client's upload) fell below the minimum rate.
+    TooSlow,
     /// The destination went away or stopped reading.
     Sink,
     /// The deployment was retired: the stream ends here.
     Ended,
 }
 
-/// Relays a body from `from` to `to`. `pending[at..]` holds what was
-/// already read past the head; `scratch` is reused for the output.
-#[allow(clippy::too_many_arguments)]
+/// What ends a wait on the source early besides its time limit.
+pub enum Stop<'a> {
+    Never,
+    /// A backend's stream ends when its deployment is retired.
+    Retired(&'a mut Retired),
+    /// A client's upload is held to a minimum rate.
+    Pace(&'a mut Pace),
+}
+
+/// Where a body comes from: a socket, and what was read from it that is
+/// not used yet (`buf[at..]`).
+pub struct Source<'a> {
+    pub stream: &'a TcpStream,
+    pub buf: &'a mut Vec<u8>,
+    pub at: usize,
+    /// The longest wait for the next piece.
+    pub limit: Duration,
+    pub stop: Stop<'a>,
+}
+
+impl Source<'_> {
+    /// Replaces what `buf` holds (all of it used) with the next piece.
+    async fn refill(&mut self) -> Result<usize, Broken> {
+        self.buf.clear();
+        self.at = 0;
+        let source = |e: io::Error| Broken::Source(e.to_string());
+        match &mut self.stop {
+            Stop::Never => read(self.stream, self.buf, CHUNK, self.limit)
+                .await
+                .map_err(source),
+            Stop::Retired(end) => tokio::select! {
+                r = read(self.stream, self.buf, CHUNK, self.limit) => r.map_err(source),
+                () = end => Err(Broken::Ended),
+            },
+            Stop::Pace(pace) => {
+                let due = pace.deadline();
+                let wait = due
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(self.limit);
+                match read(self.stream, self.buf, CHUNK, wait).await {
+                    Ok(n) => {
+                        pace.received(n as u64);
+                        Ok(n)
+                    }
+                    Err(e)
+                        if e.kind() == io::ErrorKind::TimedOut
+                            && tokio::time::Instant::now() >= due =>
+                    {
+                        Err(Broken::TooSlow)
+                    }
+                    Err(e) => Err(source(e)),
+                }
+            }
+        }
+    }
+}
+
+/// Reads the body into `out`, re-framed, until it ends or `budget` bytes
+/// are there: an upload read ahead before a backend is asked.
+pub async fn read_ahead(
+    from: &mut Source<'_>,
+    body: &mut Reframe,
+    out: &mut Vec<u8>,
+    budget: usize,
+) -> Result<(), Broken> {
+    let start = out.len();
+    loop {
+        from.at += body
+            .feed(&from.buf[from.at..], out)
+            .map_err(|why| Broken::Source(why.into()))?;
+        if body.done() || out.len() - start >= budget {
+            return Ok(());
+        }
+        if from.refill().await? == 0 {
+            return Err(Broken::Source("closed before the end of the body".into()));
+        }
+    }
+}
+
+/// Relays the rest of `body` from `from` to `to`, each write waiting up
+/// to `limit`; `scratch` is reused for the re-framed output.
 pub async fn relay(
-    from: &TcpStream,
-    pending: &mut Vec<u8>,
-    mut at: usize,
-    framing: Framing,
+    from: &mut Source<'_>,
+    body: &mut Reframe,
     to: &TcpStream,
     scratch: &mut Vec<u8>,
     limit: Duration,
-    mut end: Option<&mut Retired>,
 ) -> Result<Relayed, Broken> {
-    let mut bytes = 0u64;
-    match framing {
-        Framing::Empty => Ok(Relayed {
-            bytes,
-            clean: at == pending.len(),
-        }),
-        Framing::Length(n) => {
-            let mut left = n;
-            loop {
-                let take = (left as usize).min(pending.len() - at);
-                if take > 0 {
-                    write_all(to, &pending[at..at + take], limit)
-                        .await
-                        .map_err(|_| Broken::Sink)?;
-                    at += take;
-                    left -= take as u64;
-                    bytes += take as u64;
-                }
-                if left == 0 {
-                    return Ok(Relayed {
-                        bytes,
-                        clean: at == pending.len(),
-                    });
-                }
-                if refill(from, pending, &mut at, limit, end.as_deref_mut()).await? == 0 {
-                    return Err(Broken::Source(format!(
-                        "closed {left} bytes before the end of the body"
-                    )));
-                }
+    let first = body.bytes;
+    loop {
+        let input = &from.buf[from.at..];
+        if let Kind::Length(left) = body.kind {
+            // Already framed as it should be: written from where it lies.
+            let take = left.min(input.len() as u64) as usize;
+            if take > 0 {
+                write_all(to, &input[..take], limit)
+                    .await
+                    .map_err(|_| Broken::Sink)?;
+                from.at += take;
+                body.passed(take);
             }
-        }
-        Framing::Chunked => {
-            let mut decoder = Dechunk::default();
-            loop {
-                scratch.clear();
-                let used = decoder
-                    .feed(&pending[at..], scratch)
-                    .map_err(|why| Broken::Source(why.into()))?;
-                at += used;
-                bytes += decoder.take_data_count();
-                if !scratch.is_empty() {
-                    write_all(to, scratch, limit)
-                        .await
-                        .map_err(|_| Broken::Sink)?;
-                }
-                if decoder.done() {
-                    return Ok(Relayed {
-                        bytes,
-                        clean: at == pending.len(),
-                    });
-                }
-                if refill(from, pending, &mut at, limit, end.as_deref_mut()).await? == 0 {
-                    return Err(Broken::Source("closed inside a chunked body".into()));
-                }
-            }
-        }
-        Framing::UntilClose => loop {
+        } else {
             scratch.clear();
-            if at < pending.len() {
-                chunk(scratch, &pending[at..]);
-                bytes += (pending.len() - at) as u64;
-            }
-            let n = match refill(from, pending, &mut at, limit, end.as_deref_mut()).await {
-                Ok(n) => n,
-                Err(Broken::Ended) => 0,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                scratch.extend_from_slice(b"0\r\n\r\n");
-            }
+            from.at += body
+                .feed(input, scratch)
+                .map_err(|why| Broken::Source(why.into()))?;
             if !scratch.is_empty() {
                 write_all(to, scratch, limit)
                     .await
                     .map_err(|_| Broken::Sink)?;
             }
-            if n == 0 {
-                return Ok(Relayed {
-                    bytes,
-                    clean: false,
-                });
+        }
+        if body.done() {
+            return Ok(Relayed {
+                bytes: body.bytes - first,
+                clean: from.at == from.buf.len(),
+            });
+        }
+        let n = match from.refill().await {
+            Err(Broken::Ended) if matches!(body.kind, Kind::UntilClose) => 0,
+            other => other?,
+        };
+        if n == 0 {
+            if !matches!(body.kind, Kind::UntilClose) {
+                return Err(Broken::Source("closed before the end of the body".into()));
             }
-        },
+            // The end of a close-delimited body is the end of the
+            // connection; it goes on as a chunked body's last chunk.
+            write_all(to, b"0\r\n\r\n", limit)
+                .await
+                .map_err(|_| Broken::Sink)?;
+            return Ok(Relayed {
+                bytes: body.bytes - first,
+                clean: false,
+            });
+        }
     }
-}
-
-/// Replaces what `buf` holds (all of it used) with the next piece of the
-/// body, or learns that the deployment was retired.
-async fn refill(
-    from: &TcpStream,
-    buf: &mut Vec<u8>,
-    at: &mut usize,
-    limit: Duration,
-    end: Option<&mut Retired>,
-) -> Result<usize, Broken> {
-    buf.clear();
-    *at = 0;
-    let read = read(from, buf, CHUNK, limit);
-    let n = match end {
-        None => read.await,
-        Some(end) => tokio::select! {
-            r = read => r,
-            () = end => return Err(Broken::Ended),
-        },
-    };
-    n.map_err(|e: io::Error| Broken::Source(e.to_string()))
 }
 
 /// Appends `data` as one chunk.

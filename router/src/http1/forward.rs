@@ -12,13 +12,14 @@ use super::{
     answer::{RequestId, answer, refuse},
     head::{self, BodyKind, Refusal},
     response::{Pending, respond},
-    upstream_request::{send, write_request},
+    upstream_request::{read_ahead, send, write_request},
 };
 use crate::{
     access,
     backend::backend_failure,
     fields::visible,
     path::{self, PathVerdict},
+    respond::RouterError,
     route::{self, Ask, Decided},
 };
 
@@ -32,7 +33,15 @@ pub enum Next {
     Handoff,
 }
 
-pub async fn exchange(s: &mut Session<'_>, req: &httparse::Request<'_, '_>, raw: &[u8]) -> Next {
+/// Serves one request: `raw` is its head, `rest` what was read after it.
+/// When a body was read, the bytes that follow it are left in
+/// `s.upload[at..]` and `s.carried` says so.
+pub async fn exchange(
+    s: &mut Session<'_>,
+    req: &httparse::Request<'_, '_>,
+    raw: &[u8],
+    rest: &[u8],
+) -> Next {
     let shared = s.shared;
     let config = &shared.config;
     let (Some(method_name), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
@@ -69,7 +78,6 @@ pub async fn exchange(s: &mut Session<'_>, req: &httparse::Request<'_, '_>, raw:
     if minor == 0
         || facts.upgrade
         || facts.expect
-        || facts.body != BodyKind::None
         || method_name == "CONNECT"
         || !head::plain_target(target)
     {
@@ -99,7 +107,7 @@ pub async fn exchange(s: &mut Session<'_>, req: &httparse::Request<'_, '_>, raw:
     let Ok(method) = Method::from_bytes(method_name.as_bytes()) else {
         return refuse(s, Some(&id), Refusal::bad("malformed method")).await;
     };
-    let close = facts.close || shared.shutdown.is_cancelled();
+    let mut close = facts.close || shared.shutdown.is_cancelled();
 
     // Step 2, the route.
     let ask = Ask {
@@ -122,13 +130,33 @@ pub async fn exchange(s: &mut Session<'_>, req: &httparse::Request<'_, '_>, raw:
     decision.target.traffic.touch();
     let started = Instant::now();
 
-    // Step 3, the upstream request.
+    // Step 3, the upstream request, with the start of its body.
     write_request(s, req, &facts, &decision.target, host, &id);
+    let mut upload = None;
+    if facts.body != BodyKind::None {
+        match read_ahead(s, facts.body, rest).await {
+            Ok(up) => upload = Some(up),
+            Err(e) => {
+                decision.target.traffic.client_abort();
+                return answer(s, &id, &method, path, e, true).await;
+            }
+        }
+    }
 
     // Step 4, the backend's answer.
-    let sent = send(s, &decision.target, &method).await;
+    let sent = send(s, &decision.target, &method, upload.as_mut()).await;
+    // A body not read to its end leaves the connection nowhere to go on.
+    match &upload {
+        Some(up) if up.done() => s.carried = Some(up.at),
+        Some(_) => close = true,
+        None => {}
+    }
     let (backend, head_len) = match sent {
         Ok(b) => b,
+        Err(e @ (RouterError::ClientBody(_) | RouterError::SlowUpload(_))) => {
+            decision.target.traffic.client_abort();
+            return answer(s, &id, &method, path, e, true).await;
+        }
         Err(e) => {
             let e = backend_failure(&decision.target, e, started);
             return answer(s, &id, &method, path, e, close).await;

@@ -5,16 +5,17 @@
 //! in place by `httparse` into field slices on the stack, checked
 //! (`head`), routed from those slices (`forward`, through the same
 //! `route::decide` the general path uses), and written to the backend
-//! straight from them. The backend's answer is parsed the same way, its
-//! head rewritten into the client's and its body relayed by its framing
-//! (`body`). Backend sockets are kept per worker between whole messages
-//! (`pool`). In the steady state a request allocates nothing.
+//! straight from them, followed by its body (read ahead up to the request
+//! buffer, then streamed, re-framed). The backend's answer is parsed the
+//! same way, its head rewritten into the client's and its body relayed by
+//! its framing (`body`). Backend sockets are kept per worker between whole
+//! messages (`pool`). In the steady state a request allocates nothing.
 //!
 //! What the engine does not do itself it hands on, with the bytes it has
 //! read, to the general path (hyper's server, `proxy::handle`) for the
-//! rest of the connection: HTTP/2, HTTP/1.0, upgrades, `Expect`, request
-//! bodies, the router's own endpoints, stale pins, asset fallthrough and
-//! targets only a full URI parser should judge. Ambiguous framing never
+//! rest of the connection: HTTP/2, HTTP/1.0, upgrades, `Expect`, the
+//! router's own endpoints, stale pins, asset fallthrough and targets only
+//! a full URI parser should judge. Ambiguous framing never
 //! gets that far: the engine refuses it first, for every connection.
 
 mod answer;
@@ -55,6 +56,31 @@ struct Session<'s> {
     back: Vec<u8>,
     /// Re-framed body bytes on their way out.
     scratch: Vec<u8>,
+    /// A client's body, as read past its head.
+    upload: Vec<u8>,
+    /// After a request with a body: the next request starts at
+    /// `upload[at..]`, not in the head buffer.
+    carried: Option<usize>,
+}
+
+/// Buffers grown past this by one large message are given back after it,
+/// so an idle connection keeps little.
+const KEEP: usize = 16 * 1024;
+
+impl Session<'_> {
+    fn trim(&mut self) {
+        for b in [
+            &mut self.out,
+            &mut self.back,
+            &mut self.scratch,
+            &mut self.upload,
+        ] {
+            if b.capacity() > KEEP {
+                b.clear();
+                b.shrink_to(KEEP);
+            }
+        }
+    }
 }
 
 /// How waiting for the next request ended.
@@ -76,6 +102,8 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
         out: Vec::with_capacity(1024),
         back: Vec::new(),
         scratch: Vec::new(),
+        upload: Vec::new(),
+        carried: None,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut cancelled = pin!(shared.shutdown.cancelled());
@@ -149,9 +177,16 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
         let parsed = req.parse_with_uninit_headers(&buf, slots);
         let next = match parsed {
             Ok(httparse::Status::Complete(len)) => {
-                let next = forward::exchange(&mut s, &req, &buf[..len]).await;
+                let next = forward::exchange(&mut s, &req, &buf[..len], &buf[len..]).await;
                 if let Next::KeepAlive = next {
-                    buf.drain(..len);
+                    match s.carried.take() {
+                        Some(at) => {
+                            buf.clear();
+                            buf.extend_from_slice(&s.upload[at..]);
+                        }
+                        None => drop(buf.drain(..len)),
+                    }
+                    s.trim();
                 }
                 next
             }

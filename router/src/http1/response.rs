@@ -9,7 +9,7 @@ use http::{HeaderValue, Method, StatusCode};
 use super::{
     Session,
     answer::{RequestId, answer},
-    body::{self, Broken, Framing},
+    body::{self, Broken, Framing, Reframe, Source, Stop},
     forward::Next,
     head, io,
     write::{lower, named_by_connection, put, put_decimal, put_field},
@@ -222,15 +222,19 @@ pub async fn respond(
     };
     let already = (at - p.head_len) as u64;
     let mut retired = event_stream.then(|| shared.sockets.retired(&target.id));
-    let relayed = body::relay(
-        &p.backend,
-        &mut s.back,
+    let mut from = Source {
+        stream: &p.backend,
+        buf: &mut s.back,
         at,
-        framing,
+        limit: limits.idle_timeout,
+        stop: retired.as_mut().map_or(Stop::Never, Stop::Retired),
+    };
+    let relayed = body::relay(
+        &mut from,
+        &mut Reframe::new(framing),
         &s.stream,
         &mut s.scratch,
         limits.idle_timeout,
-        retired.as_mut(),
     )
     .await;
     match relayed {
@@ -260,8 +264,8 @@ pub async fn respond(
                 bytes: already,
             }
         }
-        Err(Broken::Source(why)) => {
-            tracing::debug!(deployment = %target.id, error = %why, "backend response body failed; closing the client connection");
+        Err(broken @ (Broken::Source(_) | Broken::TooSlow)) => {
+            tracing::debug!(deployment = %target.id, error = ?broken, "backend response body failed; closing the client connection");
             Responded {
                 next: Next::Close,
                 status,

@@ -1,5 +1,6 @@
 //! The upstream request: the backend's head written from the client's
-//! field slices, sent on a pooled or new connection, and the answer's
+//! field slices, the start of a body read ahead, the request sent on a
+//! pooled or new connection with the rest of its body, and the answer's
 //! head read back.
 
 use std::time::Instant;
@@ -9,10 +10,12 @@ use http::Method;
 use super::{
     Session,
     answer::RequestId,
-    head, io,
+    body::{self, Broken, Framing, Reframe, Source, Stop},
+    head::{self, BodyKind},
+    io,
     write::{lower, named_by_connection, put, put_field},
 };
-use crate::{fields::Fields, headers, respond::RouterError, table::Target};
+use crate::{fields::Fields, headers, respond::RouterError, table::Target, upload::Pace};
 
 /// The largest backend response head.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -81,6 +84,9 @@ pub fn write_request(
         }
         put_field(out, h.name.as_bytes(), h.value);
     }
+    if facts.body == BodyKind::Chunked {
+        put_field(out, b"transfer-encoding", b"chunked");
+    }
     put_field(out, b"host", target.host.as_bytes());
     put_field(out, b"x-request-id", id.bytes());
     out.extend_from_slice(b"x-forwarded-for: ");
@@ -99,24 +105,117 @@ pub fn write_request(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Sends the request head in `s.out` and reads the response head into
-/// `s.back`; the backend socket and the head's length.
+/// A client's request body on the engine. Its bytes past the head are in
+/// `s.upload[at..]`; what was read ahead is already in `s.out`, after the
+/// head, re-framed.
+pub struct Outgoing {
+    body: Reframe,
+    pace: Option<Pace>,
+    /// Where the unread part of `s.upload` starts; once the body is done,
+    /// the next request's first bytes.
+    pub at: usize,
+}
+
+impl Outgoing {
+    pub fn done(&self) -> bool {
+        self.body.done()
+    }
+}
+
+/// The failure of a client's upload: it broke (400) or came too slowly
+/// (408, RFC 9110 §15.5.9).
+fn client_fault(broken: Broken, pace: Option<&Pace>) -> RouterError {
+    match (broken, pace) {
+        (Broken::TooSlow, Some(pace)) => pace.too_slow(),
+        (Broken::Source(why), _) => RouterError::ClientBody(why),
+        (other, _) => RouterError::ClientBody(format!("{other:?}")),
+    }
+}
+
+/// Before a backend connection is taken, reads the body (`rest` is what
+/// came with the head) up to the request buffer, at no less than the
+/// minimum upload rate: a client trickling a small upload then holds only
+/// its own connection, never a backend's.
+pub async fn read_ahead(
+    s: &mut Session<'_>,
+    kind: BodyKind,
+    rest: &[u8],
+) -> Result<Outgoing, RouterError> {
+    let shared = s.shared;
+    let limits = &shared.config.limits;
+    let mut body = Reframe::new(match kind {
+        BodyKind::None => Framing::Empty,
+        BodyKind::Length(n) => Framing::Length(n),
+        BodyKind::Chunked => Framing::Chunked,
+    });
+    let mut pace = Pace::starting_now(limits);
+    s.upload.clear();
+    s.upload.extend_from_slice(rest);
+    let mut from = Source {
+        stream: &s.stream,
+        buf: &mut s.upload,
+        at: 0,
+        limit: limits.idle_timeout,
+        stop: pace.as_mut().map_or(Stop::Never, Stop::Pace),
+    };
+    let read = body::read_ahead(&mut from, &mut body, &mut s.out, limits.request_buffer).await;
+    let at = from.at;
+    read.map_err(|b| client_fault(b, pace.as_ref()))?;
+    Ok(Outgoing { body, pace, at })
+}
+
+/// Sends the rest of an upload after what was read ahead. A backend that
+/// stops reading may have answered already (a 413, say): that answer is
+/// still read, and the caller closes the client connection after it.
+async fn send_rest(
+    s: &mut Session<'_>,
+    up: &mut Outgoing,
+    backend: &tokio::net::TcpStream,
+) -> Result<(), RouterError> {
+    let shared = s.shared;
+    let limits = &shared.config.limits;
+    let mut from = Source {
+        stream: &s.stream,
+        buf: &mut s.upload,
+        at: up.at,
+        limit: limits.idle_timeout,
+        stop: up.pace.as_mut().map_or(Stop::Never, Stop::Pace),
+    };
+    let relayed = body::relay(
+        &mut from,
+        &mut up.body,
+        backend,
+        &mut s.scratch,
+        limits.backend_timeout,
+    )
+    .await;
+    up.at = from.at;
+    match relayed {
+        Ok(_) | Err(Broken::Sink) => Ok(()),
+        Err(b) => Err(client_fault(b, up.pace.as_ref())),
+    }
+}
+
+/// Sends the request head in `s.out` (with any body read ahead, then the
+/// rest of it) and reads the response head into `s.back`; the backend
+/// socket and the head's length.
 ///
 /// A kept-alive connection can be closed by the backend just as it is
 /// reused; a request that got no byte of answer on one is sent again once
-/// on a new connection when repeating it is safe (bodiless and
-/// idempotent: RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+/// on a new connection when repeating it is safe: idempotent, and its
+/// body (if any) all in hand (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
 pub async fn send(
     s: &mut Session<'_>,
     target: &Target,
     method: &Method,
+    mut upload: Option<&mut Outgoing>,
 ) -> Result<(tokio::net::TcpStream, usize), RouterError> {
-    let limits = &s.shared.config.limits;
     let failed = |reason: String| RouterError::BackendFailed {
         id: target.id.clone(),
         reason,
     };
-    let deadline = Instant::now() + limits.backend_timeout;
+    let shared = s.shared;
+    let limits = &shared.config.limits;
     let mut fresh_only = false;
     loop {
         let (backend, reused) = match (!fresh_only)
@@ -134,14 +233,19 @@ pub async fn send(
                 (b, false)
             }
         };
-        let retry = reused && method.is_idempotent();
+        let whole = upload.as_deref().is_none_or(Outgoing::done);
+        let retry = reused && whole && method.is_idempotent();
         if let Err(e) = io::write_all(&backend, &s.out, limits.backend_timeout).await {
-            if reused {
+            if reused && whole {
                 fresh_only = true;
                 continue;
             }
             return Err(failed(e.to_string()));
         }
+        if let Some(up) = upload.as_deref_mut().filter(|u| !u.done()) {
+            send_rest(s, up, &backend).await?;
+        }
+        let deadline = Instant::now() + limits.backend_timeout;
         s.back.clear();
         loop {
             if let Some(end) = head_end(&s.back) {
