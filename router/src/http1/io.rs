@@ -26,6 +26,13 @@ fn timed_out(limit: Duration) -> io::Error {
 /// Reads what is available into `buf`'s spare room (growing it by up to
 /// `room` bytes), waiting up to `limit` for something. `Ok(0)` is the end
 /// of the stream.
+///
+/// A read that did not fill the room took all the socket had, so the
+/// socket is marked not readable: the next read waits for the reactor's
+/// word instead of spending a system call to learn `EAGAIN` (one per
+/// request on each side, otherwise). The reactor's edge-triggered events
+/// announce any byte that arrives later, and a peer's close stays marked
+/// (tokio never clears a closed state), so nothing is missed.
 pub async fn read(
     stream: &TcpStream,
     buf: &mut Vec<u8>,
@@ -34,7 +41,12 @@ pub async fn read(
 ) -> io::Result<usize> {
     buf.reserve(room);
     loop {
+        let spare = buf.capacity() - buf.len();
         match stream.try_read_buf(buf) {
+            Ok(n) if n > 0 && n < spare => {
+                drained(stream);
+                return Ok(n);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             other => return other,
         }
@@ -43,6 +55,15 @@ pub async fn read(
             Err(_) => return Err(timed_out(limit)),
         }
     }
+}
+
+/// Marks `stream` not readable until the reactor says otherwise, without
+/// a system call: tokio clears the readiness it has cached when the
+/// operation given to `try_io` would block.
+fn drained(stream: &TcpStream) {
+    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+    });
 }
 
 /// Writes all of `data`, waiting up to `limit` each time the socket is
