@@ -11,7 +11,7 @@ use std::{
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{Shared, upstream::Upstream};
+use crate::{shared::Shared, upstream::general::Upstream};
 
 /// One accepted connection, as every request on it sees it.
 pub struct Conn {

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Shared, traffic::LATENCY_BUCKETS};
+use crate::{shared::Shared, state::traffic::LATENCY_BUCKETS};
 
 pub fn render(shared: &Shared) -> String {
     let mut out = String::with_capacity(4096);
@@ -213,7 +213,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(shared.config.limits.header_read_timeout);
     let builder = Arc::new(builder);
-    let mut reserve = crate::reserve::Reserve::new();
+    let mut reserve = crate::connection::reserve::Reserve::new();
     let mut told_full = false;
     loop {
         let (stream, _) = tokio::select! {

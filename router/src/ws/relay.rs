@@ -24,10 +24,8 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    CloseOrder,
-    frames::{self, MAX_HEADER, Mode, Scanner, Stop},
-};
+use super::frames::{self, MAX_HEADER, Mode, Scanner, Stop};
+use crate::state::closing::CloseOrder;
 
 /// How long the closing handshake may take once either side starts it.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);

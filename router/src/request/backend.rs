@@ -1,0 +1,91 @@
+//! What both forwarding paths (HTTP in `proxy`, WebSocket in `ws`) do at
+//! the backend boundary: rewrite the request for it, turn its answer into
+//! the client's, and count and describe its failures.
+
+use std::time::Instant;
+
+use http::{HeaderValue, Response, Uri, Version, header, uri::PathAndQuery};
+use http_body_util::Either;
+
+use crate::error::RouterError;
+use crate::{
+    request::headers::{self, SELECTED},
+    request::respond::Body,
+    shared::Shared,
+    state::table::Target,
+    upstream::general::Streamed,
+};
+
+/// Rewrites the request for the backend: hop-by-hop headers out, forwarding
+/// headers in, origin-form target (RFC 9112 §3.2.1) with the backend's own
+/// `Host`. The request id was set when the request arrived.
+pub fn rewrite_request(
+    shared: &Shared,
+    parts: &mut http::request::Parts,
+    target: &Target,
+    peer: &HeaderValue,
+    decision_path: Option<PathAndQuery>,
+    host: Option<HeaderValue>,
+) {
+    headers::strip_hop_by_hop(
+        &mut parts.headers,
+        Some(headers::RequestRules {
+            pin_header: &shared.config.names.header,
+            trust_forwarded: shared.config.trust_forwarded,
+        }),
+    );
+    headers::add_forwarded(
+        &mut parts.headers,
+        peer,
+        host,
+        shared.config.trust_forwarded,
+    );
+    parts.headers.insert(header::HOST, target.host.clone());
+    let pq = decision_path
+        .or_else(|| parts.uri.path_and_query().cloned())
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::from(pq);
+    parts.version = Version::HTTP_11;
+}
+
+/// A backend's answer as the client gets it, body streamed: hop-by-hop
+/// headers out, counted, and, with a `label`, the selected deployment and
+/// the pin label in (a fallthrough answer from another deployment names
+/// neither: it must not hand an anonymous client a pin to an old build).
+pub(crate) fn backend_response(
+    target: &Target,
+    res: Response<Streamed>,
+    started: Instant,
+    label: Option<&HeaderValue>,
+) -> Response<Body> {
+    let (mut parts, body) = res.into_parts();
+    backend_head(target, &mut parts, started, label);
+    Response::from_parts(parts, Either::Left(body))
+}
+
+/// The head half of `backend_response`, for an answer whose body the
+/// router already holds.
+pub(crate) fn backend_head(
+    target: &Target,
+    parts: &mut http::response::Parts,
+    started: Instant,
+    label: Option<&HeaderValue>,
+) {
+    headers::strip_hop_by_hop(&mut parts.headers, None);
+    if let Some(label) = label {
+        parts.headers.insert(&SELECTED, target.selected.clone());
+        parts.headers.append(&headers::SERVER_TIMING, label.clone());
+    }
+    target
+        .traffic
+        .record(parts.status.as_u16(), started.elapsed());
+}
+
+/// Counts a failure the backend caused and passes the error on.
+pub(crate) fn backend_failure(target: &Target, err: RouterError, started: Instant) -> RouterError {
+    target.traffic.backend_error();
+    target
+        .traffic
+        .record(err.status().as_u16(), started.elapsed());
+    err
+}

@@ -1,0 +1,58 @@
+//! What one exchange on the HTTP/1 engine works with besides the request
+//! itself: the connection, its buffers (reused by every request on it) and
+//! the worker's backend sockets.
+
+use tokio::net::TcpStream;
+
+use crate::{conn::Conn, shared::Shared, upstream::pool::Pool};
+
+/// What one exchange needs besides the request: the connection, its
+/// buffers (reused by every request on it) and the worker's backends.
+pub struct Session<'s> {
+    pub shared: &'s Shared,
+    pub conn: &'s Conn,
+    pub stream: TcpStream,
+    pub pool: &'s Pool,
+    /// The head being written: the backend's request, then the client's
+    /// response.
+    pub out: Vec<u8>,
+    /// What the backend sent.
+    pub back: Vec<u8>,
+    /// Re-framed body bytes on their way out.
+    pub scratch: Vec<u8>,
+    /// A client's body, as read past its head.
+    pub upload: Vec<u8>,
+    /// After a request with a body: the next request starts at
+    /// `upload[at..]`, not in the head buffer.
+    pub carried: Option<usize>,
+}
+
+/// Buffers grown past this by one large message are given back after it,
+/// so an idle connection keeps little.
+const KEEP: usize = 16 * 1024;
+
+impl Session<'_> {
+    pub fn trim(&mut self) {
+        for b in [
+            &mut self.out,
+            &mut self.back,
+            &mut self.scratch,
+            &mut self.upload,
+        ] {
+            if b.capacity() > KEEP {
+                b.clear();
+                b.shrink_to(KEEP);
+            }
+        }
+    }
+}
+
+/// What the connection does after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    KeepAlive,
+    Close,
+    /// The general path serves this request and the rest of the
+    /// connection.
+    Handoff,
+}
