@@ -84,6 +84,11 @@ async fn echo_with_subprotocol_and_binary() {
     // choice rather than negotiating one of its own.
     assert_eq!(res.headers()["sec-websocket-protocol"], "chat");
     assert_eq!(res.headers()["x-pulse-selected-deployment"], "v1");
+    // The 101 went through the response filter every answer does, and
+    // the backend's greeting, sent right behind its 101, is relayed.
+    assert!(res.headers().contains_key("x-request-id"), "{res:?}");
+    assert!(res.headers().contains_key("server-timing"), "{res:?}");
+    assert!(!res.headers().contains_key("sec-websocket-extensions"));
     assert_eq!(next_text(&mut ws).await, "hello from v1");
     ws.send(Message::Text("ping?".into())).await.unwrap();
     assert_eq!(next_text(&mut ws).await, "ping?");
@@ -175,6 +180,10 @@ async fn stale_websocket_falls_back_only_when_asked() {
     )
     .await;
     assert_eq!(res.headers()["x-pulse-selected-deployment"], "v1");
+    // A stale pin takes the general path: its 101 says what every
+    // forwarded answer says too.
+    assert!(res.headers().contains_key("x-request-id"), "{res:?}");
+    assert!(res.headers().contains_key("server-timing"), "{res:?}");
     assert_eq!(next_text(&mut ws).await, "hello from v1");
 }
 
@@ -376,4 +385,62 @@ async fn staggered_reload_spreads_closes_over_the_window() {
         *last - *first >= Duration::from_millis(300),
         "closes are spread, not simultaneous: {times:?}"
     );
+}
+
+/// A backend that answers any handshake with a 101 of its own making.
+async fn switching_backend(head: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.read(&mut buf).await;
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_backend_switching_with_the_wrong_accept_or_an_unoffered_subprotocol_is_502() {
+    for head in [
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: d3Jvbmc=\r\n\r\n",
+        // The right accept for some key, but not the router's: no backend
+        // can guess the fresh key the router sent.
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    ] {
+        let store = memory_store();
+        active_at(&store, "v1", switching_backend(head).await).await;
+        let r = TestRouter::start(test_config(), store).await;
+        let text = raw(
+            r.addr,
+            b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await;
+        assert!(text.starts_with("HTTP/1.1 502"), "{text}");
+        assert!(text.contains("x-switchyard: router"), "{text}");
+        assert!(text.contains("Sec-WebSocket-Accept"), "{text}");
+        r.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_with_another_version_is_told_which_one_the_router_speaks() {
+    let (_v1, r) = router_to_v1(test_config()).await;
+    let text = raw(
+        r.addr,
+        b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 8\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    // RFC 6455 §4.4: 426 with the versions the server speaks.
+    assert!(text.starts_with("HTTP/1.1 426"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{text}"
+    );
+    assert!(text.contains("x-request-id: "), "{text}");
+    r.shutdown().await;
 }

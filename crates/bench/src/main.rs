@@ -62,6 +62,10 @@ struct Args {
     /// proxy under test gets the rest of the machine
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     load_threads: u16,
+    /// How many idle WebSockets the idle workload opens (default: 2,000,
+    /// or 10,000 with --full)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    idle: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +150,9 @@ async fn harness(args: Args) -> anyhow::Result<()> {
     }
     let plan = Plan {
         duration: Duration::from_secs(if args.full { 10 } else { 2 }),
-        idle: if args.full { 10_000 } else { 2_000 },
+        idle: args
+            .idle
+            .map_or(if args.full { 10_000 } else { 2_000 }, |n| n as usize),
         only: args.only,
     };
 

@@ -18,7 +18,12 @@
 //! a full URI parser should judge. Ambiguous framing never
 //! gets that far: the engine refuses it first, for every connection.
 
-use std::{future::poll_fn, mem::MaybeUninit, pin::pin, task::Poll};
+use std::{
+    future::{poll_fn, ready},
+    mem::MaybeUninit,
+    pin::pin,
+    task::Poll,
+};
 
 use tokio::{net::TcpStream, time::Instant};
 
@@ -30,10 +35,11 @@ use crate::{
     },
     request::{
         answer, exchange,
-        session::{Next, Session},
+        session::{Next, Session, Switched},
     },
     shared::Shared,
     upstream::pool::Pool,
+    ws,
 };
 
 /// Header slots kept on the stack; a configured limit above this costs a
@@ -135,6 +141,9 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
         let next = match parsed {
             Ok(httparse::Status::Complete(len)) => {
                 let next = exchange::exchange(&mut s, &req, &buf[..len], &buf[len..]).await;
+                if let Next::Upgraded(_) = next {
+                    buf.drain(..len);
+                }
                 if let Next::KeepAlive = next {
                     match s.carried.take() {
                         Some(at) => {
@@ -171,6 +180,20 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
             }
             Next::Close => return None,
             Next::Handoff => return Some(Rewind::new(buf, s.stream)),
+            Next::Upgraded(switched) => {
+                // The client waits for the 101 before it sends frames
+                // (RFC 6455 §4.1), but whatever came after the handshake
+                // is passed on, as is what the backend sent after its 101.
+                let Switched {
+                    target,
+                    backend,
+                    backend_rest,
+                } = *switched;
+                let client = Rewind::new(buf, s.stream);
+                let backend = Rewind::new(backend_rest, backend);
+                ws::spawn_relay(shared, conn, &target, ready(Ok(client)), backend);
+                return None;
+            }
         }
     }
 }

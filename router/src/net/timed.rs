@@ -96,7 +96,14 @@ pub struct Rewind {
 impl Rewind {
     pub fn new(prefix: Vec<u8>, stream: TcpStream) -> Self {
         Self {
-            prefix,
+            // A connection's read buffer keeps its room after the last
+            // request is taken out of it; a long-lived socket (a
+            // WebSocket) must not hold that room for its whole life.
+            prefix: if prefix.is_empty() {
+                Vec::new()
+            } else {
+                prefix
+            },
             at: 0,
             inner: Socket(stream),
         }

@@ -6,6 +6,7 @@
 use std::{borrow::Cow, time::Instant};
 
 use http::{Method, StatusCode};
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 
 use crate::error::RouterError;
 use crate::{
@@ -20,6 +21,7 @@ use crate::{
     request::head::{self, BodyKind, Refusal},
     request::response::{Pending, respond},
     request::session::{Next, Session},
+    request::upgrade,
     request::upstream_request::{read_ahead, send, write_request},
 };
 
@@ -65,8 +67,15 @@ pub async fn exchange(
         // form its target takes.
         return refuse(s, Some(&id), Refusal::bad("HTTP/1.1 request without Host")).await;
     }
+    // A WebSocket handshake is the engine's (RFC 6455 §4.1: a GET on
+    // HTTP/1.1, no body); any other upgrade is the general path's.
+    let websocket = facts.upgrade
+        && method_name == "GET"
+        && minor == 1
+        && facts.body == BodyKind::None
+        && upgrade::asks_for_websocket(req.headers);
     if minor == 0
-        || facts.upgrade
+        || (facts.upgrade && !websocket)
         || facts.expect
         || method_name == "CONNECT"
         || !head::plain_target(target)
@@ -120,8 +129,25 @@ pub async fn exchange(
     decision.target.traffic.touch();
     let started = Instant::now();
 
-    // Step 3, the upstream request, with the start of its body.
-    write_request(s, req, &facts, &decision.target, host, &id);
+    // Step 3, the upstream request, with the start of its body, or the
+    // router's own handshake with the backend.
+    let websocket_key = if websocket {
+        if let Err(e) = upgrade::check_handshake(req.headers) {
+            return answer(s, &id, &method, path, e, close).await;
+        }
+        Some(generate_key())
+    } else {
+        None
+    };
+    write_request(
+        s,
+        req,
+        &facts,
+        &decision.target,
+        host,
+        &id,
+        websocket_key.as_deref(),
+    );
     let mut upload = None;
     if facts.body != BodyKind::None {
         match read_ahead(s, facts.body, rest).await {
@@ -134,7 +160,7 @@ pub async fn exchange(
     }
 
     // Step 4, the backend's answer.
-    let sent = send(s, &decision.target, &method, upload.as_mut()).await;
+    let sent = send(s, &decision.target, &method, upload.as_mut(), websocket).await;
     // A body not read to its end leaves the connection nowhere to go on.
     match &upload {
         Some(up) if up.done() => s.carried = Some(up.at),
@@ -163,6 +189,7 @@ pub async fn exchange(
             head_request: method == Method::HEAD,
             close,
             started,
+            websocket_key: websocket_key.as_deref(),
         },
     )
     .await;

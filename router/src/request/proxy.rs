@@ -109,11 +109,14 @@ async fn route(
         PathVerdict::Internal => return Err(RouterError::InternalPath),
         PathVerdict::Ambiguous(why) => return Err(RouterError::AmbiguousPath(why)),
     };
-    let ws_key = if upgrade::is_upgrade(&req) {
-        Some(upgrade::check_handshake(&req)?)
-    } else {
-        None
-    };
+    let ws_key =
+        if upgrade::is_upgrade(&req) {
+            Some(upgrade::check_handshake(req.headers()).and_then(|k| {
+                HeaderValue::from_bytes(k).map_err(|_| RouterError::BadRequest("key"))
+            })?)
+        } else {
+            None
+        };
     let ask = Ask {
         peer: conn.peer,
         method: req.method(),

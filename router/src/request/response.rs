@@ -5,14 +5,15 @@
 use std::time::Instant;
 
 use http::{HeaderValue, Method, StatusCode};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::error::RouterError;
 use crate::{
     net::timed,
     request::answer::{RequestId, answer},
     request::head,
-    request::session::Next,
-    request::session::Session,
+    request::session::{Next, Session, Switched},
+    request::upgrade,
     request::write::{lower, named_by_connection, put, put_decimal, put_field},
     upstream::body::{self, Broken, Framing, Reframe, Source, Stop},
 };
@@ -37,6 +38,8 @@ pub struct Pending<'p> {
     pub head_request: bool,
     pub close: bool,
     pub started: Instant,
+    /// A WebSocket handshake: the key the router sent the backend.
+    pub websocket_key: Option<&'p str>,
 }
 
 /// How the exchange ended, for the log.
@@ -79,6 +82,28 @@ pub async fn respond(
         }
     };
     let fields = &*res.headers;
+    // A 101 answers only the handshake the router made, and only with the
+    // key it sent (`send` refuses any other).
+    let switching = code == 101;
+    if switching
+        && let Err(why) = upgrade::check_backend_switch(
+            p.websocket_key.unwrap_or_default().as_bytes(),
+            Fields::first(fields, "sec-websocket-accept"),
+            Fields::first(request_fields, "sec-websocket-protocol"),
+            Fields::first(fields, "sec-websocket-protocol"),
+        )
+    {
+        let e = RouterError::BackendFailed {
+            id: target.id.clone(),
+            reason: why.into(),
+        };
+        let e = backend_failure(target, e, p.started);
+        return Responded {
+            next: answer(s, p.id, &Method::GET, "-", e, p.close).await,
+            status: 502,
+            bytes: 0,
+        };
+    }
 
     // What the backend's head says about its framing and connection.
     let mut length: Option<Option<u64>> = None;
@@ -163,6 +188,7 @@ pub async fn respond(
         let dropped = match lower(h.name, &mut low) {
             Some("content-length") => !(framing == Framing::Empty && code != 204),
             Some("transfer-encoding" | "x-request-id") => true,
+            Some("sec-websocket-accept" | "sec-websocket-extensions") => switching,
             Some(n) => headers::is_fixed_hop_by_hop(n) || n == selected,
             None => false,
         };
@@ -192,7 +218,17 @@ pub async fn respond(
         }
         Framing::Empty => {}
     }
-    if p.close {
+    if switching {
+        // RFC 6455 §4.2.2: the client's own handshake, answered.
+        let client_key = Fields::first(request_fields, "sec-websocket-key").unwrap_or_default();
+        put_field(out, b"connection", b"upgrade");
+        put_field(out, b"upgrade", b"websocket");
+        put_field(
+            out,
+            b"sec-websocket-accept",
+            derive_accept_key(client_key).as_bytes(),
+        );
+    } else if p.close {
         put_field(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
@@ -215,6 +251,17 @@ pub async fn respond(
     {
         return Responded {
             next: Next::Close,
+            status,
+            bytes: 0,
+        };
+    }
+    if switching {
+        return Responded {
+            next: Next::Upgraded(Box::new(Switched {
+                target: target.clone(),
+                backend: p.backend,
+                backend_rest: s.back[p.head_len..].to_vec(),
+            })),
             status,
             bytes: 0,
         };

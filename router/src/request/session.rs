@@ -2,9 +2,11 @@
 //! itself: the connection, its buffers (reused by every request on it) and
 //! the worker's backend sockets.
 
+use std::sync::Arc;
+
 use tokio::net::TcpStream;
 
-use crate::{conn::Conn, shared::Shared, upstream::pool::Pool};
+use crate::{conn::Conn, shared::Shared, state::table::Target, upstream::pool::Pool};
 
 /// What one exchange needs besides the request: the connection, its
 /// buffers (reused by every request on it) and the worker's backends.
@@ -48,11 +50,22 @@ impl Session<'_> {
 }
 
 /// What the connection does after an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Next {
     KeepAlive,
     Close,
     /// The general path serves this request and the rest of the
     /// connection.
     Handoff,
+    /// Both sides switched to WebSocket: the relay takes the sockets.
+    Upgraded(Box<Switched>),
+}
+
+/// A WebSocket both sides agreed to, ready for the relay.
+#[derive(Debug)]
+pub struct Switched {
+    pub target: Arc<Target>,
+    pub backend: TcpStream,
+    /// What the backend sent after its 101 (frames may follow at once).
+    pub backend_rest: Vec<u8>,
 }

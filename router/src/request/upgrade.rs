@@ -16,9 +16,10 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 use crate::{
     conn::Conn,
     error::{RouterError, error_chain},
+    request::fields::Fields,
     request::{
         backend::{backend_failure, backend_response, rewrite_request},
-        headers::SELECTED,
+        headers::{SELECTED, SERVER_TIMING},
         respond::Body,
         route::Decision,
     },
@@ -29,18 +30,22 @@ use crate::{
 };
 
 pub fn is_upgrade<B>(req: &Request<B>) -> bool {
-    let has_token = |name: header::HeaderName, token: &str| {
-        req.headers().get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    // RFC 9110 §7.8: Upgrade means nothing on HTTP/1.0 (and HTTP/2 has
-    // its own mechanism), so such a request is plain HTTP.
     req.method() == http::Method::GET
         && req.version() == http::Version::HTTP_11
-        && has_token(header::CONNECTION, "upgrade")
-        && has_token(header::UPGRADE, "websocket")
+        && asks_for_websocket(req.headers())
+}
+
+/// Whether the fields ask for a WebSocket (RFC 6455 §4.1). RFC 9110 §7.8:
+/// Upgrade means nothing on HTTP/1.0 (and HTTP/2 has its own mechanism),
+/// so the caller also checks for a GET on HTTP/1.1.
+pub fn asks_for_websocket(fields: &(impl Fields + ?Sized)) -> bool {
+    let has_token = |name: &'static str, token: &str| {
+        fields.all(name).any(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    has_token("connection", "upgrade") && has_token("upgrade", "websocket")
 }
 
 /// Client request headers that belong to the client's own handshake (the
@@ -56,10 +61,10 @@ const HANDSHAKE_HEADERS: [header::HeaderName; 4] = [
 
 /// The client's handshake, checked as RFC 6455 §4.2.1 asks before
 /// anything reaches the backend; returns the client's key.
-pub fn check_handshake<B>(req: &Request<B>) -> Result<HeaderValue, RouterError> {
-    let mut keys = req.headers().get_all(header::SEC_WEBSOCKET_KEY).iter();
+pub fn check_handshake(fields: &(impl Fields + ?Sized)) -> Result<&[u8], RouterError> {
+    let mut keys = fields.all("sec-websocket-key");
     let key = match (keys.next(), keys.next()) {
-        (Some(k), None) if is_valid_key(k.as_bytes()) => k.clone(),
+        (Some(k), None) if is_valid_key(k) => k,
         (None, _) => {
             return Err(RouterError::BadRequest(
                 "WebSocket upgrade without Sec-WebSocket-Key",
@@ -71,13 +76,35 @@ pub fn check_handshake<B>(req: &Request<B>) -> Result<HeaderValue, RouterError> 
             ));
         }
     };
-    match req.headers().get(header::SEC_WEBSOCKET_VERSION) {
-        Some(v) if v.as_bytes() == b"13" => Ok(key),
+    match fields.first("sec-websocket-version") {
+        Some(b"13") => Ok(key),
         Some(_) => Err(RouterError::WebSocketVersion),
         None => Err(RouterError::BadRequest(
             "WebSocket upgrade without Sec-WebSocket-Version",
         )),
     }
+}
+
+/// The backend's 101, checked: it accepted the router's key, and chose no
+/// subprotocol the client did not offer (RFC 6455 §4.1: that would fail
+/// the connection, so the client is never handed one).
+pub fn check_backend_switch(
+    backend_key: &[u8],
+    accept: Option<&[u8]>,
+    offered: Option<&[u8]>,
+    chosen: Option<&[u8]>,
+) -> Result<(), &'static str> {
+    if accept != Some(derive_accept_key(backend_key).as_bytes()) {
+        return Err("backend answered the upgrade without the right Sec-WebSocket-Accept");
+    }
+    if let Some(chosen) = chosen {
+        let listed =
+            offered.is_some_and(|o| o.split(|&b| b == b',').any(|p| p.trim_ascii() == chosen));
+        if !listed {
+            return Err("backend chose a WebSocket subprotocol the client did not offer");
+        }
+    }
+    Ok(())
 }
 
 /// 16 bytes in base64: 22 alphabet characters, the last of which carries
@@ -111,7 +138,8 @@ pub(crate) async fn proxy(
     // Then the client: take the upgrade before answering 101.
     let on_upgrade = hyper::upgrade::on(&mut req);
     let res = switching_protocols(&target, &key, protocol)?;
-    spawn_relay(shared, conn, &target, on_upgrade, backend);
+    let client = async move { on_upgrade.await.map(TokioIo::new) };
+    spawn_relay(shared, conn, &target, client, TokioIo::new(backend));
     Ok(res)
 }
 
@@ -214,34 +242,16 @@ async fn upgrade_backend(
             Some(&target.label),
         )));
     }
-    let expected = derive_accept_key(backend_key.as_bytes());
-    if res
-        .headers()
-        .get(header::SEC_WEBSOCKET_ACCEPT)
-        .map(HeaderValue::as_bytes)
-        != Some(expected.as_bytes())
-    {
-        return Err(failed(
-            "backend answered the upgrade without the right Sec-WebSocket-Accept".into(),
-        ));
-    }
-    let protocol = res.headers().get(header::SEC_WEBSOCKET_PROTOCOL).cloned();
-    // RFC 6455 §4.1: a subprotocol the client did not offer fails the
-    // connection; the client must never be handed one.
-    if let Some(chosen) = &protocol {
-        let listed = offered
-            .as_ref()
-            .and_then(|o| o.to_str().ok())
-            .is_some_and(|o| {
-                o.split(',')
-                    .any(|p| p.trim().as_bytes() == chosen.as_bytes())
-            });
-        if !listed {
-            return Err(failed(
-                "backend chose a WebSocket subprotocol the client did not offer".into(),
-            ));
-        }
-    }
+    let h = res.headers();
+    let protocol = h.get(header::SEC_WEBSOCKET_PROTOCOL).cloned();
+    check_backend_switch(
+        backend_key.as_bytes(),
+        h.get(header::SEC_WEBSOCKET_ACCEPT)
+            .map(HeaderValue::as_bytes),
+        offered.as_ref().map(HeaderValue::as_bytes),
+        protocol.as_ref().map(HeaderValue::as_bytes),
+    )
+    .map_err(|why| failed(why.into()))?;
     match tokio::time::timeout(limits.backend_timeout, hyper::upgrade::on(res)).await {
         Ok(Ok(socket)) => Ok(BackendUpgrade::Accepted { socket, protocol }),
         Ok(Err(e)) => Err(failed(error_chain(&e))),
@@ -269,6 +279,9 @@ fn switching_protocols(
     if let Some(p) = protocol {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
+    // What every forwarded answer says: which deployment, as a label
+    // the browser can read (`Server-Timing`).
     h.insert(&SELECTED, target.selected.clone());
+    h.insert(&SERVER_TIMING, target.label.clone());
     Ok(res)
 }

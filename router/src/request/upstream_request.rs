@@ -33,6 +33,7 @@ pub fn write_request(
     target: &Target,
     host: &[u8],
     id: &RequestId,
+    websocket_key: Option<&str>,
 ) {
     let config = &s.shared.config;
     let pin_header = config.names.header.as_str();
@@ -63,6 +64,14 @@ pub fn write_request(
                 host_seen = true;
                 !trust
             }
+            // The client's own handshake: the router makes its own with
+            // the backend (no extensions: the relay reads every frame).
+            Some(
+                "sec-websocket-key"
+                | "sec-websocket-version"
+                | "sec-websocket-extensions"
+                | "sec-websocket-accept",
+            ) => websocket_key.is_some(),
             Some(n) => headers::is_fixed_hop_by_hop(n) || (!trust && headers::is_forwarding(n)),
             None => false,
         };
@@ -89,6 +98,12 @@ pub fn write_request(
     }
     if facts.body == BodyKind::Chunked {
         put_field(out, b"transfer-encoding", b"chunked");
+    }
+    if let Some(key) = websocket_key {
+        put_field(out, b"connection", b"Upgrade");
+        put_field(out, b"upgrade", b"websocket");
+        put_field(out, b"sec-websocket-version", b"13");
+        put_field(out, b"sec-websocket-key", key.as_bytes());
     }
     put_field(out, b"host", target.host.as_bytes());
     put_field(out, b"x-request-id", id.bytes());
@@ -212,6 +227,7 @@ pub async fn send(
     target: &Target,
     method: &Method,
     mut upload: Option<&mut Outgoing>,
+    upgrade: bool,
 ) -> Result<(tokio::net::TcpStream, usize), RouterError> {
     let failed = |reason: String| RouterError::BackendFailed {
         id: target.id.clone(),
@@ -256,9 +272,10 @@ pub async fn send(
         loop {
             if let Some(end) = head_end(&s.back) {
                 // Interim answers (RFC 9110 §15.2): the engine sends no
-                // `Expect` and asks for no upgrade, so a 1xx is dropped
-                // and the final answer read after it; a 101 is wrong.
+                // `Expect`, so a 1xx is dropped and the final answer read
+                // after it; a 101 answers an upgrade, and only that.
                 match s.back.get(9..12) {
+                    Some(b"101") if upgrade => return Ok((backend, end)),
                     Some(b"101") => return Err(failed("switched protocols unasked".into())),
                     Some([b'1', _, _]) => {
                         s.back.drain(..end);

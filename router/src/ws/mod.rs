@@ -12,21 +12,25 @@ mod relay;
 
 pub use relay::{CLOSE_GRACE, relay};
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
+use std::future::Future;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::{conn::Conn, shared::Shared, state::table::Target};
 
-/// Relays on the router's task set once the client's side upgrades,
-/// holding the deployment's socket lease and the connection's slot.
-pub fn spawn_relay(
+/// Relays on the router's task set once the client's side is ready (an
+/// engine connection is; hyper's finishes its upgrade first), holding the
+/// deployment's socket lease and the connection's slot.
+pub fn spawn_relay<C, B>(
     shared: &Shared,
     conn: &Conn,
     target: &Target,
-    on_upgrade: hyper::upgrade::OnUpgrade,
-    backend: Upgraded,
-) {
+    client: impl Future<Output = Result<C, hyper::Error>> + Send + 'static,
+    backend: B,
+) where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let orders = shared.sockets.subscribe(&target.id);
     let shutdown = shared.shutdown.clone();
     let lease = target.traffic.open_socket();
@@ -37,9 +41,9 @@ pub fn spawn_relay(
     shared.tasks.spawn(async move {
         let _lease = lease;
         let _slot = slot;
-        let mut backend = TokioIo::new(backend);
-        let client = match on_upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
+        let mut backend = backend;
+        let client = match client.await {
+            Ok(client) => client,
             Err(e) => {
                 // Never leave the backend socket open behind a failed accept.
                 tracing::debug!(deployment = %id, error = %e, "client upgrade failed");
