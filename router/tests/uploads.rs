@@ -283,3 +283,43 @@ async fn a_client_that_leaves_mid_upload_gets_400_and_costs_the_backend_nothing(
     assert_eq!(connections.load(SeqCst), 0);
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_expecting_100_continue_is_told_to_send_and_its_body_arrives() {
+    let (r, _v1, _connections) = one_backend(test_config()).await;
+    let mut s = TcpStream::connect(r.addr).await.unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\nconnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // The client sends nothing more until it is told to (RFC 9110 §10.1.1).
+    let mut interim = vec![0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut interim))
+        .await
+        .expect("a 100 Continue in time")
+        .unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").await.unwrap();
+    let text = read_response(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"body_bytes\":5"), "{text}");
+    // The expectation was met by the router: the backend is not asked it.
+    assert!(!text.to_ascii_lowercase().contains("\"expect\""), "{text}");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_expectation_other_than_100_continue_is_417() {
+    let (r, _v1, connections) = one_backend(test_config()).await;
+    let text = raw(
+        r.addr,
+        b"POST /echo HTTP/1.1\r\nhost: x\r\nexpect: teapot\r\ncontent-length: 5\r\n\r\nhello",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 417"), "{text}");
+    assert!(text.contains("x-switchyard: router"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert_eq!(connections.load(SeqCst), 0);
+    r.shutdown().await;
+}

@@ -18,7 +18,7 @@ use crate::{
 };
 use crate::{
     request::answer::{RequestId, answer, refuse},
-    request::head::{self, BodyKind, Refusal},
+    request::head::{self, BodyKind, Expect, Refusal},
     request::response::{Pending, respond},
     request::session::{Next, Session},
     request::upgrade,
@@ -76,7 +76,6 @@ pub async fn exchange(
         && upgrade::asks_for_websocket(req.headers);
     if minor == 0
         || (facts.upgrade && !websocket)
-        || facts.expect
         || method_name == "CONNECT"
         || !head::plain_target(target)
     {
@@ -102,6 +101,18 @@ pub async fn exchange(
         Some(h) if route::check_host(h).is_ok() => {}
         Some(_) => return refuse(s, Some(&id), Refusal::bad("malformed Host")).await,
         None => return refuse(s, Some(&id), Refusal::bad("Host is not plain ASCII")).await,
+    }
+    if facts.expect == Expect::Other {
+        // Its body may follow unasked: nothing after it can be read.
+        return refuse(
+            s,
+            Some(&id),
+            Refusal::with(
+                StatusCode::EXPECTATION_FAILED,
+                "expectation other than 100-continue",
+            ),
+        )
+        .await;
     }
     let Ok(method) = Method::from_bytes(method_name.as_bytes()) else {
         return refuse(s, Some(&id), Refusal::bad("malformed method")).await;
@@ -150,7 +161,7 @@ pub async fn exchange(
     );
     let mut upload = None;
     if facts.body != BodyKind::None {
-        match read_ahead(s, facts.body, rest).await {
+        match read_ahead(s, facts.body, rest, facts.expect == Expect::Continue).await {
             Ok(up) => upload = Some(up),
             Err(e) => {
                 decision.target.traffic.client_abort();

@@ -14,6 +14,16 @@ pub enum BodyKind {
     Chunked,
 }
 
+/// What the client expects before it sends its body (RFC 9110 §10.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Nothing,
+    /// `100-continue`: the client waits for a 100 before its body.
+    Continue,
+    /// Anything else, which no server here can meet: 417.
+    Other,
+}
+
 /// What the rest of the engine needs from the head's fields, found in one
 /// pass over them.
 #[derive(Debug)]
@@ -26,7 +36,7 @@ pub struct Facts<'b> {
     /// those fields are hop-by-hop too.
     pub connection_tokens: bool,
     pub upgrade: bool,
-    pub expect: bool,
+    pub expect: Expect,
     /// The client's request id when it is sane (1 to 128 visible bytes).
     pub request_id: Option<&'b [u8]>,
     /// An `X-Forwarded-For` is present (the peer is appended to it).
@@ -88,7 +98,7 @@ pub fn facts<'b>(headers: &[httparse::Header<'b>], http10: bool) -> Result<Facts
         close: false,
         connection_tokens: false,
         upgrade: false,
-        expect: false,
+        expect: Expect::Nothing,
         request_id: None,
         forwarded_for: false,
     };
@@ -137,7 +147,16 @@ pub fn facts<'b>(headers: &[httparse::Header<'b>], http10: bool) -> Result<Facts
         } else if name.eq_ignore_ascii_case("upgrade") {
             facts.upgrade = true;
         } else if name.eq_ignore_ascii_case("expect") {
-            facts.expect = true;
+            // RFC 9110 §10.1.1: 100-continue is the one expectation; an
+            // HTTP/1.0 client's is ignored.
+            facts.expect = match (
+                v.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
+                facts.expect,
+            ) {
+                _ if http10 => Expect::Nothing,
+                (true, Expect::Nothing | Expect::Continue) => Expect::Continue,
+                _ => Expect::Other,
+            };
         } else if name.eq_ignore_ascii_case("x-request-id") {
             if facts.request_id.is_none()
                 && (1..=128).contains(&v.len())
@@ -207,6 +226,29 @@ mod tests {
 
     fn refused(raw: &str) -> StatusCode {
         parse(raw.as_bytes()).expect_err(raw).status
+    }
+
+    #[test]
+    fn expectations() {
+        let expect = |raw: &str| parse(raw.as_bytes()).expect(raw).expect;
+        assert_eq!(expect("GET / HTTP/1.1\r\n\r\n"), Expect::Nothing);
+        assert_eq!(
+            expect("PUT / HTTP/1.1\r\nexpect: 100-Continue\r\n\r\n"),
+            Expect::Continue
+        );
+        assert_eq!(
+            expect("PUT / HTTP/1.1\r\nexpect: 100-continue, x\r\n\r\n"),
+            Expect::Other
+        );
+        assert_eq!(
+            expect("PUT / HTTP/1.1\r\nexpect: 100-continue\r\nexpect: 100-continue\r\n\r\n"),
+            Expect::Continue
+        );
+        // RFC 9110 §10.1.1: an HTTP/1.0 client's expectation is ignored.
+        assert_eq!(
+            expect("PUT / HTTP/1.0\r\nexpect: 100-continue\r\n\r\n"),
+            Expect::Nothing
+        );
     }
 
     #[test]

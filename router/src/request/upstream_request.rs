@@ -64,6 +64,8 @@ pub fn write_request(
                 host_seen = true;
                 !trust
             }
+            // Met by the router, which reads the body before asking.
+            Some("expect") => true,
             // The client's own handshake: the router makes its own with
             // the backend (no extensions: the relay reads every frame).
             Some(
@@ -158,6 +160,7 @@ pub async fn read_ahead(
     s: &mut Session<'_>,
     kind: BodyKind,
     rest: &[u8],
+    expects_continue: bool,
 ) -> Result<Outgoing, RouterError> {
     let shared = s.shared;
     let limits = &shared.config.limits;
@@ -166,6 +169,18 @@ pub async fn read_ahead(
         BodyKind::Length(n) => Framing::Length(n),
         BodyKind::Chunked => Framing::Chunked,
     });
+    // A client that waits for leave to send its body gets it now: the
+    // router reads the body itself before any backend is asked (RFC 9110
+    // §10.1.1), so the expectation is met here and not forwarded.
+    if expects_continue && rest.is_empty() {
+        timed::write_all(
+            &s.stream,
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            limits.idle_timeout,
+        )
+        .await
+        .map_err(|e| RouterError::ClientBody(e.to_string()))?;
+    }
     let mut pace = Pace::starting_now(limits);
     s.upload.clear();
     s.upload.extend_from_slice(rest);
