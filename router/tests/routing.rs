@@ -354,4 +354,16 @@ async fn http2_clients_are_served() {
     assert_eq!(body["deployment"], "v1");
     assert_eq!(body["body_bytes"], 5);
     assert_eq!(body["path"], "/h2");
+
+    // Cookie crumbs (RFC 9113 §8.2.3) reach an HTTP/1.1 backend as one
+    // field.
+    let req = http::Request::get(r.url("/crumbs"))
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["headers"]["cookie"], serde_json::json!(["a=1; b=2"]));
 }

@@ -41,11 +41,34 @@ pub fn rewrite_request(
         shared.config.trust_forwarded,
     );
     parts.headers.insert(header::HOST, target.host.clone());
+    if parts.version == Version::HTTP_2 {
+        join_cookie_crumbs(&mut parts.headers);
+    }
     let pq = decision_path
         .or_else(|| parts.uri.path_and_query().cloned())
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = Uri::from(pq);
     parts.version = Version::HTTP_11;
+}
+
+/// HTTP/2 may split a `Cookie` into crumbs, one field each; an HTTP/1.1
+/// backend gets them joined with "; " into the one field it expects
+/// (RFC 9113 §8.2.3, RFC 6265 §5.4).
+fn join_cookie_crumbs(h: &mut http::HeaderMap) {
+    let mut crumbs = h.get_all(header::COOKIE).iter();
+    if crumbs.next().is_none() || crumbs.next().is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for crumb in h.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(crumb.as_bytes());
+    }
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        h.insert(header::COOKIE, v);
+    }
 }
 
 /// A backend's answer as the client gets it, body streamed: hop-by-hop
