@@ -8,6 +8,7 @@
 //! oversized message, 1011 when the backend connection is lost.
 
 mod frames;
+mod half;
 mod relay;
 
 pub use relay::{CLOSE_GRACE, relay};
