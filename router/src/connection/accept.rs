@@ -30,8 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::{
     conn::{Conn, Slot},
-    net::timed::Rewind,
-    net::wakeup,
+    net::{timed::Rewind, wakeup},
     request::proxy,
     shared::Shared,
     upstream::general::Upstream,

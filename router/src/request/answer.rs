@@ -4,15 +4,17 @@
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Either};
 
-use crate::error::RouterError;
 use crate::{
+    error::RouterError,
     net::timed,
-    request::head::Refusal,
-    request::session::Next,
-    request::session::Session,
-    request::write::{put, put_decimal, put_field},
+    request::{
+        head::Refusal,
+        headers,
+        respond::RequestLabel,
+        session::{Next, Session},
+        write::{put, put_decimal, put_field},
+    },
 };
-use crate::{request::headers, request::respond::RequestLabel};
 
 /// The request id on the stack: the client's when sane, else a new one.
 pub struct RequestId {

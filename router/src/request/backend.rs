@@ -7,10 +7,12 @@ use std::time::Instant;
 use http::{HeaderValue, Response, Uri, Version, header, uri::PathAndQuery};
 use http_body_util::Either;
 
-use crate::error::RouterError;
 use crate::{
-    request::headers::{self, SELECTED},
-    request::respond::Body,
+    error::RouterError,
+    request::{
+        headers::{self, SELECTED},
+        respond::Body,
+    },
     shared::Shared,
     state::table::Target,
     upstream::general::Streamed,

@@ -17,11 +17,13 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use switchyard_core::{DeploymentState, RoutingNames, names::client_paths};
 
-use crate::error::RouterError;
 use crate::{
+    error::RouterError,
     fnv,
-    request::pick,
-    request::respond::{self, Body, MARKER},
+    request::{
+        pick,
+        respond::{self, Body, MARKER},
+    },
     shared::Shared,
 };
 

@@ -8,21 +8,21 @@ use std::{borrow::Cow, time::Instant};
 use http::{Method, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 
-use crate::error::RouterError;
 use crate::{
-    request::access,
-    request::backend::backend_failure,
-    request::fields::visible,
-    request::path::{self, PathVerdict},
-    request::route::{self, Ask, Decided},
-};
-use crate::{
-    request::answer::{RequestId, answer, refuse},
-    request::head::{self, BodyKind, Expect, Refusal},
-    request::response::{Pending, respond},
-    request::session::{Next, Session},
-    request::upgrade,
-    request::upstream_request::{read_ahead, send, write_request},
+    error::RouterError,
+    request::{
+        access,
+        answer::{RequestId, answer, refuse},
+        backend::backend_failure,
+        fields::visible,
+        head::{self, BodyKind, Expect, Refusal},
+        path::{self, PathVerdict},
+        response::{Pending, respond},
+        route::{self, Ask, Decided},
+        session::{Next, Session},
+        upgrade,
+        upstream_request::{read_ahead, send, write_request},
+    },
 };
 
 /// Serves one request: `raw` is its head, `rest` what was read after it.

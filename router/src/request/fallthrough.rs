@@ -25,9 +25,11 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, Either, Empty, Full};
 
 use crate::{
-    request::backend::{backend_head, backend_response},
-    request::pick::{self, Choice},
-    request::respond::Body,
+    request::{
+        backend::{backend_head, backend_response},
+        pick::{self, Choice},
+        respond::Body,
+    },
     shared::Shared,
     state::table::Target,
     upstream::general::{Streamed, Upstream},

@@ -14,20 +14,21 @@ use http::{HeaderValue, Method, Request, Response, Version, header, uri::PathAnd
 use http_body_util::Either;
 use hyper::body::Incoming;
 
-use crate::error::RouterError;
 use crate::{
     conn::Conn,
+    error::RouterError,
     net::wakeup,
-    request::access::{self, Logged},
-    request::backend::{backend_failure, backend_response, rewrite_request},
-    request::client,
-    request::fallthrough,
-    request::headers::{self, SELECTED},
-    request::path::{self, PathVerdict},
-    request::pick,
-    request::respond::{self, Body, RequestLabel},
-    request::route::{Ask, Decided, Decision, PageCookie, check_host, decide},
-    request::upgrade,
+    request::{
+        access::{self, Logged},
+        backend::{backend_failure, backend_response, rewrite_request},
+        client, fallthrough,
+        headers::{self, SELECTED},
+        path::{self, PathVerdict},
+        pick,
+        respond::{self, Body, RequestLabel},
+        route::{Ask, Decided, Decision, PageCookie, check_host, decide},
+        upgrade,
+    },
     shared::Shared,
     state::table::Target,
     upstream::upload::Upload,

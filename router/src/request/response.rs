@@ -7,23 +7,20 @@ use std::time::Instant;
 use http::{HeaderValue, Method, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::error::RouterError;
 use crate::{
+    error::RouterError,
     net::timed,
-    request::answer::{RequestId, answer},
-    request::head,
-    request::session::{Next, Session, Switched},
-    request::upgrade,
-    request::write::{lower, named_by_connection, put, put_decimal, put_field},
+    request::{
+        answer::{RequestId, answer},
+        backend::backend_failure,
+        fields::{Fields, visible},
+        head, headers, pick, proxy,
+        route::{Decision, PageCookie},
+        session::{Next, Session, Switched},
+        upgrade,
+        write::{lower, named_by_connection, put, put_decimal, put_field},
+    },
     upstream::body::{self, Broken, Framing, Reframe, Source, Stop},
-};
-use crate::{
-    request::backend::backend_failure,
-    request::fields::{Fields, visible},
-    request::headers,
-    request::pick,
-    request::proxy,
-    request::route::{Decision, PageCookie},
 };
 
 /// Response header slots: a backend sending more is answered 502.

@@ -6,11 +6,13 @@ use std::{borrow::Cow, net::SocketAddr, sync::Arc};
 
 use http::{HeaderValue, Method, uri::PathAndQuery};
 
-use crate::error::RouterError;
 use crate::{
-    request::fields::Fields,
-    request::path::unreserved_or_sub_delim,
-    request::pick::{self, Choice},
+    error::RouterError,
+    request::{
+        fields::Fields,
+        path::unreserved_or_sub_delim,
+        pick::{self, Choice},
+    },
     shared::Shared,
     state::table::Target,
 };

@@ -16,9 +16,9 @@ use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_acc
 use crate::{
     conn::Conn,
     error::{RouterError, error_chain},
-    request::fields::Fields,
     request::{
         backend::{backend_failure, backend_response, rewrite_request},
+        fields::Fields,
         headers::{SELECTED, SERVER_TIMING},
         respond::Body,
         route::Decision,

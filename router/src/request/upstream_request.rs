@@ -7,17 +7,22 @@ use std::time::Instant;
 
 use http::Method;
 
-use crate::error::RouterError;
 use crate::{
+    error::RouterError,
     net::timed,
-    request::answer::RequestId,
-    request::head::{self, BodyKind},
-    request::session::Session,
-    request::write::{lower, named_by_connection, put, put_field},
-    upstream::body::{self, Broken, Framing, Reframe, Source, Stop},
-};
-use crate::{
-    request::fields::Fields, request::headers, state::table::Target, upstream::upload::Pace,
+    request::{
+        answer::RequestId,
+        fields::Fields,
+        head::{self, BodyKind},
+        headers,
+        session::Session,
+        write::{lower, named_by_connection, put, put_field},
+    },
+    state::table::Target,
+    upstream::{
+        body::{self, Broken, Framing, Reframe, Source, Stop},
+        upload::Pace,
+    },
 };
 
 /// The largest backend response head.

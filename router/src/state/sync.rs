@@ -26,7 +26,10 @@ use switchyard_core::{DeploymentId, DeploymentState, Snapshot, names::RELOAD_CLO
 use switchyard_store::{SharedStore, StoreEvent};
 use tokio_util::sync::CancellationToken;
 
-use crate::{shared::Shared, state::closing::CloseOrder, state::table::Table};
+use crate::{
+    shared::Shared,
+    state::{closing::CloseOrder, table::Table},
+};
 
 /// Retry cadence until the first snapshot arrives.
 const FIRST_LOAD_RETRY: Duration = Duration::from_secs(1);

@@ -8,9 +8,11 @@ use std::{io, time::Duration};
 
 use tokio::net::TcpStream;
 
-use crate::{state::closing::Retired, upstream::upload::Pace};
-
-use crate::net::timed::{read, write_all};
+use crate::{
+    net::timed::{read, write_all},
+    state::closing::Retired,
+    upstream::upload::Pace,
+};
 
 /// How much is read from the source at a time.
 const CHUNK: usize = 16 * 1024;

@@ -36,9 +36,11 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::error::{RouterError, error_chain};
 use crate::{
-    fnv::Fnv, net::sockets::Socket, state::closing::Retired, state::table::Target,
+    error::{RouterError, error_chain},
+    fnv::Fnv,
+    net::sockets::Socket,
+    state::{closing::Retired, table::Target},
     upstream::upload::Upload,
 };
 

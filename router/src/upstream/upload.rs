@@ -24,8 +24,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::config::Limits;
-use crate::error::{RouterError, error_chain};
+use crate::{
+    config::Limits,
+    error::{RouterError, error_chain},
+};
 
 /// How fast an upload must arrive (both paths hold uploads to it).
 #[derive(Debug, Clone, Copy)]
