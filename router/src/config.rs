@@ -3,6 +3,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
+
+pub use crate::pins::Pins;
 use switchyard_core::{
     RoutingNames,
     config::{ConfigError, EnvSource, LogFormat, Resolver, Setting, common},
@@ -339,19 +341,6 @@ impl Default for Limits {
             ws_max_message_bytes: 16 * 1024 * 1024,
         }
     }
-}
-
-/// What pins mean: in strict mode signed tokens, and how old a drain may
-/// be before its pins go stale.
-#[derive(Debug, Clone, Default)]
-pub struct Pins {
-    /// Strict mode's keys; `None` means pins are bare deployment ids.
-    pub keys: Option<switchyard_core::pin::PinKeys>,
-    /// How long the previous secret is accepted after the rotation the
-    /// store records (see `heartbeat::anchor_rotation`).
-    pub previous_grace: Duration,
-    pub ttl: Duration,
-    pub max_age: Option<Duration>,
 }
 
 /// Asset fallthrough: which paths, and how many other deployments to ask.
@@ -729,11 +718,7 @@ impl RouterConfig {
                 self.assets.prefixes.join(",")
             },
             self.assets.tries,
-            if self.pins.keys.is_some() {
-                "strict"
-            } else {
-                "ids"
-            },
+            if self.pins.strict() { "strict" } else { "ids" },
             self.pins.ttl,
             self.pins
                 .max_age

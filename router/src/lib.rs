@@ -21,6 +21,7 @@ mod error;
 mod fnv;
 pub mod metrics;
 mod net;
+mod pins;
 mod process;
 mod request;
 mod shared;

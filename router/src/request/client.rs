@@ -223,7 +223,7 @@ fn status(
     let active = snap.active.as_ref().map(|a| a.as_str());
     let deployment = pin
         .as_deref()
-        .and_then(|p| pick::pinned_deployment(p, &shared.config.pins))
+        .and_then(|p| shared.config.pins.resolve(p))
         .filter(|id| table.get(id).is_some());
     let choice = deployment
         .map(|id| pick::honour_age(pick::choose(table, Some(id), || 0), &shared.config.pins));

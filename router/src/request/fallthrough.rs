@@ -96,7 +96,7 @@ pub async fn fall_through(
             t.asset_order
                 .iter()
                 .filter(|c| c.id != first.id)
-                .filter(|c| pins.keys.is_none() || unpinned_reach(c))
+                .filter(|c| !pins.strict() || unpinned_reach(c))
                 .filter(|c| matches!(pick::honour_age(Choice::Pinned(c), pins), Choice::Pinned(_)))
                 .take(shared.config.assets.tries)
                 .cloned()

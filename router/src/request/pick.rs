@@ -8,6 +8,7 @@ use switchyard_core::RoutingNames;
 
 use crate::{
     fnv,
+    pins::Pins,
     request::fields::{Fields, visible},
     state::table::{Table, Target},
 };
@@ -237,28 +238,12 @@ pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
     query_values(query, name).next()
 }
 
-/// The deployment a pin names: the pin itself, or in strict mode the id
-/// inside a valid, unexpired token (a bare id, a bad signature or an
-/// expired token names nothing, which is stale affinity).
-pub fn pinned_deployment<'p>(pin: &'p str, pins: &crate::config::Pins) -> Option<&'p str> {
-    match &pins.keys {
-        None => Some(pin),
-        Some(keys) => keys.verify(pin, switchyard_core::UnixTime::now()).ok(),
-    }
-}
-
-/// The maximum pin age: a pin to a deployment that has drained longer than
-/// it is stale, a security cut-off that does not wait for leases to end.
-pub fn honour_age<'t>(choice: Choice<'t>, pins: &crate::config::Pins) -> Choice<'t> {
-    match (choice, pins.max_age) {
-        (Choice::Pinned(t), Some(max))
-            if t.state == switchyard_core::DeploymentState::Draining
-                && t.drain_started_at
-                    .is_some_and(|since| switchyard_core::UnixTime::now().since(since) >= max) =>
-        {
-            Choice::Stale
-        }
-        (choice, _) => choice,
+/// A pin to a deployment that has drained longer than the maximum pin age
+/// is stale (`Pins::too_old`).
+pub fn honour_age<'t>(choice: Choice<'t>, pins: &Pins) -> Choice<'t> {
+    match choice {
+        Choice::Pinned(t) if pins.too_old(t.state, t.drain_started_at) => Choice::Stale,
+        choice => choice,
     }
 }
 

@@ -30,7 +30,6 @@ use crate::{
         upgrade,
     },
     shared::Shared,
-    state::table::Target,
     upstream::upload::Upload,
 };
 
@@ -197,12 +196,10 @@ async fn forward(
         page_cookie,
         pin,
     } = decision;
-    // Strict mode: a pinned answer is labelled with the token that pinned
-    // it, never a fresher one (a preview link's end stays its end).
-    let echoed = match (&pin, &shared.config.pins.keys) {
-        (Some(token), Some(_)) => pin_label(token, &target, active.as_ref()),
-        _ => None,
-    };
+    let echoed = shared
+        .config
+        .pins
+        .echoed(pin.as_deref(), &target.id, active.as_ref());
     // Only read when cookies may be set (the rewrite may replace it).
     let forwarded_proto = if set_cookie || page_cookie == PageCookie::Set {
         req.headers().get(&headers::X_FORWARDED_PROTO).cloned()
@@ -338,19 +335,4 @@ pub(crate) fn came_over_https(proto: &Option<HeaderValue>) -> bool {
             .next()
             .is_some_and(|first| first.trim_ascii().eq_ignore_ascii_case(b"https"))
     })
-}
-
-/// The `Server-Timing` label naming `token` as this response's pin.
-pub(crate) fn pin_label(
-    token: &str,
-    target: &Target,
-    active: Option<&HeaderValue>,
-) -> Option<HeaderValue> {
-    let active = active.and_then(|a| a.to_str().ok());
-    HeaderValue::try_from(switchyard_core::names::timing::label(
-        token,
-        target.id.as_str(),
-        active,
-    ))
-    .ok()
 }

@@ -163,10 +163,11 @@ pub async fn respond(
     target.traffic.record(code, p.started.elapsed());
 
     // The client's head.
-    let echoed = match (&p.decision.pin, &config.pins.keys) {
-        (Some(token), Some(_)) => proxy::pin_label(token, target, p.decision.active.as_ref()),
-        _ => None,
-    };
+    let echoed = config.pins.echoed(
+        p.decision.pin.as_deref(),
+        &target.id,
+        p.decision.active.as_ref(),
+    );
     let label = echoed.as_ref().unwrap_or(&target.label);
     let out = &mut s.out;
     out.clear();

@@ -136,7 +136,7 @@ pub(crate) fn decide<H: Fields + ?Sized>(
     };
     let choice = match pin.as_deref() {
         None => pick::choose(table, None, key),
-        Some(pin) => match pick::pinned_deployment(pin, &config.pins) {
+        Some(pin) => match config.pins.resolve(pin) {
             Some(id) => pick::honour_age(pick::choose(table, Some(id), key), &config.pins),
             None => Choice::Stale,
         },
@@ -171,7 +171,7 @@ pub(crate) fn decide<H: Fields + ?Sized>(
         }
         _ => PageCookie::Untouched,
     };
-    let keep_pin = pinned && (config.pins.keys.is_some() || page_cookie == PageCookie::Set);
+    let keep_pin = pinned && (config.pins.strict() || page_cookie == PageCookie::Set);
     Ok(Decided::Go(Decision {
         target,
         pinned,

@@ -185,7 +185,7 @@ async fn anchor_rotation(shared: &Shared, store: &SharedStore) -> bool {
         }
     };
     let at = switchyard_core::UnixTime(rotation.rotated_at as f64);
-    keys.anchor_previous(at, pins.previous_grace);
+    pins.anchor_rotation(at);
     tracing::info!(rotated_at = %at.rfc3339(), grace = ?pins.previous_grace,
         "previous pin secret accepted until the grace after the recorded rotation");
     true
@@ -201,11 +201,7 @@ fn report(shared: &Shared) -> RouterReport {
         snapshot_version: table.as_ref().map(|t| t.version),
         deployments: table.as_ref().map_or(0, |t| t.snapshot.deployments.len()),
         store_diverged: shared.health.store_diverged.load(Relaxed),
-        pins: switchyard_core::pin::PinPolicy {
-            strict: pins.keys.is_some(),
-            ttl_secs: pins.ttl.as_secs(),
-            max_pin_age_secs: pins.max_age.map(|d| d.as_secs()),
-        },
+        pins: pins.policy(),
         private_listener: shared.private_addr.clone(),
     }
 }

@@ -7,7 +7,10 @@ use std::{collections::HashMap, sync::Arc};
 use http::{HeaderValue, uri::Authority};
 use switchyard_core::{DeploymentId, DeploymentState, RoutingNames, Snapshot, names::timing};
 
-use crate::state::traffic::{Traffic, TrafficRegistry};
+use crate::{
+    pins::Pins,
+    state::traffic::{Traffic, TrafficRegistry},
+};
 
 /// Everything the request path needs about one deployment, precomputed.
 #[derive(Debug)]
@@ -62,7 +65,7 @@ impl Table {
     pub fn build(
         snap: &Snapshot,
         names: &RoutingNames,
-        pins: &crate::config::Pins,
+        pins: &Pins,
         traffic: &TrafficRegistry,
     ) -> Self {
         let now = switchyard_core::UnixTime::now();
@@ -77,13 +80,7 @@ impl Table {
                 }
             };
             let id = &d.deployment_id;
-            // In strict mode the label is a signed token, minted once per
-            // table (tables are rebuilt on every reload, well within the
-            // token's lifetime).
-            let pin = match &pins.keys {
-                Some(keys) => keys.mint(id, now, pins.ttl),
-                None => id.to_string(),
-            };
+            let pin = pins.mint(id, now);
             let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
                 continue;
             };
@@ -101,12 +98,12 @@ impl Table {
                     Some([HeaderValue::try_from(plain).ok()?, secure])
                 }),
                 drain_started_at: d.drain_started_at,
-                label: HeaderValue::try_from(timing::label(
+                label: Pins::label(
                     &pin,
                     id.as_str(),
                     snap.active.as_ref().map(DeploymentId::as_str),
-                ))
-                .unwrap_or_else(|_| HeaderValue::from_static(timing::PIN)),
+                )
+                .unwrap_or_else(|| HeaderValue::from_static(timing::PIN)),
                 traffic: traffic.get(id),
                 pin,
             };
