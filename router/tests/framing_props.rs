@@ -115,10 +115,24 @@ struct Model {
     splits: Vec<f64>,
 }
 
-/// One change that makes a request ambiguous or invalid, and the status
-/// the router owes it.
-#[derive(Debug, Clone, Copy)]
-enum Hostile {
+/// Declares the hostile mutations once: the enum and the list the cases
+/// draw from.
+macro_rules! mutations {
+    ($($name:ident),* $(,)?) => {
+        /// One change that makes a request ambiguous or invalid, and the
+        /// status the router owes it.
+        #[derive(Debug, Clone, Copy)]
+        enum Hostile {
+            $($name),*
+        }
+
+        impl Hostile {
+            const ALL: &'static [Hostile] = &[$(Hostile::$name),*];
+        }
+    };
+}
+
+mutations![
     TwoLengths,
     LengthAndChunked,
     SignedLength,
@@ -136,7 +150,7 @@ enum Hostile {
     HugeChunk,
     BadChunkSize,
     NoSpaceInRequestLine,
-}
+];
 
 impl Hostile {
     fn status(self) -> u16 {
@@ -213,26 +227,7 @@ fn model() -> impl Strategy<Value = Model> {
 }
 
 fn hostile() -> impl Strategy<Value = Hostile> {
-    use Hostile::*;
-    prop::sample::select(vec![
-        TwoLengths,
-        LengthAndChunked,
-        SignedLength,
-        LengthList,
-        HugeLength,
-        ObsFold,
-        BareLf,
-        NulInValue,
-        CrInValue,
-        SpaceBeforeColon,
-        UnknownCoding,
-        CodingAfterChunked,
-        ChunkedTwice,
-        ChunkedInHttp10,
-        HugeChunk,
-        BadChunkSize,
-        NoSpaceInRequestLine,
-    ])
+    prop::sample::select(Hostile::ALL)
 }
 
 fn hex(n: usize) -> String {

@@ -387,22 +387,6 @@ async fn staggered_reload_spreads_closes_over_the_window() {
     );
 }
 
-/// A backend that answers any handshake with a 101 of its own making.
-async fn switching_backend(head: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let _ = s.write_all(head.as_bytes()).await;
-            let _ = s.read(&mut buf).await;
-        }
-    });
-    url
-}
-
 #[tokio::test]
 async fn a_backend_switching_with_the_wrong_accept_or_an_unoffered_subprotocol_is_502() {
     for head in [
@@ -412,7 +396,9 @@ async fn a_backend_switching_with_the_wrong_accept_or_an_unoffered_subprotocol_i
         "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
     ] {
         let store = memory_store();
-        active_at(&store, "v1", switching_backend(head).await).await;
+        // A 101 of the backend's own making, whatever it was asked.
+        let (url, _) = scripted_backend(b"\r\n\r\n", head.as_bytes(), After::Hold).await;
+        active_at(&store, "v1", url).await;
         let r = TestRouter::start(test_config(), store).await;
         let text = raw(
             r.addr,

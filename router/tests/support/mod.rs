@@ -254,3 +254,46 @@ pub async fn counted(backend: &Backend) -> (String, std::sync::Arc<std::sync::at
     });
     (url, count)
 }
+
+/// What a scripted backend does after its answer.
+#[derive(Debug, Clone, Copy)]
+pub enum After {
+    /// Reads on and never answers again.
+    Hold,
+    /// Closes at once, whatever the client still sends.
+    Close,
+}
+
+/// A raw backend: on each connection it reads until `until` has arrived,
+/// answers `reply` as it is, reports what it read, then does `after`. For
+/// answers and framings a well-behaved server would not send.
+pub async fn scripted_backend(
+    until: &'static [u8],
+    reply: &'static [u8],
+    after: After,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(until.len()).any(|w| w == until) {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(reply).await;
+                let _ = tx.send(got);
+                if let After::Hold = after {
+                    while let Ok(1..) = s.read(&mut buf).await {}
+                }
+            });
+        }
+    });
+    (url, rx)
+}
