@@ -149,6 +149,8 @@ mutations![
     ChunkedInHttp10,
     HugeChunk,
     BadChunkSize,
+    HugeExtension,
+    HugeTrailer,
     NoSpaceInRequestLine,
 ];
 
@@ -266,6 +268,8 @@ fn render(m: &Model, id: &str, hostile: Option<Hostile>) -> Vec<u8> {
                     | ChunkedInHttp10
                     | HugeChunk
                     | BadChunkSize
+                    | HugeExtension
+                    | HugeTrailer
                     | UnknownCoding
                     | CodingAfterChunked
             )
@@ -319,7 +323,11 @@ fn render(m: &Model, id: &str, hostile: Option<Hostile>) -> Vec<u8> {
                     Some(BadChunkSize) if i == 0 => format!("0x{}", hex(p.len())),
                     _ => hex(p.len()),
                 };
-                let ext = if extension { ";k=\"v\"" } else { "" };
+                let ext = match hostile {
+                    Some(HugeExtension) if i == 0 => format!(";k={}", "e".repeat(20_000)),
+                    _ if extension => ";k=\"v\"".to_owned(),
+                    _ => String::new(),
+                };
                 out.extend_from_slice(format!("{size}{ext}\r\n").as_bytes());
                 out.extend_from_slice(p);
                 out.extend_from_slice(b"\r\n");
@@ -327,6 +335,9 @@ fn render(m: &Model, id: &str, hostile: Option<Hostile>) -> Vec<u8> {
             out.extend_from_slice(b"0\r\n");
             if trailer {
                 out.extend_from_slice(b"x-trailer: t\r\n");
+            }
+            if let Some(HugeTrailer) = hostile {
+                out.extend_from_slice(format!("x-huge: {}\r\n", "t".repeat(20_000)).as_bytes());
             }
             out.extend_from_slice(b"\r\n");
         }

@@ -294,12 +294,22 @@ enum State {
     Done,
 }
 
+/// Chunk extensions and trailers are dropped, not passed on, but still
+/// read: past these many bytes in one body they are refused, so a peer
+/// cannot keep a connection busy on framing that carries nothing (hyper
+/// holds extensions to the same bound).
+const MAX_EXTENSIONS: u32 = 16 * 1024;
+const MAX_TRAILERS: u32 = 16 * 1024;
+
 /// A chunked-coding decoder that re-encodes as it goes: the data of each
 /// input chunk becomes an output chunk of the router's own framing.
 #[derive(Debug)]
 pub struct Dechunk {
     state: State,
     data: u64,
+    /// Extension and trailer bytes read so far.
+    extensions: u32,
+    trailers: u32,
 }
 
 impl Default for Dechunk {
@@ -307,6 +317,8 @@ impl Default for Dechunk {
         Self {
             state: State::Size { n: 0, digits: 0 },
             data: 0,
+            extensions: 0,
+            trailers: 0,
         }
     }
 }
@@ -345,11 +357,17 @@ impl Dechunk {
                     b'\r' => State::SizeLf { n },
                     _ => return Err("malformed chunk size"),
                 },
-                State::Ext { n } => match b {
-                    b'\r' => State::SizeLf { n },
-                    b'\t' | 0x20..=0x7e | 0x80..=0xff => State::Ext { n },
-                    _ => return Err("malformed chunk extension"),
-                },
+                State::Ext { n } => {
+                    self.extensions += 1;
+                    if self.extensions > MAX_EXTENSIONS {
+                        return Err("chunk extensions too large");
+                    }
+                    match b {
+                        b'\r' => State::SizeLf { n },
+                        b'\t' | 0x20..=0x7e | 0x80..=0xff => State::Ext { n },
+                        _ => return Err("malformed chunk extension"),
+                    }
+                }
                 State::SizeLf { n } => match b {
                     b'\n' if n == 0 => State::TrailerStart,
                     b'\n' => State::Data { left: n },
@@ -372,11 +390,17 @@ impl Dechunk {
                 State::DataLf if b == b'\n' => State::Size { n: 0, digits: 0 },
                 State::DataCr | State::DataLf => return Err("chunk data not ended by CRLF"),
                 State::TrailerStart if b == b'\r' => State::EndLf,
-                State::TrailerStart | State::TrailerLine => match b {
-                    b'\r' => State::TrailerLf,
-                    b'\n' => return Err("bare LF in trailer section"),
-                    _ => State::TrailerLine,
-                },
+                State::TrailerStart | State::TrailerLine => {
+                    self.trailers += 1;
+                    if self.trailers > MAX_TRAILERS {
+                        return Err("trailer section too large");
+                    }
+                    match b {
+                        b'\r' => State::TrailerLf,
+                        b'\n' => return Err("bare LF in trailer section"),
+                        _ => State::TrailerLine,
+                    }
+                }
                 State::TrailerLf if b == b'\n' => State::TrailerStart,
                 State::EndLf if b == b'\n' => {
                     out.extend_from_slice(b"0\r\n\r\n");
@@ -451,6 +475,8 @@ mod tests {
             b"10000000000000000\r\n",
             b"0\r\nx: 1\n\r\n",
             b"0x5\r\nhello\r\n0\r\n\r\n",
+            &[b"5;".as_slice(), &[b'e'; 20_000], b"\r\nhello\r\n0\r\n\r\n"].concat(),
+            &[b"0\r\nx: ".as_slice(), &[b't'; 20_000], b"\r\n\r\n"].concat(),
         ] {
             assert!(
                 decode_in_pieces(bad, bad.len()).is_err(),
