@@ -2,8 +2,10 @@
 //!
 //! Expiry uses tokio's clock so tests can pause time instead of sleeping.
 
+mod state;
+
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::BTreeMap,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -17,10 +19,12 @@ use tokio::{
 
 use crate::{
     DeleteOutcome, Heartbeat, JOURNAL_LEN, JournalEntry, LockToken, NewDeployment, Promotion,
-    ReloadNotice, ReplicaView, RequestStats, Result, RouterReport, StatsWindow, Store, StoreError,
-    StoreEvent, Subscription, WindowStats,
+    ReloadNotice, ReplicaView, RequestStats, Result, StatsWindow, Store, StoreError, StoreEvent,
+    Subscription, WindowStats,
     types::{STATS_RETENTION_SECS, STATS_WINDOW_SECS},
 };
+
+use state::{Replica, State};
 
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -36,32 +40,6 @@ impl std::fmt::Debug for MemoryStore {
 struct Inner {
     state: Mutex<State>,
     events: broadcast::Sender<StoreEvent>,
-}
-
-#[derive(Default)]
-struct State {
-    snap: Snapshot,
-    services: HashMap<String, DeploymentId>,
-    replicas: HashMap<String, Replica>,
-    stats: HashMap<(DeploymentId, StatsWindow), Window>,
-    locks: HashMap<String, (String, Instant)>,
-    meta: HashMap<String, String>,
-    journal: VecDeque<JournalEntry>,
-}
-
-/// One deployment's statistics window: requests, and each replica's latest
-/// count of open WebSockets.
-#[derive(Default)]
-struct Window {
-    requests: RequestStats,
-    websockets: HashMap<String, u64>,
-}
-
-struct Replica {
-    expires: Instant,
-    seen: UnixTime,
-    leases: Vec<(DeploymentId, u64)>,
-    report: Option<RouterReport>,
 }
 
 impl Default for MemoryStore {
@@ -98,58 +76,6 @@ impl MemoryStore {
             version: state.snap.version,
         });
         state.snap.version
-    }
-}
-
-impl State {
-    fn promote(&mut self, id: &DeploymentId, now: UnixTime) -> Result<Option<DeploymentId>> {
-        let target = self
-            .snap
-            .deployments
-            .get(id)
-            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        if target.state == DeploymentState::Revoked {
-            return Err(StoreError::WrongState {
-                id: id.clone(),
-                state: "revoked".into(),
-                action: "promote",
-            });
-        }
-        // The previous active one, and a rollout candidate that had a share
-        // of unpinned traffic, drain; other pending deployments are
-        // previews and stay pending.
-        let candidate = self.snap.rollout.as_ref().map(|r| r.deployment_id.clone());
-        for d in self.snap.deployments.values_mut() {
-            let had_traffic = d.state == DeploymentState::Active
-                || (d.state == DeploymentState::Pending
-                    && candidate.as_ref() == Some(&d.deployment_id));
-            if d.deployment_id == *id {
-                d.state = DeploymentState::Active;
-                d.drain_started_at = None;
-            } else if had_traffic {
-                d.state = DeploymentState::Draining;
-                d.drain_started_at = Some(now);
-            }
-        }
-        self.snap.rollout = None;
-        Ok(self.snap.active.replace(id.clone()).filter(|p| p != id))
-    }
-
-    /// A deployment that stops serving ends any rollout it was the candidate of.
-    fn end_rollout_of(&mut self, id: &DeploymentId) {
-        if self
-            .snap
-            .rollout
-            .as_ref()
-            .is_some_and(|r| r.deployment_id == *id)
-        {
-            self.snap.rollout = None;
-        }
-    }
-
-    fn expire_replicas(&mut self) {
-        let now = Instant::now();
-        self.replicas.retain(|_, r| r.expires > now);
     }
 }
 
