@@ -20,7 +20,7 @@ mod support;
 use std::{
     net::{Ipv4Addr, SocketAddr},
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering::SeqCst},
@@ -32,7 +32,11 @@ use futures_util::{SinkExt, StreamExt};
 use support::*;
 use switchyard_core::UnixTime;
 use switchyard_store::{NewDeployment, RedisSettings, RedisStore, Store};
-use switchyard_testkit::{redis::command_at, sentinel::bulk_strings};
+use switchyard_testkit::{
+    netns::{self, Net, Proc, run},
+    redis::command_at,
+    sentinel::bulk_strings,
+};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -40,160 +44,6 @@ const PRIMARY: &str = "switchyard";
 const ROUTERS: usize = 3;
 const SOCKETS: usize = 6;
 const PARTITION: Duration = Duration::from_secs(60);
-
-/// Runs a command to completion; its stderr on failure.
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The namespaces and the bridge joining them; torn down on drop.
-struct Net {
-    tag: String,
-    subnet: u8,
-    spaces: Vec<String>,
-    dir: PathBuf,
-}
-
-impl Net {
-    fn new() -> Result<Self, String> {
-        let pid = std::process::id();
-        let tag = format!("sy{}", pid % 100_000);
-        let dir = std::env::temp_dir().join(format!("switchyard-fleet-{pid}"));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let net = Self {
-            subnet: (pid % 200 + 20) as u8,
-            spaces: vec![],
-            dir,
-            tag,
-        };
-        let bridge = net.bridge();
-        run("ip", &["link", "add", &bridge, "type", "bridge"])?;
-        run(
-            "ip",
-            &["addr", "add", &format!("{}/24", net.ip(1)), "dev", &bridge],
-        )?;
-        run("ip", &["link", "set", &bridge, "up"])?;
-        Ok(net)
-    }
-
-    fn bridge(&self) -> String {
-        format!("{}br", self.tag)
-    }
-
-    fn ip(&self, host: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, self.subnet, host)
-    }
-
-    /// A namespace with one interface on the bridge at `.host`.
-    fn host(&mut self, name: &str, host: u8) -> Result<String, String> {
-        let ns = format!("{}-{name}", self.tag);
-        run("ip", &["netns", "add", &ns])?;
-        self.spaces.push(ns.clone());
-        let outside = format!("{}v{host}", self.tag);
-        run(
-            "ip",
-            &[
-                "link", "add", &outside, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-            ],
-        )?;
-        run(
-            "ip",
-            &["link", "set", &outside, "master", &self.bridge(), "up"],
-        )?;
-        let addr = format!("{}/24", self.ip(host));
-        run("ip", &["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
-        run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    /// A process inside `ns`, logging to a file named `name`.
-    fn spawn(
-        &self,
-        ns: &str,
-        name: &str,
-        program: &str,
-        args: &[&str],
-        env: &[(&str, String)],
-    ) -> Proc {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns, program]).args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Proc {
-            child: Some(child),
-            name: name.into(),
-            log: self.dir.join(format!("{name}.log")),
-        }
-    }
-
-    /// Runs `tc` inside `ns`.
-    fn tc(&self, ns: &str, args: &[&str]) -> Result<(), String> {
-        let mut all = vec!["netns", "exec", ns, "tc"];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in &self.spaces {
-            let _ = run("ip", &["netns", "del", ns]);
-        }
-        let _ = run("ip", &["link", "del", &self.bridge()]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-struct Proc {
-    child: Option<Child>,
-    name: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!(
-            "--- {} ---\n{}",
-            self.name,
-            lines[lines.len().saturating_sub(15)..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn example_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -217,11 +67,7 @@ fn can_run() -> Result<(), String> {
             return Err(format!("{tool} is not installed"));
         }
     }
-    let probe = format!("syprobe{}", std::process::id());
-    run("ip", &["netns", "add", &probe])
-        .map_err(|e| format!("cannot make network namespaces here ({e})"))?;
-    let _ = run("ip", &["netns", "del", &probe]);
-    Ok(())
+    netns::available()
 }
 
 /// What the traffic saw.
@@ -394,7 +240,7 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
     if let Err(why) = can_run() {
         panic!("the fleet test cannot run here: {why}");
     }
-    let mut net = Net::new().unwrap();
+    let mut net = Net::new("fleet").unwrap();
     let redis_ns = net.host("redis", 2).unwrap();
     let redis_ip = net.ip(2).to_string();
     let redis_cidr = format!("{redis_ip}/32");
@@ -561,27 +407,25 @@ async fn a_fleet_survives_failover_a_slow_or_cut_store_link_and_a_lost_router() 
     // HAProxy in front, as the load balancer.
     let lb = SocketAddr::from((Ipv4Addr::LOCALHOST, switchyard_testkit::free_port()));
     assert_eq!(ROUTERS, 3, "examples/fleet/haproxy.cfg names three routers");
-    let mut haproxy = Proc {
-        child: Some(
-            // The README's example configuration, as is.
-            Command::new("haproxy")
-                .args(["-db", "-f"])
-                .arg(example_path("haproxy.cfg"))
-                .env("SWITCHYARD_LB", lb.to_string())
-                .envs(
-                    router_addrs
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| (format!("ROUTER_{i}"), a.to_string())),
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        ),
-        name: "haproxy".into(),
-        log: PathBuf::from("/dev/null"),
-    };
+    // The README's example configuration, as is.
+    let mut haproxy = Proc::adopt(
+        Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(example_path("haproxy.cfg"))
+            .env("SWITCHYARD_LB", lb.to_string())
+            .envs(
+                router_addrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("ROUTER_{i}"), a.to_string())),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        "haproxy",
+        PathBuf::from("/dev/null"),
+    );
     eventually(Duration::from_secs(10), "HAProxy to route", || async move {
         (try_get(lb, "/").await?.status == 200).then_some(())
     })

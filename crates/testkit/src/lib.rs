@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod metrics;
+pub mod netns;
 pub mod railway;
 pub mod redis;
 pub mod schema;
