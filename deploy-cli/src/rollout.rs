@@ -11,7 +11,7 @@ use switchyard_store::{JournalKind, RequestStats, StatsWindow};
 
 use crate::{
     Context, Failure,
-    commands::promote::{PromoteArgs, promote, usage_if_caller},
+    commands::promote::{Checks, PromoteArgs, promote, usage_if_caller},
     usage,
 };
 
@@ -24,6 +24,7 @@ pub async fn watch(
     env: &dyn EnvSource,
     id: &DeploymentId,
     args: &PromoteArgs,
+    checks: &Checks,
 ) -> Result<(), Failure> {
     let max_ratio = args.max_5xx_ratio.unwrap_or(0.05);
     if !(0.0..=1.0).contains(&max_ratio) {
@@ -55,7 +56,7 @@ pub async fn watch(
             "--step-deadline ({step_deadline:?}) must be at least --step-interval ({interval:?})"
         )));
     }
-    args.verify.before(env, id).await?;
+    checks.before(env, id).await?;
     for step in steps {
         if step == 100 {
             break;
@@ -138,7 +139,7 @@ pub async fn watch(
             tokio::time::sleep(Duration::from_millis(500).min(interval)).await;
         }
     }
-    promote(ctx, env, id, &args.verify, JournalKind::Promoted).await
+    promote(ctx, env, id, checks, JournalKind::Promoted).await
 }
 
 /// The candidate's requests since `since` (whole statistics windows).

@@ -23,7 +23,10 @@ use switchyard_core::{
 };
 use switchyard_store::{NewDeployment, StoreError};
 
-use super::parse_id;
+use super::{
+    parse_id,
+    promote::{Checks, Verify},
+};
 use crate::{
     Context, Failure,
     checks::{wait_healthy, wait_until_serving},
@@ -77,15 +80,8 @@ pub struct DeployArgs {
     /// The shared-state generation this build works with (schema, session format); promotion never moves unpinned traffic to a lower one without --force [default: 0]
     #[arg(long, value_name = "N")]
     pub state_epoch: Option<u64>,
-    /// Path that must answer 2xx before promotion
-    #[arg(long)]
-    pub health_path: Option<String>,
-    /// Public router URL; checks go through it (pinned before promotion, unpinned after)
-    #[arg(long)]
-    pub router_url: Option<String>,
-    /// How long to wait for the health check and for the router [default: 60s]
-    #[arg(long)]
-    pub timeout: Option<String>,
+    #[command(flatten)]
+    pub verify: Verify,
     /// Railway: port the backend listens on (PORT is set to it) [default: 8000]
     #[arg(long)]
     pub port: Option<u16>,
@@ -125,13 +121,11 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
                 .map_or_else(|| "prod".to_string(), |(v, _)| v),
         )?,
     };
-    let timeout = duration(
-        "--timeout",
-        args.timeout.as_deref(),
-        Duration::from_secs(60),
-    )?;
-    let router = super::router_url(env, args.router_url.as_deref())?;
-    let health_path = super::health_path(env, args.health_path.as_deref())?;
+    let Checks {
+        router,
+        health_path,
+        timeout,
+    } = args.verify.resolve(env)?;
     let before = super::snapshot(ctx).await?;
     if router.is_some() || args.no_promote {
         crate::checks::strict_needs_secret(&ctx.store, env).await?;

@@ -56,13 +56,14 @@ pub struct RollbackArgs {
 }
 
 /// How a promotion is verified through the public router: the pinned
-/// health check before, the unpinned check after.
+/// health check before, the unpinned check after. The flags `deploy`,
+/// `promote` and `rollback` share.
 #[derive(Debug, Args)]
 pub struct Verify {
-    /// Public router URL; checks go through it
+    /// Public router URL; checks go through it (pinned before promotion, unpinned after)
     #[arg(long)]
     pub router_url: Option<String>,
-    /// Must answer 2xx through the router with the pin before promoting
+    /// Path that must answer 2xx before promotion (through the router, with the pin, when there is one)
     #[arg(long)]
     pub health_path: Option<String>,
     /// How long each check may take [default: 60s]
@@ -71,41 +72,46 @@ pub struct Verify {
 }
 
 impl Verify {
-    fn router(&self, env: &dyn EnvSource) -> Result<Option<String>, Failure> {
-        super::router_url(env, self.router_url.as_deref())
+    /// The checks these flags (or their variables) ask for, read once: a
+    /// bad value is an error now, whether or not a router is given.
+    pub fn resolve(&self, env: &dyn EnvSource) -> Result<Checks, Failure> {
+        Ok(Checks {
+            router: super::router_url(env, self.router_url.as_deref())?,
+            health_path: super::health_path(env, self.health_path.as_deref())?,
+            timeout: super::timeout(
+                "--timeout",
+                self.timeout.as_deref(),
+                Duration::from_secs(60),
+            )?,
+        })
     }
+}
 
-    fn timeout(&self) -> Result<Duration, Failure> {
-        super::timeout(
-            "--timeout",
-            self.timeout.as_deref(),
-            Duration::from_secs(60),
-        )
-    }
+/// The checks of a promotion, resolved.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    pub router: Option<String>,
+    pub health_path: String,
+    pub timeout: Duration,
+}
 
+impl Checks {
     /// The pinned check; nothing to do without a router URL.
     pub(crate) async fn before(
         &self,
         env: &dyn EnvSource,
         id: &DeploymentId,
     ) -> Result<(), Failure> {
-        if let Some(r) = self.router(env)? {
-            check_pinned(
-                env,
-                &r,
-                id,
-                &super::health_path(env, self.health_path.as_deref())?,
-                self.timeout()?,
-            )
-            .await?;
+        if let Some(r) = &self.router {
+            check_pinned(env, r, id, &self.health_path, self.timeout).await?;
         }
         Ok(())
     }
 
     /// The unpinned check: every replica serves `id`.
-    async fn after(&self, env: &dyn EnvSource, id: &DeploymentId) -> Result<(), Failure> {
-        if let Some(r) = self.router(env)? {
-            wait_until_serving(&r, id, self.timeout()?).await?;
+    async fn after(&self, id: &DeploymentId) -> Result<(), Failure> {
+        if let Some(r) = &self.router {
+            wait_until_serving(r, id, self.timeout).await?;
         }
         Ok(())
     }
@@ -126,10 +132,8 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         Some(d) => epoch_guard(&snap, d, args.force)?,
     }
-    // Checked whether or not a router is given, so a bad value is an
-    // error now rather than when a router URL is added later.
-    args.verify.timeout()?;
-    if args.verify.router(env)?.is_some() {
+    let checks = args.verify.resolve(env)?;
+    if checks.router.is_some() {
         crate::checks::strict_needs_secret(&ctx.store, env).await?;
     } else if !ctx.json {
         eprintln!(
@@ -138,12 +142,12 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         );
     }
     if args.watch {
-        return crate::rollout::watch(ctx, env, &id, &args).await;
+        return crate::rollout::watch(ctx, env, &id, &args, &checks).await;
     }
     match args.percent {
         Some(0) | Some(101..) => return Err(usage("--percent must be 1 to 100")),
         Some(p @ 1..=99) => {
-            args.verify.before(env, &id).await?;
+            checks.before(env, &id).await?;
             ctx.store
                 .set_rollout(Some((&id, p)))
                 .await
@@ -162,7 +166,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PromoteArgs) -> Resul
         }
         _ => {}
     }
-    promote(ctx, env, &id, &args.verify, JournalKind::Promoted).await
+    promote(ctx, env, &id, &checks, JournalKind::Promoted).await
 }
 
 pub async fn rollback(
@@ -219,17 +223,18 @@ pub async fn rollback(
     };
     epoch_guard(&snap, target, args.force)?;
     let id = target.deployment_id.clone();
-    promote(ctx, env, &id, &args.verify, JournalKind::RolledBack).await
+    let checks = args.verify.resolve(env)?;
+    promote(ctx, env, &id, &checks, JournalKind::RolledBack).await
 }
 
 pub(crate) async fn promote(
     ctx: &Context,
     env: &dyn EnvSource,
     id: &DeploymentId,
-    verify: &Verify,
+    checks: &Checks,
     kind: JournalKind,
 ) -> Result<(), Failure> {
-    verify.before(env, id).await?;
+    checks.before(env, id).await?;
     let p = ctx
         .store
         .promote(id, UnixTime::now())
@@ -240,7 +245,7 @@ pub(crate) async fn promote(
         .as_ref()
         .map_or(String::new(), |prev| format!("{prev} drains"));
     ctx.journal(kind, id, from).await;
-    verify.after(env, id).await?;
+    checks.after(id).await?;
     ctx.say(
         || match &p.previous {
             Some(prev) => format!("{id} is active; {prev} is draining\n"),
