@@ -309,3 +309,24 @@ async fn an_expectation_other_than_100_continue_is_417() {
     assert_eq!(connections.load(SeqCst), 0);
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_request_with_an_unread_body_closes_so_its_body_is_never_read_as_a_request() {
+    let (r, _v1, connections) = one_backend(test_config()).await;
+    // Two pins that disagree: the router refuses before reading the body,
+    // whose bytes happen to look like a request of their own.
+    let smuggled = b"GET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut req = format!(
+        "POST /echo HTTP/1.1\r\nhost: x\r\nx-pulse-deployment: v1\r\n\
+         x-pulse-deployment: v2\r\ncontent-length: {}\r\n\r\n",
+        smuggled.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(smuggled);
+    let text = raw(r.addr, &req).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    assert_eq!(connections.load(SeqCst), 0);
+    r.shutdown().await;
+}

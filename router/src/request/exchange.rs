@@ -132,7 +132,12 @@ pub async fn exchange(
     let decision = match route::decide(shared, ask) {
         Ok(Decided::Go(d)) => d,
         Ok(Decided::Stale) => return Next::Handoff,
-        Err(e) => return answer(s, &id, &method, path, e, close).await,
+        // A body still unread leaves nowhere to find the next request
+        // (RFC 9112 §9.6): the answer closes.
+        Err(e) => {
+            let unread = facts.body != BodyKind::None;
+            return answer(s, &id, &method, path, e, close || unread).await;
+        }
     };
     if !decision.pinned && crate::request::fallthrough::applies(shared, &method, path) {
         return Next::Handoff;
