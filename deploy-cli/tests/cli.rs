@@ -627,6 +627,20 @@ fn the_redis_password_never_appears_in_output() {
     }
 }
 
+/// docs/settings.md names every CLI setting and its variables.
+#[test]
+fn docs_settings_names_every_setting_and_variable() {
+    use switchyard_core::config::{doc_section, undocumented};
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/settings.md"),
+    )
+    .unwrap();
+    let section = doc_section(&doc, "`switchyard` (CLI)");
+    assert!(section.starts_with("# `switchyard` (CLI)"));
+    let missing = undocumented(section, "", switchyard_cli::settings::ALL);
+    assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
+}
+
 /// Every flag of every subcommand says what it does in `--help`.
 #[test]
 fn every_setting_is_a_flag_and_help_names_its_variables_and_file_key() {

@@ -365,6 +365,18 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_doc_check_finds_a_missing_flag_or_variable() {
+        let doc = "# Settings\n\n# `a`\n| `--x` | `X_VAR` |\n\n# `b`\n| `--y` | as a |\n";
+        let a = doc_section(doc, "`a`");
+        assert!(a.starts_with("# `a`") && !a.contains("--y"));
+        let b = doc_section(doc, "`b`");
+        const X: Setting = Setting::new("--x", &["X_VAR"]);
+        const Y: Setting = Setting::new("--y", &["X_VAR", "Y_VAR"]);
+        assert!(undocumented(a, "", &[X]).is_empty());
+        assert_eq!(undocumented(b, a, &[X, Y]), ["--x", "--y (Y_VAR)"]);
+    }
+
     const PORT: Setting = Setting::new("--port", &["SWITCHYARD_PORT", "PORT"]);
     const GRACE: Setting = Setting::new("--grace", &["GRACE_SECONDS"]);
 
@@ -518,6 +530,37 @@ fn edits(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// One program's section of docs/settings.md: from its `# {heading}` line
+/// to the next top-level heading.
+pub fn doc_section<'d>(doc: &'d str, heading: &str) -> &'d str {
+    let start = doc
+        .find(&format!("\n# {heading}"))
+        .map_or(doc.len(), |i| i + 1);
+    let rest = &doc[start..];
+    let end = rest[1..].find("\n# ").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
+}
+
+/// What a program's section of docs/settings.md leaves out of `settings`:
+/// a flag it never names, or a variable named neither there nor in
+/// `shared` (the section it points to, as the janitor's "as the router").
+/// The page is written by hand; this keeps it from falling behind the
+/// table the program resolves with.
+pub fn undocumented(section: &str, shared: &str, settings: &[Setting]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for s in settings {
+        if s.flag.starts_with("--") && !section.contains(s.flag) {
+            missing.push(s.flag.to_string());
+        }
+        for var in s.env {
+            if !section.contains(var) && !shared.contains(var) {
+                missing.push(format!("{} ({var})", s.flag));
+            }
+        }
+    }
+    missing
 }
 
 /// The settings whose flag no argument of `cmd` (or its subcommands) has.

@@ -293,6 +293,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn docs_settings_names_every_setting_and_variable() {
+        use switchyard_core::config::{doc_section, undocumented};
+        let doc = include_str!("../../../docs/settings.md");
+        let section = doc_section(doc, "`switchyard-janitor`");
+        assert!(section.starts_with("# `switchyard-janitor`"));
+        // The janitor's shared settings are documented "as the router".
+        let router = doc_section(doc, "`switchyard-router`");
+        let missing = undocumented(section, router, settings::ALL);
+        assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
+    }
+
+    #[test]
     fn every_setting_is_a_flag_and_every_flag_says_its_variables() {
         use clap::CommandFactory;
         use switchyard_core::config::{unmatched, without_variables};

@@ -235,6 +235,16 @@ mod tests {
     }
 
     #[test]
+    fn docs_settings_names_every_setting_and_variable() {
+        use switchyard_core::config::{doc_section, undocumented};
+        let doc = include_str!("../../../docs/settings.md");
+        let section = doc_section(doc, "`switchyard-router`");
+        assert!(section.starts_with("# `switchyard-router`"));
+        let missing = undocumented(section, "", settings::ALL);
+        assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
+    }
+
+    #[test]
     fn every_flag_has_help() {
         use clap::CommandFactory;
         for arg in RouterArgs::command().get_arguments() {
