@@ -666,7 +666,7 @@ type Script = Arc<Mutex<(Vec<u8>, Vec<u8>, bool)>>;
 /// A backend that answers every request with the response in `next` (its
 /// head alone to a HEAD), closing after it when that response ends with
 /// its connection.
-async fn scripted_backend(next: Script) -> String {
+async fn answering_backend(next: Script) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -708,7 +708,7 @@ fn a_response_reaches_the_client_with_its_status_and_body() {
         .unwrap();
     let next: Script = Arc::new(Mutex::new((Vec::new(), Vec::new(), false)));
     let router = rt.block_on(async {
-        let url = scripted_backend(next.clone()).await;
+        let url = answering_backend(next.clone()).await;
         let store = memory_store();
         active_at(&store, "v1", url).await;
         TestRouter::start(test_config(), store).await

@@ -147,13 +147,13 @@ pub async fn exchange(
 
     // Step 3, the upstream request, with the start of its body, or the
     // router's own handshake with the backend.
-    let websocket_key = if websocket {
-        if let Err(e) = upgrade::check_handshake(req.headers) {
-            return answer(s, &id, &method, path, e, close).await;
+    let (client_key, websocket_key) = if websocket {
+        match upgrade::check_handshake(req.headers) {
+            Ok(key) => (key, Some(generate_key())),
+            Err(e) => return answer(s, &id, &method, path, e, close).await,
         }
-        Some(generate_key())
     } else {
-        None
+        (&b""[..], None)
     };
     write_request(
         s,
@@ -205,7 +205,12 @@ pub async fn exchange(
             head_request: method == Method::HEAD,
             close,
             started,
-            websocket_key: websocket_key.as_deref(),
+            websocket: websocket_key
+                .as_deref()
+                .map(|backend_key| upgrade::Handshake {
+                    client_key,
+                    backend_key,
+                }),
         },
     )
     .await;

@@ -35,8 +35,8 @@ pub struct Pending<'p> {
     pub head_request: bool,
     pub close: bool,
     pub started: Instant,
-    /// A WebSocket handshake: the key the router sent the backend.
-    pub websocket_key: Option<&'p str>,
+    /// A WebSocket handshake: both keys.
+    pub websocket: Option<upgrade::Handshake<'p>>,
 }
 
 /// How the exchange ended, for the log.
@@ -84,7 +84,7 @@ pub async fn respond(
     let switching = code == 101;
     if switching
         && let Err(why) = upgrade::check_backend_switch(
-            p.websocket_key.unwrap_or_default().as_bytes(),
+            p.websocket.map_or(&b""[..], |h| h.backend_key.as_bytes()),
             Fields::first(fields, "sec-websocket-accept"),
             Fields::first(request_fields, "sec-websocket-protocol"),
             Fields::first(fields, "sec-websocket-protocol"),
@@ -218,7 +218,7 @@ pub async fn respond(
     }
     if switching {
         // RFC 6455 §4.2.2: the client's own handshake, answered.
-        let client_key = Fields::first(request_fields, "sec-websocket-key").unwrap_or_default();
+        let client_key = p.websocket.map_or(&b""[..], |h| h.client_key);
         put_field(out, b"connection", b"upgrade");
         put_field(out, b"upgrade", b"websocket");
         put_field(

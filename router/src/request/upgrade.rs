@@ -59,6 +59,27 @@ const HANDSHAKE_HEADERS: [header::HeaderName; 4] = [
     header::SEC_WEBSOCKET_ACCEPT,
 ];
 
+/// Whether `name` (lowercase) is one of the client's handshake fields.
+pub fn is_client_handshake(name: &str) -> bool {
+    HANDSHAKE_HEADERS.iter().any(|h| h.as_str() == name)
+}
+
+/// The router's own handshake with the backend, besides its key: the same
+/// on both paths.
+pub const BACKEND_HANDSHAKE: [(header::HeaderName, &str); 3] = [
+    (header::CONNECTION, "Upgrade"),
+    (header::UPGRADE, "websocket"),
+    (header::SEC_WEBSOCKET_VERSION, "13"),
+];
+
+/// A WebSocket handshake on its way through the engine: the client's key
+/// (answered in the 101) and the one the router sent the backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Handshake<'k> {
+    pub client_key: &'k [u8],
+    pub backend_key: &'k str,
+}
+
 /// The client's handshake, checked as RFC 6455 §4.2.1 asks before
 /// anything reaches the backend; returns the client's key.
 pub fn check_handshake(fields: &(impl Fields + ?Sized)) -> Result<&[u8], RouterError> {
@@ -163,12 +184,9 @@ fn backend_request(
     rewrite_request(shared, &mut parts, target, &conn.peer_ip, path, host);
     let backend_key = generate_key();
     let h = &mut parts.headers;
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(
-        header::SEC_WEBSOCKET_VERSION,
-        HeaderValue::from_static("13"),
-    );
+    for (name, value) in BACKEND_HANDSHAKE {
+        h.insert(name, HeaderValue::from_static(value));
+    }
     h.insert(
         header::SEC_WEBSOCKET_KEY,
         HeaderValue::from_str(&backend_key).map_err(|_| RouterError::BadRequest("key"))?,

@@ -16,6 +16,7 @@ use crate::{
         head::{self, BodyKind},
         headers,
         session::Session,
+        upgrade,
         write::{lower, named_by_connection, put, put_field},
     },
     state::table::Target,
@@ -73,12 +74,7 @@ pub fn write_request(
             Some("expect") => true,
             // The client's own handshake: the router makes its own with
             // the backend (no extensions: the relay reads every frame).
-            Some(
-                "sec-websocket-key"
-                | "sec-websocket-version"
-                | "sec-websocket-extensions"
-                | "sec-websocket-accept",
-            ) => websocket_key.is_some(),
+            Some(n) if websocket_key.is_some() && upgrade::is_client_handshake(n) => true,
             Some(n) => headers::is_fixed_hop_by_hop(n) || (!trust && headers::is_forwarding(n)),
             None => false,
         };
@@ -107,9 +103,9 @@ pub fn write_request(
         put_field(out, b"transfer-encoding", b"chunked");
     }
     if let Some(key) = websocket_key {
-        put_field(out, b"connection", b"Upgrade");
-        put_field(out, b"upgrade", b"websocket");
-        put_field(out, b"sec-websocket-version", b"13");
+        for (name, value) in upgrade::BACKEND_HANDSHAKE {
+            put_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
         put_field(out, b"sec-websocket-key", key.as_bytes());
     }
     put_field(out, b"host", target.host.as_bytes());
