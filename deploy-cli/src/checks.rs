@@ -132,7 +132,7 @@ pub async fn strict_needs_secret(
     env: &dyn switchyard_core::config::EnvSource,
 ) -> Result<(), Failure> {
     let policy = crate::commands::router_pins(store).await?;
-    if policy.is_some_and(|p| p.strict) && pin_keys(env, None)?.is_none() {
+    if policy.is_some_and(|p| p.strict) && pin_keys(env)?.is_none() {
         return Err(crate::usage(format!(
             "the routers are in strict mode (they publish signed pins), and {PIN_SECRET} is not set here: \
              the CLI's checks and preview links must be signed with the routers' secret. Set {PIN_SECRET} \
@@ -251,26 +251,17 @@ pub async fn check_pinned(
 /// mode): what preview links and the CLI's own checks sign with.
 pub fn pin_keys(
     env: &dyn switchyard_core::config::EnvSource,
-    flag: Option<&str>,
 ) -> Result<Option<switchyard_core::pin::PinKeys>, Failure> {
-    let r = switchyard_core::config::Resolver::new(env);
-    let Some((secret, from)) = r.raw(PIN_SECRET, flag) else {
-        return Ok(None);
-    };
-    switchyard_core::pin::PinKeys::new(secret.trim().as_bytes())
-        .map(Some)
-        .map_err(|why| {
-            crate::usage(format!(
-                "invalid value for {PIN_SECRET} (from {from}): {why}"
-            ))
-        })
+    switchyard_core::config::Resolver::new(env)
+        .optional(&PIN_SECRET)
+        .map_err(crate::usage)
 }
 
 /// The pin the CLI's own checks through the router use: in strict mode
 /// (the routers' `SWITCHYARD_PIN_SECRET` is set here too) a short-lived
 /// signed token, else the bare id.
 pub fn check_pin(env: &dyn switchyard_core::config::EnvSource, id: &DeploymentId) -> String {
-    pin_keys(env, None).ok().flatten().map_or_else(
+    pin_keys(env).ok().flatten().map_or_else(
         || id.to_string(),
         |keys| {
             keys.mint(

@@ -1,5 +1,7 @@
 //! What every store-backed command needs: the store, the platform, and how
-//! to print. Settings resolve flag, then environment, then default.
+//! to print. Settings resolve flag, then environment, then
+//! `switchyard.toml`, then default; the settings that are global flags are
+//! declared in `settings.rs`.
 
 use crate::settings::{
     ENVIRONMENT_ID, PLATFORM, PROJECT_ID, REDIS_PREFIX, REDIS_SERVICE, REDIS_URL,
@@ -8,11 +10,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use switchyard_core::DeploymentId;
-use switchyard_core::config::ConfigError;
-use switchyard_core::{
-    config::{EnvSource, Resolver},
-    names::DEFAULT_PREFIX,
-};
+use switchyard_core::config::{ConfigError, EnvSource, Resolver};
 use switchyard_platform::{SharedPlatform, StaticPlatform};
 use switchyard_railway::RailwayPlatform;
 use switchyard_railway::{Client, ClientSettings};
@@ -22,27 +20,10 @@ use switchyard_store::{
 
 use crate::{Failure, usage};
 
+/// The global options that are not settings.
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Redis URL of the stack's store (redis://, rediss:// or redis+sentinel://)
-    #[arg(long, global = true)]
-    pub redis_url: Option<String>,
-    /// Prefix of every Redis key
-    #[arg(long, global = true)]
-    pub redis_prefix: Option<String>,
-    /// Where backends run: static (given by URL) or railway
-    #[arg(long, global = true)]
-    pub platform: Option<String>,
-    /// Railway project of the stack
-    #[arg(long, global = true)]
-    pub project_id: Option<String>,
-    /// Railway environment
-    #[arg(long, global = true)]
-    pub environment_id: Option<String>,
-    /// Redis service whose REDIS_PUBLIC_URL is the store when no --redis-url is given
-    #[arg(long, global = true)]
-    pub redis_service: Option<String>,
     /// Print one JSON object instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -68,35 +49,23 @@ pub struct Context {
 impl Context {
     pub async fn new(args: &GlobalArgs, env: &dyn EnvSource) -> Result<Self, Failure> {
         let r = Resolver::new(env);
-        let railway = match r.raw(PLATFORM, args.platform.as_deref()) {
-            None => None,
-            Some((p, _)) if p == "static" => None,
-            Some((p, _)) if p == "railway" => Some(railway_platform(args, env).await?),
-            Some((p, from)) => {
-                return Err(usage(format!(
-                    "invalid value {p:?} for {PLATFORM} (from {from}): expected static or railway"
-                )));
-            }
+        let railway = match r.get(&PLATFORM).map_err(usage)?.as_str() {
+            "railway" => Some(railway_platform(env).await?),
+            _ => None,
         };
-        let url = match r.raw(REDIS_URL, args.redis_url.as_deref()) {
-            Some((url, _)) => url,
+        let url = match r.optional(&REDIS_URL).map_err(usage)? {
+            Some(url) => url,
             None => match &railway {
-                Some(rp) => redis_public_url(rp, args, env).await?,
+                Some(rp) => redis_public_url(rp, env).await?,
                 None => {
                     return Err(usage(ConfigError::missing(
-                        REDIS_URL,
+                        &REDIS_URL,
                         "set --redis-url or REDIS_URL to the stack's Redis",
                     )));
                 }
             },
         };
-        let prefix: String = r
-            .value(
-                REDIS_PREFIX,
-                args.redis_prefix.as_deref(),
-                DEFAULT_PREFIX.to_string(),
-            )
-            .map_err(usage)?;
+        let prefix = r.get(&REDIS_PREFIX).map_err(usage)?;
         let store = RedisStore::new(&RedisSettings::new(&url, prefix)).map_err(|e| {
             let e = match e {
                 StoreError::Invalid(why) => why,
@@ -118,7 +87,7 @@ impl Context {
             railway,
             json: args.json,
             yes: args.yes,
-            redis_service: redis_service(args, env),
+            redis_service: redis_service(env)?,
         })
     }
 
@@ -176,16 +145,11 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
 }
 
 /// The stack's Redis service: `--redis-service`, `SWITCHYARD_REDIS_SERVICE`, else pulse-redis.
-pub(crate) fn redis_service(args: &GlobalArgs, env: &dyn EnvSource) -> String {
-    Resolver::new(env)
-        .raw(REDIS_SERVICE, args.redis_service.as_deref())
-        .map_or_else(|| crate::railway::stack::REDIS.to_string(), |(v, _)| v)
+pub(crate) fn redis_service(env: &dyn EnvSource) -> Result<String, Failure> {
+    Resolver::new(env).get(&REDIS_SERVICE).map_err(usage)
 }
 
-pub(crate) async fn railway_platform(
-    args: &GlobalArgs,
-    env: &dyn EnvSource,
-) -> Result<RailwayPlatform, Failure> {
+pub(crate) async fn railway_platform(env: &dyn EnvSource) -> Result<RailwayPlatform, Failure> {
     let r = Resolver::new(env);
     let settings = ClientSettings::from_env_or_login(env).ok_or_else(|| {
         usage("the railway platform needs a token: RAILWAY_API_TOKEN (account or workspace token) or RAILWAY_TOKEN (project token), or a login of the Railway CLI (`railway login`)")
@@ -193,13 +157,12 @@ pub(crate) async fn railway_platform(
     let client = Client::new(settings)?;
     let project_id: String = r
         .required(
-            PROJECT_ID,
-            args.project_id.as_deref(),
+            &PROJECT_ID,
             "the Railway project of the stack (its id is in the project's settings)",
         )
         .map_err(usage)?;
-    let environment_id = match r.raw(ENVIRONMENT_ID, args.environment_id.as_deref()) {
-        Some((id, _)) => id,
+    let environment_id = match r.optional(&ENVIRONMENT_ID).map_err(usage)? {
+        Some(id) => id,
         None => {
             let project = client.project(&project_id).await?;
             let pick = project
@@ -219,12 +182,8 @@ pub(crate) async fn railway_platform(
 
 /// The Redis service's public URL (Railway's TCP proxy): the only way a
 /// laptop or CI reaches the stack's Redis.
-async fn redis_public_url(
-    rp: &RailwayPlatform,
-    args: &GlobalArgs,
-    env: &dyn EnvSource,
-) -> Result<String, Failure> {
-    let service_name = redis_service(args, env);
+async fn redis_public_url(rp: &RailwayPlatform, env: &dyn EnvSource) -> Result<String, Failure> {
+    let service_name = redis_service(env)?;
     let project = rp.client().project(rp.project_id()).await?;
     let Some(service) = project.service(&service_name) else {
         return Err(usage(format!(

@@ -42,13 +42,13 @@ pub struct DemoArgs {
 /// refuses it by name.
 #[derive(Debug, Default, Args)]
 pub struct NotForDemo {
-    #[arg(long, hide = true)]
+    #[arg(long, id = "platform", hide = true)]
     platform: Option<String>,
-    #[arg(long, hide = true)]
+    #[arg(long, id = "project-id", hide = true)]
     project_id: Option<String>,
-    #[arg(long, hide = true)]
+    #[arg(long, id = "environment-id", hide = true)]
     environment_id: Option<String>,
-    #[arg(long, hide = true)]
+    #[arg(long, id = "redis-service", hide = true)]
     redis_service: Option<String>,
     #[arg(long, hide = true)]
     json: bool,
@@ -59,12 +59,17 @@ pub struct NotForDemo {
 }
 
 /// The first global option given that the demo would ignore, as its flag.
-pub fn ignored_option(global: &crate::GlobalArgs) -> Option<&'static str> {
+pub fn ignored_option(
+    global: &crate::GlobalArgs,
+    flags: &dyn switchyard_core::config::EnvSource,
+) -> Option<&'static str> {
+    use crate::settings::{ENVIRONMENT_ID, PLATFORM, PROJECT_ID, REDIS_SERVICE};
+    let given = |flag: &'static str| (flags.flag(flag).is_some(), flag);
     [
-        (global.platform.is_some(), "--platform"),
-        (global.project_id.is_some(), "--project-id"),
-        (global.environment_id.is_some(), "--environment-id"),
-        (global.redis_service.is_some(), "--redis-service"),
+        given(PLATFORM.flag),
+        given(PROJECT_ID.flag),
+        given(ENVIRONMENT_ID.flag),
+        given(REDIS_SERVICE.flag),
         (global.json, "--json"),
         (global.config.is_some(), "--config"),
     ]

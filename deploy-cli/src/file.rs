@@ -21,7 +21,7 @@ use switchyard_core::config::EnvSource;
 fn keys() -> impl Iterator<Item = (&'static str, &'static str)> {
     crate::settings::ALL
         .iter()
-        .filter_map(|s| Some((s.file_key?, *s.env.first()?)))
+        .filter_map(|s| Some((s.file_key()?, *s.env().first()?)))
 }
 
 /// The environment, falling back to the file's values.

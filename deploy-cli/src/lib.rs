@@ -17,6 +17,7 @@ pub mod settings;
 pub mod source;
 
 use clap::{Parser, Subcommand};
+use switchyard_core::config::Flags;
 
 pub use context::{Context, GlobalArgs};
 pub use failure::{Failure, usage};
@@ -69,8 +70,11 @@ pub enum Command {
     Restore(commands::restore::RestoreArgs),
 }
 
-pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Result<(), Failure> {
-    if let (Command::Demo(_), Some(flag)) = (&cli.command, demo::ignored_option(&cli.global)) {
+/// Runs `cli`, its settings read from `flags` (the command line's, over the
+/// environment), with `switchyard.toml` layered under the environment.
+pub async fn run(cli: Cli, flags: &Flags<'_>) -> Result<(), Failure> {
+    if let (Command::Demo(_), Some(flag)) = (&cli.command, demo::ignored_option(&cli.global, flags))
+    {
         return Err(usage(format!(
             "demo runs on this machine with its own store and backends; {flag} does not apply to it (only --redis-url and --redis-prefix do)"
         )));
@@ -83,14 +87,16 @@ pub async fn run(cli: Cli, env: &dyn switchyard_core::config::EnvSource) -> Resu
         Some(p) => p.clone(),
         None => "switchyard.toml".into(),
     };
-    let layered = file::layered(env, std::path::Path::new(&config_path)).map_err(usage)?;
-    let env: &dyn switchyard_core::config::EnvSource = &layered;
+    let layered =
+        file::layered(flags.under(), std::path::Path::new(&config_path)).map_err(usage)?;
+    let src = flags.over(&layered);
+    let env: &dyn switchyard_core::config::EnvSource = &src;
     match cli.command {
         Command::Demo(args) => {
             demo::run(
                 args,
-                cli.global.redis_url.clone(),
-                cli.global.redis_prefix.clone(),
+                env.flag(settings::REDIS_URL.flag),
+                env.flag(settings::REDIS_PREFIX.flag),
             )
             .await
         }

@@ -2,14 +2,17 @@
 
 use std::process::ExitCode;
 
-use switchyard_cli::Cli;
-use switchyard_core::config::ProcessEnv;
+use clap::FromArgMatches;
+use switchyard_cli::{Cli, settings};
+use switchyard_core::config::{Flags, ProcessEnv};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli: Cli = switchyard_core::config::parse_args(switchyard_cli::settings::ALL);
+    let matches = switchyard_core::config::parse_args(settings::command());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let flags = Flags::new(&matches, settings::ALL, &ProcessEnv);
     let json = cli.global.json;
-    match switchyard_cli::run(cli, &ProcessEnv).await {
+    match switchyard_cli::run(cli, &flags).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if json {

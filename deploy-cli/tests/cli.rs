@@ -627,28 +627,37 @@ fn the_redis_password_never_appears_in_output() {
     }
 }
 
-/// docs/settings.md names every CLI setting and its variables.
+/// docs/settings.md's CLI table is what the declarations say.
 #[test]
-fn docs_settings_names_every_setting_and_variable() {
-    use switchyard_core::config::{doc_section, undocumented};
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/settings.md"),
-    )
-    .unwrap();
-    let section = doc_section(&doc, "`switchyard` (CLI)");
-    assert!(section.starts_with("# `switchyard` (CLI)"));
-    let missing = undocumented(section, "", switchyard_cli::settings::ALL);
-    assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
+fn the_settings_page_is_what_the_declarations_say() {
+    switchyard_core::config::settings_page("switchyard", &switchyard_cli::settings::all())
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Every flag of every subcommand says what it does in `--help`.
+/// Every setting with a flag is a flag of some subcommand, and `--help`
+/// names its variables, file key and default.
 #[test]
 fn every_setting_is_a_flag_and_help_names_its_variables_and_file_key() {
-    use clap::CommandFactory;
     use switchyard_cli::settings;
-    use switchyard_core::config::unmatched;
-    let cmd = switchyard_cli::Cli::command();
-    assert!(unmatched(&cmd, settings::ALL).is_empty());
+    fn longs(cmd: &clap::Command, out: &mut Vec<String>) {
+        out.extend(
+            cmd.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(|l| format!("--{l}")),
+        );
+        for sub in cmd.get_subcommands() {
+            longs(sub, out);
+        }
+    }
+    let mut all = Vec::new();
+    longs(&settings::command(), &mut all);
+    for s in settings::ALL.iter().filter(|s| s.flag().starts_with("--")) {
+        assert!(
+            all.iter().any(|l| l == s.flag()),
+            "{} is no subcommand's flag",
+            s.flag()
+        );
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["deploy", "--help"])
         .output()
@@ -665,7 +674,6 @@ fn every_setting_is_a_flag_and_help_names_its_variables_and_file_key() {
 
 #[test]
 fn every_flag_of_every_subcommand_has_help() {
-    use clap::CommandFactory;
     fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
         for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
             if arg
@@ -680,7 +688,11 @@ fn every_flag_of_every_subcommand_has_help() {
         }
     }
     let mut missing = Vec::new();
-    walk(&switchyard_cli::Cli::command(), "switchyard", &mut missing);
+    walk(
+        &switchyard_cli::settings::command(),
+        "switchyard",
+        &mut missing,
+    );
     assert!(missing.is_empty(), "no help text: {missing:?}");
 }
 

@@ -9,6 +9,12 @@ use switchyard_core::config::{ConfigError, EnvSource, Resolver};
 use switchyard_platform::SharedPlatform;
 use switchyard_railway::{ClientSettings, RailwayPlatform};
 
+/// Every setting the janitor program reads: the retention rules' and the
+/// Railway API's.
+pub fn all_settings() -> Vec<&'static dyn switchyard_core::config::Declared> {
+    [config::settings::ALL, switchyard_railway::settings::ALL].concat()
+}
+
 /// Where the stack lives on Railway, and how to reach the API.
 #[derive(Debug, Clone)]
 pub struct RailwayTarget {
@@ -19,25 +25,23 @@ pub struct RailwayTarget {
 
 impl RailwayTarget {
     /// The token, project and environment the railway platform needs.
-    pub fn from_args(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        use config::settings::{ENVIRONMENT_ID, PROJECT_ID, TOKEN};
-        let r = Resolver::new(env);
+    pub fn resolve(src: &dyn EnvSource) -> Result<Self, ConfigError> {
+        use config::settings::{ENVIRONMENT_ID, PROJECT_ID};
+        let r = Resolver::new(src);
         Ok(Self {
-            client: ClientSettings::from_env(env).ok_or_else(|| {
+            client: ClientSettings::from_env(src).ok_or_else(|| {
                 ConfigError::missing(
-                    TOKEN,
+                    &switchyard_railway::settings::API_TOKEN,
                     "the railway platform deletes services through Railway's API; set a project \
                      token (RAILWAY_TOKEN) or an account token (RAILWAY_API_TOKEN), or pass --platform static",
                 )
             })?,
             project_id: r.required(
-                PROJECT_ID,
-                args.project_id.as_deref(),
+                &PROJECT_ID,
                 "Railway sets it in every service; elsewhere pass --project-id",
             )?,
             environment_id: r.required(
-                ENVIRONMENT_ID,
-                args.environment_id.as_deref(),
+                &ENVIRONMENT_ID,
                 "Railway sets it in every service; elsewhere pass --environment-id",
             )?,
         })
@@ -45,7 +49,7 @@ impl RailwayTarget {
 }
 
 /// The platform the cron janitor acts on: Railway through its API (the
-/// target resolved with [`RailwayTarget::from_args`]), or the static
+/// target resolved with [`RailwayTarget::resolve`]), or the static
 /// platform.
 pub fn platform_for(
     config: &JanitorConfig,
@@ -71,7 +75,6 @@ pub fn platform_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use std::collections::HashMap;
 
     struct Env(HashMap<&'static str, &'static str>);
@@ -83,20 +86,25 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_page_is_what_the_declarations_say() {
+        switchyard_core::config::settings_page("switchyard-janitor", &all_settings())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
     fn the_railway_target_comes_from_railways_variables_and_needs_a_token() {
-        let args = JanitorArgs::try_parse_from(["switchyard-janitor"]).unwrap_or_default();
         let env = Env(HashMap::from([
             ("RAILWAY_PROJECT_ID", "p1"),
             ("RAILWAY_ENVIRONMENT_ID", "e1"),
             ("RAILWAY_TOKEN", "t"),
         ]));
-        let target = RailwayTarget::from_args(&args, &env).map_err(|e| e.to_string());
+        let target = RailwayTarget::resolve(&env).map_err(|e| e.to_string());
         let target = target
             .as_ref()
             .map(|t| (t.project_id.as_str(), t.environment_id.as_str()));
         assert_eq!(target, Ok(("p1", "e1")));
         let no_token = Env(HashMap::from([("RAILWAY_PROJECT_ID", "p1")]));
-        let err = RailwayTarget::from_args(&args, &no_token)
+        let err = RailwayTarget::resolve(&no_token)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

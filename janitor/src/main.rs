@@ -4,15 +4,20 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use switchyard_core::config::ProcessEnv;
+use clap::CommandFactory;
+use switchyard_core::config::{Flags, ProcessEnv};
 use switchyard_janitor::{JanitorArgs, JanitorConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: JanitorArgs =
-        switchyard_core::config::parse_args(switchyard_janitor::config::settings::ALL);
-    let config = match JanitorConfig::from_args(&args, &ProcessEnv) {
+    let all = switchyard_janitor::all_settings();
+    let matches = switchyard_core::config::parse_args(switchyard_core::config::command(
+        JanitorArgs::command(),
+        &all,
+    ));
+    let src = Flags::new(&matches, &all, &ProcessEnv);
+    let config = match JanitorConfig::resolve(&src) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("switchyard-janitor: {e}");
@@ -22,7 +27,7 @@ async fn main() -> ExitCode {
     // A missing token is a configuration error, found before anything runs.
     let railway = match config.platform {
         switchyard_janitor::PlatformKind::Railway => {
-            match switchyard_janitor::RailwayTarget::from_args(&args, &ProcessEnv) {
+            match switchyard_janitor::RailwayTarget::resolve(&src) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     eprintln!("switchyard-janitor: {e}");

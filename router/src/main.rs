@@ -3,17 +3,21 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use clap::Parser;
-use switchyard_core::config::{ConfigError, ProcessEnv, common};
+use clap::{CommandFactory, FromArgMatches};
+use switchyard_core::config::{ConfigError, Flags, ProcessEnv, common};
 use switchyard_platform::SharedPlatform;
-use switchyard_retention::{JanitorArgs, JanitorConfig};
+use switchyard_retention::JanitorConfig;
 use switchyard_router::{Exit, Listeners, RouterArgs, RouterConfig};
 use switchyard_store::{RedisSettings, RedisStore, SharedStore};
 
 fn main() -> ExitCode {
-    let args: RouterArgs =
-        switchyard_core::config::parse_args(switchyard_router::config::settings::ALL);
-    let config = match RouterConfig::from_args(&args, &ProcessEnv) {
+    use switchyard_router::config::settings::ALL;
+    let matches = switchyard_core::config::parse_args(switchyard_core::config::command(
+        RouterArgs::command(),
+        ALL,
+    ));
+    let args = RouterArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let config = match RouterConfig::resolve(&Flags::new(&matches, ALL, &ProcessEnv)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("switchyard-router: {e}");
@@ -53,7 +57,10 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
     }
     switchyard_router::init_logging(config.log_format);
     let Some(url) = config.redis_url.clone() else {
-        let e = ConfigError::missing(common::REDIS_URL, "the router reads deployments from Redis");
+        let e = ConfigError::missing(
+            &common::REDIS_URL,
+            "the router reads deployments from Redis",
+        );
         eprintln!("switchyard-router: {e}");
         return ExitCode::from(2);
     };
@@ -123,13 +130,17 @@ async fn serve(args: RouterArgs, config: RouterConfig) -> ExitCode {
 /// router's store, so a fleet configures the janitor once for cron and
 /// routers alike.
 fn janitor(config: &RouterConfig) -> Result<(JanitorConfig, SharedPlatform), String> {
-    let mut args =
-        JanitorArgs::try_parse_from(["switchyard-janitor"]).map_err(|e| e.to_string())?;
-    args.redis_url = config.redis_url.clone();
-    args.redis_prefix = Some(config.redis_prefix.clone());
+    let store = [
+        (common::REDIS_URL.flag, config.redis_url.clone()),
+        (common::REDIS_PREFIX.flag, Some(config.redis_prefix.clone())),
+    ];
+    let src = Flags::given(
+        store.into_iter().filter_map(|(flag, v)| Some((flag, v?))),
+        &ProcessEnv,
+    );
     // The public router never holds a platform token: on Railway its
     // janitor reloads and revokes, and services are deleted by cron.
-    let janitor_config = JanitorConfig::from_args(&args, &ProcessEnv).map_err(|e| e.to_string())?;
+    let janitor_config = JanitorConfig::resolve(&src).map_err(|e| e.to_string())?;
     let platform = switchyard_retention::store_only_platform(&janitor_config);
     Ok((janitor_config, platform))
 }

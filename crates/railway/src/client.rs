@@ -5,12 +5,41 @@
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
-use switchyard_core::config::EnvSource;
+use switchyard_core::config::{EnvSource, Resolver};
 
 use crate::{Operation, RailwayError};
 
 /// Railway's API host. The GraphQL endpoint is `{api}/graphql/v2`.
 pub const DEFAULT_API: &str = "https://backboard.railway.com";
+
+/// The variables every program that calls Railway's API reads, declared
+/// once here for their help and docs.
+pub mod settings {
+    use switchyard_core::config::Setting;
+
+    switchyard_core::settings! {
+        shared;
+        pub API_TOKEN: String = Setting::new(
+            "",
+            &["RAILWAY_API_TOKEN"],
+            "Railway account or workspace token, sent as Authorization: Bearer; read before RAILWAY_TOKEN",
+        )
+        .secret();
+        pub PROJECT_TOKEN: String = Setting::new(
+            "",
+            &["RAILWAY_TOKEN"],
+            "Railway project token, sent as Project-Access-Token",
+        )
+        .secret();
+        pub API: String = Setting::new(
+            "",
+            &["SWITCHYARD_RAILWAY_API"],
+            "Railway API host (tests point it at a fake)",
+        )
+        .parsed_by(|s| Ok(s.trim().trim_end_matches('/').to_string()))
+        .default(|| super::DEFAULT_API.into());
+    }
+}
 
 /// Which kind of token, which decides the header it travels in.
 #[derive(Clone)]
@@ -49,10 +78,12 @@ impl Auth {
 
     /// `RAILWAY_API_TOKEN` first, then `RAILWAY_TOKEN`.
     pub fn from_env(env: &dyn EnvSource) -> Option<Self> {
-        let get = |k| env.var(k).filter(|v: &String| !v.trim().is_empty());
-        get("RAILWAY_API_TOKEN")
+        // A string setting always parses: no error to lose here.
+        let r = Resolver::new(env);
+        let get = |s| r.optional(s).ok().flatten();
+        get(&settings::API_TOKEN)
             .map(Self::Account)
-            .or_else(|| get("RAILWAY_TOKEN").map(Self::Project))
+            .or_else(|| get(&settings::PROJECT_TOKEN).map(Self::Project))
     }
 
     fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -101,8 +132,8 @@ impl ClientSettings {
 
     fn with_auth(env: &dyn EnvSource, auth: Auth) -> Option<Self> {
         let mut s = Self::new(auth);
-        if let Some(api) = env.var("SWITCHYARD_RAILWAY_API").filter(|v| !v.is_empty()) {
-            s.api = api.trim_end_matches('/').to_string();
+        if let Ok(Some(api)) = Resolver::new(env).optional(&settings::API) {
+            s.api = api;
         }
         Some(s)
     }

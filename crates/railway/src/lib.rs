@@ -10,7 +10,7 @@ mod error;
 pub mod ops;
 mod platform;
 
-pub use client::{Auth, Client, ClientSettings, DEFAULT_API, Upload};
+pub use client::{Auth, Client, ClientSettings, DEFAULT_API, Upload, settings};
 pub use error::RailwayError;
 pub use ops::{OPERATIONS, Operation};
 pub use platform::RailwayPlatform;

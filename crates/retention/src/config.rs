@@ -2,153 +2,149 @@
 
 use std::time::Duration;
 
-use clap::Parser;
-use switchyard_core::{
-    config::{ConfigError, EnvSource, LogFormat, Resolver, Setting, common},
-    names::DEFAULT_PREFIX,
+use switchyard_core::config::{
+    ConfigError, EnvSource, LogFormat, Resolver, Setting, common, parse_positive,
 };
 
 use crate::plan::Policy;
 
-/// Flags; each has an environment variable too (see the README).
-#[derive(Debug, Default, Parser)]
+/// The janitor's flags that are not settings: none, but clap's command
+/// (name, version, about) lives here.
+#[derive(Debug, Default, clap::Parser)]
 #[command(
     name = "switchyard-janitor",
     version,
     about = "Reload clients of drained deployments and delete idle ones (one run)"
 )]
-pub struct JanitorArgs {
-    /// Redis URL: redis://, rediss:// (TLS), or redis+sentinel://host:26379,.../primary-name
-    #[arg(long)]
-    pub redis_url: Option<String>,
-    /// Prefix of every Redis key
-    #[arg(long)]
-    pub redis_prefix: Option<String>,
-    /// Delete a draining deployment once it has had no websockets and no HTTP traffic this long
-    #[arg(long)]
-    pub idle_grace: Option<String>,
-    /// Reload a draining deployment's clients once it has drained this long
-    #[arg(long)]
-    pub reload_after: Option<String>,
-    /// Delete a draining deployment after this long whatever its traffic
-    #[arg(long)]
-    pub max_drain_age: Option<String>,
-    /// Keep at most this many draining deployments, retiring the oldest
-    #[arg(long)]
-    pub max_draining: Option<String>,
-    /// Keep every draining deployment at least this long, whatever its leases say, e.g. your CDN's max-age for documents
-    #[arg(long)]
-    pub retention_floor: Option<String>,
-    /// Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or "off"
-    #[arg(long)]
-    pub preview_max_age: Option<String>,
-    /// Wait this long after a reload before deleting, so clients move over
-    #[arg(long)]
-    pub reload_grace: Option<String>,
-    /// Spread a reload's websocket closes over this window
-    #[arg(long)]
-    pub reload_window: Option<String>,
-    /// Token for the backends' internal endpoints
-    #[arg(long)]
-    pub internal_token: Option<String>,
-    /// static (backends run elsewhere) or railway
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Deployments handled at once
-    #[arg(long)]
-    pub concurrency: Option<String>,
-    /// Timeout of each backend call
-    #[arg(long)]
-    pub probe_timeout: Option<String>,
-    /// Print one JSON object instead of a summary
-    #[arg(long)]
-    pub json: bool,
-    /// Print the decisions and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Log format, text or json
-    #[arg(long)]
-    pub log_format: Option<String>,
-    /// Railway project of the stack
-    #[arg(long)]
-    pub project_id: Option<String>,
-    /// Railway environment of the stack
-    #[arg(long)]
-    pub environment_id: Option<String>,
-}
+pub struct JanitorArgs {}
 
-/// Every janitor setting: flag, variables, default. `--help` and the
-/// resolver both read these.
+/// Every janitor setting, declared once: `--help`, the resolver and
+/// docs/settings.md read these.
 pub mod settings {
-    use super::Setting;
-    use switchyard_core::config::common;
+    use std::time::Duration;
 
-    pub const IDLE_GRACE: Setting =
-        Setting::new("--idle-grace", &["SWITCHYARD_IDLE_GRACE"]).defaults_to("10m");
-    pub const RELOAD_AFTER: Setting =
-        Setting::new("--reload-after", &["SWITCHYARD_RELOAD_AFTER"]).defaults_to("30m");
-    pub const MAX_DRAIN_AGE: Setting = Setting::new(
-        "--max-drain-age",
-        &[
-            "SWITCHYARD_MAX_DRAIN_AGE",
-            "PULSE_RAILWAY_DRAIN_TTL_SECONDS",
-        ],
-    )
-    .defaults_to("24h");
-    pub const MAX_DRAINING: Setting =
-        Setting::new("--max-draining", &["SWITCHYARD_MAX_DRAINING"]).defaults_to("no cap");
-    pub const RETENTION_FLOOR: Setting =
-        Setting::new("--retention-floor", &["SWITCHYARD_RETENTION_FLOOR"]).defaults_to("0s");
-    pub const PREVIEW_MAX_AGE: Setting =
-        Setting::new("--preview-max-age", &["SWITCHYARD_PREVIEW_MAX_AGE"]).defaults_to("7d");
-    pub const RELOAD_GRACE: Setting =
-        Setting::new("--reload-grace", &["SWITCHYARD_RELOAD_GRACE"]).defaults_to("2s");
-    pub const RELOAD_WINDOW: Setting =
-        Setting::new("--reload-window", &["SWITCHYARD_RELOAD_WINDOW"]).defaults_to("30s");
-    pub const PLATFORM: Setting = Setting::new("--platform", &["SWITCHYARD_PLATFORM"])
-        .defaults_to("railway on Railway, else static");
-    pub const CONCURRENCY: Setting =
-        Setting::new("--concurrency", &["SWITCHYARD_JANITOR_CONCURRENCY"]).defaults_to("4");
-    pub const PROBE_TIMEOUT: Setting =
-        Setting::new("--probe-timeout", &["SWITCHYARD_PROBE_TIMEOUT"]).defaults_to("10s");
-    pub const JSON: Setting = Setting::new("--json", &["SWITCHYARD_JSON"]);
-    pub const DRY_RUN: Setting = Setting::new("--dry-run", &["SWITCHYARD_DRY_RUN"]);
-    /// Railway sets this in every service it runs.
-    pub const RAILWAY_PROJECT: Setting = Setting::new("--platform", &["RAILWAY_PROJECT_ID"]);
-    pub const PROJECT_ID: Setting =
-        Setting::new("--project-id", &["RAILWAY_PROJECT_ID"]).defaults_to("set by Railway");
-    pub const ENVIRONMENT_ID: Setting =
-        Setting::new("--environment-id", &["RAILWAY_ENVIRONMENT_ID"]).defaults_to("set by Railway");
-    pub const TOKEN: Setting = Setting::new("(token)", &["RAILWAY_API_TOKEN", "RAILWAY_TOKEN"]);
+    use super::{PlatformKind, Policy, Setting, common, parse_positive};
 
-    /// The settings `--help` describes.
-    pub const ALL: &[Setting] = &[
-        common::REDIS_URL,
-        common::REDIS_PREFIX,
-        common::LOG_FORMAT,
-        common::INTERNAL_TOKEN,
-        IDLE_GRACE,
-        RELOAD_AFTER,
-        MAX_DRAIN_AGE,
-        MAX_DRAINING,
-        RETENTION_FLOOR,
-        PREVIEW_MAX_AGE,
-        RELOAD_GRACE,
-        RELOAD_WINDOW,
-        PLATFORM,
-        CONCURRENCY,
-        PROBE_TIMEOUT,
-        JSON,
-        DRY_RUN,
-        PROJECT_ID,
-        ENVIRONMENT_ID,
-    ];
+    switchyard_core::settings! {
+        shared common::REDIS_URL, common::REDIS_PREFIX, common::LOG_FORMAT, common::INTERNAL_TOKEN;
+
+        pub IDLE_GRACE: Duration = Setting::new(
+            "--idle-grace",
+            &["SWITCHYARD_IDLE_GRACE"],
+            "Delete a draining deployment once it has had no websockets and no HTTP traffic this long",
+        )
+        .default(|| Policy::default().idle_grace);
+        pub RELOAD_AFTER: Duration = Setting::new(
+            "--reload-after",
+            &["SWITCHYARD_RELOAD_AFTER"],
+            "Reload a draining deployment's remaining websockets once it has drained this long",
+        )
+        .default(|| Policy::default().reload_after);
+        pub MAX_DRAIN_AGE: Duration = Setting::new(
+            "--max-drain-age",
+            &["SWITCHYARD_MAX_DRAIN_AGE", "PULSE_RAILWAY_DRAIN_TTL_SECONDS"],
+            "Delete a draining deployment after this long whatever its traffic",
+        )
+        .default(|| Policy::default().max_drain_age);
+        pub MAX_DRAINING: usize = Setting::new(
+            "--max-draining",
+            &["SWITCHYARD_MAX_DRAINING"],
+            "Keep at most this many draining deployments, retiring the oldest first",
+        )
+        .computed("no cap");
+        pub RETENTION_FLOOR: Duration = Setting::new(
+            "--retention-floor",
+            &["SWITCHYARD_RETENTION_FLOOR"],
+            "Keep every draining deployment at least this long, whatever its leases say, e.g. your CDN's max-age for documents",
+        )
+        .more("must not exceed `--max-drain-age`")
+        .default(|| Policy::default().retention_floor);
+        pub PREVIEW_MAX_AGE: Option<Duration> = Setting::new(
+            "--preview-max-age",
+            &["SWITCHYARD_PREVIEW_MAX_AGE"],
+            "Delete a preview (pending, never promoted, no rollout share) this long after it was registered, or \"off\"",
+        )
+        .more("previews never fall under the idle grace: nobody may have opened one yet")
+        .default(|| Policy::default().preview_max_age);
+        pub RELOAD_GRACE: Duration = Setting::new(
+            "--reload-grace",
+            &["SWITCHYARD_RELOAD_GRACE"],
+            "Wait this long after a reload before deleting, when clients were connected",
+        )
+        .default(|| Duration::from_secs(2));
+        pub RELOAD_WINDOW: Duration = Setting::new(
+            "--reload-window",
+            &["SWITCHYARD_RELOAD_WINDOW"],
+            "Routers spread a deadline reload's websocket closes over this window",
+        )
+        .default(|| Duration::from_secs(30));
+        pub PLATFORM: PlatformKind = Setting::new(
+            "--platform",
+            &["SWITCHYARD_PLATFORM"],
+            "static (backends run elsewhere: forget the record) or railway (delete the backend's service)",
+        )
+        .computed("railway when RAILWAY_PROJECT_ID is set, else static");
+        /// Railway sets this in every service it runs.
+        pub PROJECT_ID: String = Setting::new(
+            "--project-id",
+            &["RAILWAY_PROJECT_ID"],
+            "Railway project of the stack",
+        )
+        .computed("set by Railway");
+        pub ENVIRONMENT_ID: String = Setting::new(
+            "--environment-id",
+            &["RAILWAY_ENVIRONMENT_ID"],
+            "Railway environment of the stack",
+        )
+        .computed("set by Railway");
+        pub CONCURRENCY: usize = Setting::new(
+            "--concurrency",
+            &["SWITCHYARD_JANITOR_CONCURRENCY"],
+            "Deployments handled at once",
+        )
+        .parsed_by(parse_positive)
+        .default(|| 4);
+        pub PROBE_TIMEOUT: Duration = Setting::new(
+            "--probe-timeout",
+            &["SWITCHYARD_PROBE_TIMEOUT"],
+            "Timeout of each backend call",
+        )
+        .default(|| Duration::from_secs(10));
+        pub JSON: bool = Setting::switch(
+            "--json",
+            &["SWITCHYARD_JSON"],
+            "Print one JSON object instead of a summary",
+        )
+        .more("The object holds lock_acquired, scanned, reloaded, deleted, force_deleted, kept with reasons, errors, decisions and outcomes");
+        pub DRY_RUN: bool = Setting::switch(
+            "--dry-run",
+            &["SWITCHYARD_DRY_RUN"],
+            "Print the decisions and change nothing",
+        );
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlatformKind {
     Static,
     Railway,
+}
+
+impl switchyard_core::config::Value for PlatformKind {
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "static" => Ok(Self::Static),
+            "railway" => Ok(Self::Railway),
+            _ => Err("expected static or railway".into()),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Self::Static => "static",
+            Self::Railway => "railway",
+        }
+        .into()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -171,104 +167,48 @@ impl JanitorConfig {
     /// Resolves every setting but the platform's credentials: where
     /// deployments run is known here, how to reach the platform's API is the
     /// cron janitor's business (`switchyard-janitor`), never a router's.
-    pub fn from_args(args: &JanitorArgs, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+    pub fn resolve(src: &dyn EnvSource) -> Result<Self, ConfigError> {
         use settings::*;
-        let r = Resolver::new(env);
-        let d = Policy::default();
-        let on_railway = r.raw(RAILWAY_PROJECT, None).is_some();
-        let platform = r
-            .optional_with(PLATFORM, args.platform.as_deref(), |s| match s {
-                "static" => Ok(PlatformKind::Static),
-                "railway" => Ok(PlatformKind::Railway),
-                _ => Err("expected static or railway".into()),
-            })?
-            .unwrap_or(if on_railway {
+        let r = Resolver::new(src);
+        let on_railway = r.raw(&PROJECT_ID).is_some();
+        let config = Self {
+            redis_url: r.required(
+                &common::REDIS_URL,
+                "the janitor reads deployments from Redis",
+            )?,
+            redis_prefix: r.get(&common::REDIS_PREFIX)?,
+            policy: Policy {
+                idle_grace: r.get(&IDLE_GRACE)?,
+                reload_after: r.get(&RELOAD_AFTER)?,
+                max_drain_age: r.get(&MAX_DRAIN_AGE)?,
+                max_draining: r.optional(&MAX_DRAINING)?,
+                retention_floor: r.get(&RETENTION_FLOOR)?,
+                preview_max_age: r.get(&PREVIEW_MAX_AGE)?,
+            },
+            reload_grace: r.get(&RELOAD_GRACE)?,
+            reload_window: r.get(&RELOAD_WINDOW)?,
+            internal_token: r.optional(&common::INTERNAL_TOKEN)?,
+            platform: r.optional(&PLATFORM)?.unwrap_or(if on_railway {
                 PlatformKind::Railway
             } else {
                 PlatformKind::Static
-            });
-        let positive = switchyard_core::config::parse_positive;
-        let config = Self {
-            redis_url: r.required(
-                common::REDIS_URL,
-                args.redis_url.as_deref(),
-                "the janitor reads deployments from Redis",
-            )?,
-            redis_prefix: r.value(
-                common::REDIS_PREFIX,
-                args.redis_prefix.as_deref(),
-                DEFAULT_PREFIX.to_string(),
-            )?,
-            policy: Policy {
-                idle_grace: r.duration(IDLE_GRACE, args.idle_grace.as_deref(), d.idle_grace)?,
-                reload_after: r.duration(
-                    RELOAD_AFTER,
-                    args.reload_after.as_deref(),
-                    d.reload_after,
-                )?,
-                max_drain_age: r.duration(
-                    MAX_DRAIN_AGE,
-                    args.max_drain_age.as_deref(),
-                    d.max_drain_age,
-                )?,
-                max_draining: r.optional_with(MAX_DRAINING, args.max_draining.as_deref(), |s| {
-                    s.trim().parse::<usize>().map_err(|e| e.to_string())
-                })?,
-                retention_floor: r.duration(
-                    RETENTION_FLOOR,
-                    args.retention_floor.as_deref(),
-                    d.retention_floor,
-                )?,
-                preview_max_age: r
-                    .optional_with(PREVIEW_MAX_AGE, args.preview_max_age.as_deref(), |s| {
-                        if s.trim().eq_ignore_ascii_case("off") {
-                            Ok(None)
-                        } else {
-                            switchyard_core::config::parse_duration(s).map(Some)
-                        }
-                    })?
-                    .unwrap_or(d.preview_max_age),
-            },
-            reload_grace: r.duration(
-                RELOAD_GRACE,
-                args.reload_grace.as_deref(),
-                Duration::from_secs(2),
-            )?,
-            reload_window: r.duration(
-                RELOAD_WINDOW,
-                args.reload_window.as_deref(),
-                Duration::from_secs(30),
-            )?,
-            internal_token: r.optional(common::INTERNAL_TOKEN, args.internal_token.as_deref())?,
-            platform,
-            concurrency: r
-                .optional_with(CONCURRENCY, args.concurrency.as_deref(), positive)?
-                .unwrap_or(4),
-            probe_timeout: r.duration(
-                PROBE_TIMEOUT,
-                args.probe_timeout.as_deref(),
-                Duration::from_secs(10),
-            )?,
-            json: r.flag_bool(JSON, args.json)?,
-            dry_run: r.flag_bool(DRY_RUN, args.dry_run)?,
-            log_format: r.value(
-                common::LOG_FORMAT,
-                args.log_format.as_deref(),
-                LogFormat::Text,
-            )?,
+            }),
+            concurrency: r.get(&CONCURRENCY)?,
+            probe_timeout: r.get(&PROBE_TIMEOUT)?,
+            json: r.get(&JSON)?,
+            dry_run: r.get(&DRY_RUN)?,
+            log_format: r.get(&common::LOG_FORMAT)?,
         };
         let p = &config.policy;
         if p.retention_floor > p.max_drain_age {
             // Shown as the user wrote it, from where they wrote it.
-            let (value, source_name) = r
-                .raw(RETENTION_FLOOR, args.retention_floor.as_deref())
-                .unwrap_or_else(|| {
-                    (
-                        switchyard_core::time::human_duration(p.retention_floor),
-                        "default",
-                    )
-                });
-            let ceiling = match r.raw(MAX_DRAIN_AGE, args.max_drain_age.as_deref()) {
+            let (value, source_name) = r.raw(&RETENTION_FLOOR).unwrap_or_else(|| {
+                (
+                    switchyard_core::time::human_duration(p.retention_floor),
+                    "default",
+                )
+            });
+            let ceiling = match r.raw(&MAX_DRAIN_AGE) {
                 Some((v, from)) => format!("{v}, from {from}"),
                 None => format!(
                     "{}, the default of {MAX_DRAIN_AGE}",
@@ -293,51 +233,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docs_settings_names_every_setting_and_variable() {
-        use switchyard_core::config::{doc_section, undocumented};
-        let doc = include_str!("../../../docs/settings.md");
-        let section = doc_section(doc, "`switchyard-janitor`");
-        assert!(section.starts_with("# `switchyard-janitor`"));
-        // The janitor's shared settings are documented "as the router".
-        let router = doc_section(doc, "`switchyard-router`");
-        let missing = undocumented(section, router, settings::ALL);
-        assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
-    }
-
-    #[test]
-    fn every_setting_is_a_flag_and_every_flag_says_its_variables() {
+    fn every_flag_has_help_and_names_its_variables() {
         use clap::CommandFactory;
-        use switchyard_core::config::{unmatched, without_variables};
-        assert!(unmatched(&JanitorArgs::command(), settings::ALL).is_empty());
-        let bare = without_variables(JanitorArgs::command(), settings::ALL);
-        assert!(
-            bare.is_empty(),
-            "flags whose help names no variable: {bare:?}"
-        );
-    }
-
-    #[test]
-    fn every_flag_has_help() {
-        use clap::CommandFactory;
-        for arg in JanitorArgs::command().get_arguments() {
-            assert!(
-                arg.get_help()
-                    .is_some_and(|h| !h.to_string().trim().is_empty()),
-                "--{} has no help text",
-                arg.get_id()
-            );
+        let cmd = switchyard_core::config::command(JanitorArgs::command(), settings::ALL);
+        for arg in cmd.get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("[env: "), "--{}: {help:?}", arg.get_id());
         }
     }
 
     fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<JanitorConfig, ConfigError> {
+        use clap::CommandFactory;
         let mut argv = vec!["switchyard-janitor"];
         argv.extend_from_slice(flags);
-        let args = JanitorArgs::try_parse_from(argv).unwrap();
+        let matches = switchyard_core::config::command(JanitorArgs::command(), settings::ALL)
+            .try_get_matches_from(argv)
+            .unwrap();
         let env: std::collections::HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        JanitorConfig::from_args(&args, &env)
+        JanitorConfig::resolve(&switchyard_core::config::Flags::new(
+            &matches,
+            settings::ALL,
+            &env,
+        ))
     }
 
     #[test]

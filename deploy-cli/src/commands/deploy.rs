@@ -12,6 +12,9 @@ use crate::settings::{
     BACKEND_URL, DEPLOYMENT_NAME as NAME, IMAGE_REPOSITORY, INTERNAL_TOKEN, MAX_CONTEXT_SIZE, POLL,
     SERVICE_PREFIX,
 };
+// The settings among deploy's flags (--deployment-name, --image-repository,
+// --max-context-size, --service-prefix, --internal-token, --router-url,
+// --health-path) are declared in `settings.rs`.
 use std::{path::PathBuf, time::Duration};
 use switchyard_core::names::DEFAULT_QUERY_PARAM;
 use switchyard_store::JournalKind;
@@ -56,21 +59,12 @@ pub struct DeployArgs {
     /// Railway: the Dockerfile, inside the context [default: Railway's detection / CONTEXT/Dockerfile]
     #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
     pub dockerfile: Option<PathBuf>,
-    /// Railway: build the image here with docker buildx and push it as REPO:<deployment id>
-    #[arg(long, conflicts_with_all = ["url", "image", "repo"])]
-    pub image_repository: Option<String>,
-    /// Railway: refuse to upload a build context larger than this
-    #[arg(long)]
-    pub max_context_size: Option<String>,
     /// Pack files that .gitignore excludes (.railwayignore and .dockerignore still apply)
     #[arg(long)]
     pub no_gitignore: bool,
     /// Also pack .git, target, node_modules and .env* files
     #[arg(long)]
     pub no_default_excludes: bool,
-    /// Deployment name; the id becomes NAME-<6 hex>
-    #[arg(long)]
-    pub deployment_name: Option<String>,
     /// Use exactly this deployment id instead of generating one
     #[arg(long)]
     pub deployment_id: Option<String>,
@@ -85,21 +79,13 @@ pub struct DeployArgs {
     /// Railway: port the backend listens on (PORT is set to it) [default: 8000]
     #[arg(long)]
     pub port: Option<u16>,
-    /// Railway: prefix of backend service names
-    #[arg(long)]
-    pub service_prefix: Option<String>,
     /// Railway: service holding user variables every backend references [default: pulse-env]
     #[arg(long)]
     pub env_service: Option<String>,
-    /// Token the janitor uses on the backend's internal endpoints
-    #[arg(long)]
-    pub internal_token: Option<String>,
     /// Railway: how long the build and deploy may take [default: 15m]
     #[arg(long)]
     pub build_timeout: Option<String>,
 }
-
-const DEFAULT_MAX_CONTEXT: u64 = 100 << 20;
 
 pub fn new_id(name: &str) -> Result<DeploymentId, Failure> {
     use rand::Rng;
@@ -116,10 +102,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     let r = Resolver::new(env);
     let id = match &args.deployment_id {
         Some(raw) => parse_id(raw)?,
-        None => new_id(
-            &r.raw(NAME, args.deployment_name.as_deref())
-                .map_or_else(|| "prod".to_string(), |(v, _)| v),
-        )?,
+        None => new_id(&r.get(&NAME).map_err(usage)?)?,
     };
     let Checks {
         router,
@@ -136,7 +119,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
     let progress = |line: &str| step(ctx, line);
 
     let backend = match &ctx.railway {
-        None => static_backend(&args, &id)?,
+        None => static_backend(&args, env, &id)?,
         Some(rp) => {
             if router.is_none() {
                 return Err(usage(
@@ -207,8 +190,15 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: DeployArgs) -> Result
 }
 
 /// The static platform: the backend is already running at `--url`.
-fn static_backend(args: &DeployArgs, id: &DeploymentId) -> Result<provision::Backend, Failure> {
-    if args.context.is_some() || args.dockerfile.is_some() || args.image_repository.is_some() {
+fn static_backend(
+    args: &DeployArgs,
+    flags: &dyn EnvSource,
+    id: &DeploymentId,
+) -> Result<provision::Backend, Failure> {
+    if args.context.is_some()
+        || args.dockerfile.is_some()
+        || flags.flag(IMAGE_REPOSITORY.flag).is_some()
+    {
         return Err(usage(
             "--context, --dockerfile and --image-repository build on Railway: pass --platform railway (the static platform takes --url)",
         ));
@@ -237,30 +227,20 @@ async fn railway_spec(
     Ok(RailwaySpec {
         code: code(ctx, r, args, id).await?,
         port: args.port.unwrap_or(8000),
-        service_prefix: r
-            .raw(SERVICE_PREFIX, args.service_prefix.as_deref())
-            .map_or_else(String::new, |(v, _)| v),
+        service_prefix: r.get(&SERVICE_PREFIX).map_err(usage)?,
         env_service: args
             .env_service
             .clone()
             .unwrap_or_else(|| crate::railway::stack::ENV.into()),
         redis_service: ctx.redis_service.clone(),
-        internal_token: r
-            .raw(INTERNAL_TOKEN, args.internal_token.as_deref())
-            .map(|(v, _)| v),
-        backend_url_template: r
-            .raw(BACKEND_URL, None)
-            .map_or_else(|| provision::DEFAULT_BACKEND_URL.to_string(), |(v, _)| v),
+        internal_token: r.optional(&INTERNAL_TOKEN).map_err(usage)?,
+        backend_url_template: r.get(&BACKEND_URL).map_err(usage)?,
         build_timeout: duration(
             "--build-timeout",
             args.build_timeout.as_deref(),
             Duration::from_secs(900),
         )?,
-        poll_interval: duration(
-            "SWITCHYARD_RAILWAY_POLL_INTERVAL",
-            r.raw(POLL, None).map(|(v, _)| v).as_deref(),
-            Duration::from_secs(3),
-        )?,
+        poll_interval: r.get(&POLL).map_err(usage)?,
     })
 }
 
@@ -379,13 +359,7 @@ async fn code(
         });
     }
     let context = args.context.clone().unwrap_or_else(|| PathBuf::from("."));
-    if let Some((repository, from)) = r.raw(IMAGE_REPOSITORY, args.image_repository.as_deref()) {
-        let last = repository.rsplit('/').next().unwrap_or_default();
-        if repository.is_empty() || last.contains(':') || last.contains('@') {
-            return Err(usage(format!(
-                "{IMAGE_REPOSITORY} (from {from}) must be a repository without a tag, such as ghcr.io/acme/web; the deployment id becomes the tag"
-            )));
-        }
+    if let Some(repository) = r.optional(&IMAGE_REPOSITORY).map_err(usage)? {
         image::check_tools().await?;
         let build = image::BuildSpec {
             dockerfile: args
@@ -401,14 +375,7 @@ async fn code(
         return Ok(Code::Image(build.tag));
     }
 
-    let limit = r
-        .optional_with(
-            MAX_CONTEXT_SIZE,
-            args.max_context_size.as_deref(),
-            switchyard_core::config::parse_size,
-        )
-        .map_err(usage)?
-        .unwrap_or(DEFAULT_MAX_CONTEXT);
+    let limit = r.get(&MAX_CONTEXT_SIZE).map_err(usage)?.0;
     let options = pack::Options {
         root: context,
         dockerfile: args.dockerfile.clone(),

@@ -21,15 +21,10 @@ use crate::{
     usage,
 };
 
-/// What the stack runs; shared by `init` and `upgrade`.
+/// What the stack runs; shared by `init` and `upgrade` (whose
+/// `--router-image` and `--janitor-image` are settings: `settings.rs`).
 #[derive(Debug, Args)]
 pub struct StackArgs {
-    /// Container image of the router
-    #[arg(long)]
-    pub router_image: Option<String>,
-    /// Container image of the janitor
-    #[arg(long)]
-    pub janitor_image: Option<String>,
     /// Service holding your app's variables, referenced by every backend [default: pulse-env]
     #[arg(long)]
     pub env_service: Option<String>,
@@ -45,8 +40,8 @@ impl StackArgs {
         redis_url: Option<String>,
     ) -> Result<stack::Wanted, Failure> {
         let r = Resolver::new(env);
-        let router = r.raw(ROUTER_IMAGE, self.router_image.as_deref());
-        let janitor = r.raw(JANITOR_IMAGE, self.janitor_image.as_deref());
+        let router = r.optional(&ROUTER_IMAGE).map_err(usage)?;
+        let janitor = r.optional(&JANITOR_IMAGE).map_err(usage)?;
         let defaulted: Vec<&str> = [("router", &router), ("janitor", &janitor)]
             .into_iter()
             .filter(|(_, given)| given.is_none())
@@ -54,8 +49,8 @@ impl StackArgs {
             .collect();
         images::check_defaults(&defaulted).await?;
         Ok(stack::Wanted {
-            router_image: router.map_or_else(|| images::default_image("router"), |(v, _)| v),
-            janitor_image: janitor.map_or_else(|| images::default_image("janitor"), |(v, _)| v),
+            router_image: router.unwrap_or_else(|| images::default_image("router")),
+            janitor_image: janitor.unwrap_or_else(|| images::default_image("janitor")),
             env_service: self.env_service.clone().unwrap_or_else(|| ENV.into()),
             redis_url,
         })
@@ -69,9 +64,6 @@ pub struct InitArgs {
     /// Redis image for the pulse-redis service [default: redis:7-alpine]
     #[arg(long)]
     pub redis_image: Option<String>,
-    /// Without --project-id: the workspace to create the project in
-    #[arg(long)]
-    pub workspace_id: Option<String>,
     /// Without --project-id: the name of the project to create [default: switchyard]
     #[arg(long)]
     pub project_name: Option<String>,
@@ -87,9 +79,9 @@ pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Re
     };
     // The global --redis-url (flag only: a REDIS_URL left in a shell must
     // not silently replace the Redis service) names an external Redis.
-    let external_redis = global.redis_url.as_deref();
-    let redis_url = match external_redis {
-        Some(url) => url.to_string(),
+    let external_redis = env.flag(crate::settings::REDIS_URL.flag);
+    let redis_url = match &external_redis {
+        Some(url) => url.clone(),
         None => stack::reference(REDIS, "REDIS_URL"),
     };
     // Before anything is created: the images must exist.
@@ -98,13 +90,11 @@ pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Re
         "images: router {}, janitor {}",
         wanted.router_image, wanted.janitor_image
     ));
-    let has_project = Resolver::new(env)
-        .raw(PROJECT_ID, global.project_id.as_deref())
-        .is_some();
+    let has_project = Resolver::new(env).raw(&PROJECT_ID).is_some();
     let (rp, project_created) = if has_project {
-        (context::railway_platform(global, env).await?, false)
+        (context::railway_platform(env).await?, false)
     } else {
-        (create_project(global, env, &args, &say).await?, true)
+        (create_project(env, &args, &say).await?, true)
     };
     let client = rp.client();
     let project = client.project(rp.project_id()).await?;
@@ -181,7 +171,6 @@ pub async fn run(global: &GlobalArgs, env: &dyn EnvSource, args: InitArgs) -> Re
 /// Creates the project init builds into. Needs an account or workspace
 /// token: a project token belongs to a project that already exists.
 async fn create_project(
-    global: &GlobalArgs,
     env: &dyn EnvSource,
     args: &InitArgs,
     say: &dyn Fn(&str),
@@ -189,8 +178,7 @@ async fn create_project(
     let r = Resolver::new(env);
     let workspace: String = r
         .required(
-            WORKSPACE_ID,
-            args.workspace_id.as_deref(),
+            &WORKSPACE_ID,
             "pass --project-id to build into an existing project, or --workspace-id (RAILWAY_WORKSPACE_ID) to create one",
         )
         .map_err(usage)?;
@@ -208,8 +196,10 @@ async fn create_project(
         .clone()
         .unwrap_or_else(|| "switchyard".into());
     let project = client.project_create(&name, &workspace).await?;
-    let environment = match &global.environment_id {
-        Some(id) => id.clone(),
+    // The flag only: a RAILWAY_ENVIRONMENT_ID in the shell belongs to some
+    // other project.
+    let environment = match env.flag(crate::settings::ENVIRONMENT_ID.flag) {
+        Some(id) => id,
         None => project
             .environments
             .iter()

@@ -13,34 +13,27 @@ pub mod restore;
 pub mod revoke;
 pub mod upgrade;
 
-use crate::settings::{HEALTH_PATH, ROUTER_URL};
 use std::time::Duration;
 
 use switchyard_core::{DeploymentId, Snapshot};
 
 use crate::{Context, Failure, usage};
 
-/// The path a deployment must answer 2xx on before it is promoted: flag,
-/// `SWITCHYARD_HEALTH_PATH`, `health_path` in switchyard.toml, else Pulse's
-/// `/_pulse/meta`.
-pub fn health_path(
-    env: &dyn switchyard_core::config::EnvSource,
-    flag: Option<&str>,
-) -> Result<String, Failure> {
-    let r = switchyard_core::config::Resolver::new(env);
-    match r.raw(HEALTH_PATH, flag) {
-        None => Ok(switchyard_core::names::backend_paths::META.into()),
-        Some((p, from)) if reserved(&p) => Err(usage(format!(
-            "invalid value {p:?} for {HEALTH_PATH} (from {from}): the router answers that path itself \
-             (its own health, or its reserved /_switchyard and /_pulse/internal prefixes), so the check would \
-             pass with no backend at all; use a path the backend serves, such as {}",
+/// Reads a health path: one the backend serves, so never a path the router
+/// answers itself.
+pub fn health_path(raw: &str) -> Result<String, String> {
+    if reserved(raw) {
+        return Err(format!(
+            "the router answers that path itself (its own health, or its reserved /_switchyard and \
+             /_pulse/internal prefixes), so the check would pass with no backend at all; use a path \
+             the backend serves, such as {}",
             switchyard_core::names::backend_paths::META
-        ))),
-        Some((p, _)) if p.starts_with('/') => Ok(p),
-        Some((p, from)) => Err(usage(format!(
-            "invalid value {p:?} for {HEALTH_PATH} (from {from}): a path starting with '/'"
-        ))),
+        ));
     }
+    if !raw.starts_with('/') {
+        return Err("a path starting with '/'".into());
+    }
+    Ok(raw.to_string())
 }
 
 /// Whether the router answers `path` itself (as routers are configured
@@ -76,24 +69,9 @@ pub fn timeout(flag: &str, raw: Option<&str>, default: Duration) -> Result<Durat
     Ok(d)
 }
 
-/// The public router URL, when given: an `https://` origin with no path,
+/// Reads the public router URL: an `https://` origin with no path,
 /// query, credentials or fragment (`http://` only for loopback, where no
 /// one else can listen in).
-pub fn router_url(
-    env: &dyn switchyard_core::config::EnvSource,
-    flag: Option<&str>,
-) -> Result<Option<String>, Failure> {
-    let r = switchyard_core::config::Resolver::new(env);
-    let Some((raw, from)) = r.raw(ROUTER_URL, flag) else {
-        return Ok(None);
-    };
-    public_origin(&raw).map(Some).map_err(|why| {
-        usage(format!(
-            "invalid value {raw:?} for {ROUTER_URL} (from {from}): {why}"
-        ))
-    })
-}
-
 pub fn public_origin(raw: &str) -> Result<String, String> {
     let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
     let loopback = match url.host() {

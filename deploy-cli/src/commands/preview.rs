@@ -11,7 +11,7 @@ use switchyard_core::{
     config::{EnvSource, parse_duration},
 };
 
-use super::{parse_id, router_url};
+use super::parse_id;
 use crate::{Context, Failure, usage};
 
 #[derive(Debug, Args)]
@@ -21,12 +21,6 @@ pub struct PreviewArgs {
     /// How long the link works, in strict mode [default: 1h]
     #[arg(long)]
     pub ttl: Option<String>,
-    /// Public router URL the link points at
-    #[arg(long)]
-    pub router_url: Option<String>,
-    /// The routers' pin secret (strict mode)
-    #[arg(long)]
-    pub pin_secret: Option<String>,
 }
 
 pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PreviewArgs) -> Result<(), Failure> {
@@ -38,7 +32,8 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PreviewArgs) -> Resul
     if ttl.is_zero() {
         return Err(usage("--ttl must be longer than 0s"));
     }
-    let Some(router) = router_url(env, args.router_url.as_deref())? else {
+    let r = switchyard_core::config::Resolver::new(env);
+    let Some(router) = r.optional(&crate::settings::ROUTER_URL).map_err(usage)? else {
         return Err(usage(
             "a preview link points at the public router: pass --router-url or set SWITCHYARD_ROUTER_URL",
         ));
@@ -55,7 +50,7 @@ pub async fn run(ctx: &Context, env: &dyn EnvSource, args: PreviewArgs) -> Resul
         }
         Some(_) => {}
     }
-    let keys = crate::checks::pin_keys(env, args.pin_secret.as_deref())?;
+    let keys = crate::checks::pin_keys(env)?;
     let now = UnixTime::now();
     let (pin, expires) = match &keys {
         Some(k) => (k.mint(&id, now, ttl), Some(now.plus(ttl))),

@@ -58,14 +58,9 @@ pub struct RollbackArgs {
 /// How a promotion is verified through the public router: the pinned
 /// health check before, the unpinned check after. The flags `deploy`,
 /// `promote` and `rollback` share.
+/// (`--router-url` and `--health-path` are settings: `settings.rs`.)
 #[derive(Debug, Args)]
 pub struct Verify {
-    /// Public router URL; checks go through it (pinned before promotion, unpinned after)
-    #[arg(long)]
-    pub router_url: Option<String>,
-    /// Path that must answer 2xx before promotion (through the router, with the pin, when there is one)
-    #[arg(long)]
-    pub health_path: Option<String>,
     /// How long each check may take [default: 60s]
     #[arg(long)]
     pub timeout: Option<String>,
@@ -75,9 +70,11 @@ impl Verify {
     /// The checks these flags (or their variables) ask for, read once: a
     /// bad value is an error now, whether or not a router is given.
     pub fn resolve(&self, env: &dyn EnvSource) -> Result<Checks, Failure> {
+        use crate::settings::{HEALTH_PATH, ROUTER_URL};
+        let r = switchyard_core::config::Resolver::new(env);
         Ok(Checks {
-            router: super::router_url(env, self.router_url.as_deref())?,
-            health_path: super::health_path(env, self.health_path.as_deref())?,
+            router: r.optional(&ROUTER_URL).map_err(usage)?,
+            health_path: r.get(&HEALTH_PATH).map_err(usage)?,
             timeout: super::timeout(
                 "--timeout",
                 self.timeout.as_deref(),

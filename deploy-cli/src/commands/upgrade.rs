@@ -28,7 +28,7 @@ pub async fn run(
     env: &dyn EnvSource,
     args: UpgradeArgs,
 ) -> Result<(), Failure> {
-    let rp = context::railway_platform(global, env).await?;
+    let rp = context::railway_platform(env).await?;
     let project = rp.client().project(rp.project_id()).await?;
     if project.service(ROUTER).is_none() {
         return Err(usage(format!(
@@ -38,9 +38,9 @@ pub async fn run(
     }
     // REDIS_URL: an explicit --redis-url wins; else the Redis service when
     // the project has one; else whatever the stack uses now is left alone.
-    let redis_service = context::redis_service(global, env);
-    let redis_url = match &global.redis_url {
-        Some(url) => Some(url.clone()),
+    let redis_service = context::redis_service(env)?;
+    let redis_url = match env.flag(crate::settings::REDIS_URL.flag) {
+        Some(url) => Some(url),
         None => project
             .service(&redis_service)
             .map(|_| stack::reference(&redis_service, "REDIS_URL")),

@@ -1,13 +1,13 @@
 //! Router settings: flags, environment, defaults, validated once at start.
 
-mod args;
 mod resolve;
+pub mod settings;
 
 use std::{net::SocketAddr, time::Duration};
 
-pub use args::{RouterArgs, settings};
-use resolve::default_replica_id;
-use switchyard_core::{RoutingNames, config::LogFormat, names::DEFAULT_PREFIX};
+use switchyard_core::{RoutingNames, config::LogFormat};
+
+pub use settings::RouterArgs;
 
 pub use crate::pins::Pins;
 
@@ -37,21 +37,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_connections: 10_000,
-            listen_backlog: 4096,
-            max_header_bytes: 64 * 1024,
-            max_header_lines: 100,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(120),
-            request_buffer: 64 * 1024,
-            min_upload_rate: Some(1024),
-            upload_grace: Duration::from_secs(10),
-            backend_connect_timeout: Duration::from_secs(3),
-            backend_timeout: Duration::from_secs(60),
-            shutdown_timeout: Duration::from_secs(30),
-            ws_max_message_bytes: 16 * 1024 * 1024,
-        }
+        RouterConfig::default().limits
     }
 }
 
@@ -64,12 +50,7 @@ pub struct Assets {
 
 impl Default for Assets {
     fn default() -> Self {
-        Self {
-            prefixes: ["/assets/", "/_next/static/", "/_app/immutable/"]
-                .map(String::from)
-                .to_vec(),
-            tries: 2,
-        }
+        RouterConfig::default().assets
     }
 }
 
@@ -107,38 +88,17 @@ pub struct RouterConfig {
     pub worker_threads: Option<usize>,
     /// The in-router janitor's period; `None` leaves the janitor to cron.
     pub janitor_interval: Option<Duration>,
+    /// Every setting as resolved, for the start-up log line.
+    pub summary: String,
 }
 
+/// Every declared default: what a router started with no flags and no
+/// variables runs with.
 impl Default for RouterConfig {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
-            metrics_listen: None,
-            metrics_hosts: Vec::new(),
-            metrics_explicit: false,
-            redis_url: None,
-            redis_prefix: DEFAULT_PREFIX.into(),
-            replica_id: default_replica_id(),
-            log_format: LogFormat::Text,
-            names: RoutingNames::default(),
-            rollout_key_header: None,
-            trust_forwarded: false,
-            secure_cookies: false,
-            access_log: false,
-            assets: Assets::default(),
-            pins: Pins {
-                keys: None,
-                previous_grace: Duration::from_secs(3600),
-                ttl: Duration::from_secs(86_400),
-                max_age: None,
-            },
-            limits: Limits::default(),
-            heartbeat_interval: Duration::from_secs(15),
-            lease_ttl: Duration::from_secs(45),
-            reload_interval: Duration::from_secs(10),
-            worker_threads: None,
-            janitor_interval: None,
-        }
+        let nothing: [(&str, &str); 0] = [];
+        Self::resolve(&nothing)
+            .unwrap_or_else(|e| unreachable!("a declared router default does not parse: {e}"))
     }
 }
 
@@ -150,122 +110,75 @@ impl RouterConfig {
         })
     }
 
-    /// The configuration as one log line: every setting an operator may
-    /// need to check, credentials removed.
-    pub fn summary(&self) -> String {
-        let l = &self.limits;
-        let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
-        format!(
-            "listen={} metrics={} redis={} prefix={} replica={} query_param={} header={} cookie={} \
-             rollout_key={} trust_forwarded={} secure_cookies={} access_log={} max_connections={} max_header_bytes={} \
-             max_header_lines={} header_read_timeout={:?} idle_timeout={:?} request_buffer={} min_upload_rate={} \
-             upload_grace={:?} backend_connect_timeout={:?} \
-             backend_timeout={:?} shutdown_timeout={:?} heartbeat={:?} lease_ttl={:?} reload={:?} \
-             ws_max_message_bytes={} workers={} asset_paths={} asset_tries={} pins={} pin_ttl={:?} \
-             max_pin_age={} janitor={}",
-            self.listen,
-            self.metrics_listen
-                .map_or_else(|| "off".into(), |a| a.to_string()),
-            switchyard_core::redact::Url(self.redis_url.as_deref()),
-            self.redis_prefix,
-            self.replica_id,
-            self.names.query_param,
-            self.names.header,
-            opt(&self.names.cookie),
-            opt(&self.rollout_key_header),
-            self.trust_forwarded,
-            self.secure_cookies,
-            self.access_log,
-            l.max_connections,
-            l.max_header_bytes,
-            l.max_header_lines,
-            l.header_read_timeout,
-            l.idle_timeout,
-            l.request_buffer,
-            l.min_upload_rate
-                .map_or_else(|| "off".into(), |r| format!("{r}/s")),
-            l.upload_grace,
-            l.backend_connect_timeout,
-            l.backend_timeout,
-            l.shutdown_timeout,
-            self.heartbeat_interval,
-            self.lease_ttl,
-            self.reload_interval,
-            l.ws_max_message_bytes,
-            self.worker_threads
-                .map_or_else(|| "per-core".into(), |n| n.to_string()),
-            if self.assets.prefixes.is_empty() {
-                "off".into()
-            } else {
-                self.assets.prefixes.join(",")
-            },
-            self.assets.tries,
-            if self.pins.strict() { "strict" } else { "ids" },
-            self.pins.ttl,
-            self.pins
-                .max_age
-                .map_or_else(|| "off".into(), |d| format!("{d:?}")),
-            self.janitor_interval
-                .map_or_else(|| "cron".into(), |d| format!("every {d:?}")),
-        )
+    /// The configuration as one log line: every setting as resolved,
+    /// credentials removed.
+    pub fn summary(&self) -> &str {
+        &self.summary
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-    use switchyard_core::config::ConfigError;
+    use clap::CommandFactory;
+    use switchyard_core::config::{ConfigError, Flags, command, settings_page};
 
-    use super::*;
+    use super::{settings::ALL, *};
 
     #[test]
-    fn every_setting_is_a_flag_and_every_flag_says_its_variables() {
-        use clap::CommandFactory;
-        use switchyard_core::config::{unmatched, without_variables};
-        assert!(unmatched(&RouterArgs::command(), settings::ALL).is_empty());
-        // `--health-check` is an action, not a setting.
-        let bare: Vec<String> = without_variables(RouterArgs::command(), settings::ALL)
-            .into_iter()
-            .filter(|long| long != "health-check")
-            .collect();
-        assert!(
-            bare.is_empty(),
-            "flags whose help names no variable: {bare:?}"
-        );
+    fn the_settings_page_is_what_the_declarations_say() {
+        settings_page("switchyard-router", ALL).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
-    fn docs_settings_names_every_setting_and_variable() {
-        use switchyard_core::config::{doc_section, undocumented};
-        let doc = include_str!("../../../docs/settings.md");
-        let section = doc_section(doc, "`switchyard-router`");
-        assert!(section.starts_with("# `switchyard-router`"));
-        let missing = undocumented(section, "", settings::ALL);
-        assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
-    }
-
-    #[test]
-    fn every_flag_has_help() {
-        use clap::CommandFactory;
-        for arg in RouterArgs::command().get_arguments() {
+    fn every_flag_has_help_and_every_setting_says_its_variables() {
+        let cmd = command(RouterArgs::command(), ALL);
+        for arg in cmd.get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
             assert!(
-                arg.get_help()
-                    .is_some_and(|h| !h.to_string().trim().is_empty()),
+                !help.trim().is_empty(),
                 "--{} has no help text",
                 arg.get_id()
             );
+            // `--health-check` is an action, not a setting.
+            if arg.get_id() != "health-check" && arg.get_id() != "health_check" {
+                assert!(help.contains("[env: "), "--{}: {help}", arg.get_id());
+            }
         }
+    }
+
+    #[test]
+    fn the_summary_names_every_setting_and_no_secret() {
+        let c = parse(
+            &["--pin-secret", &"k".repeat(32)],
+            &[("REDIS_URL", "redis://:hunter2@kv:6379")],
+        )
+        .unwrap();
+        let line = c.summary();
+        for s in ALL.iter().filter(|s| s.flag().starts_with("--")) {
+            let name = s.flag().trim_start_matches('-');
+            assert!(
+                line.contains(&format!("{name}=")),
+                "{name} missing from {line}"
+            );
+        }
+        assert!(line.contains("pin-secret=set"), "{line}");
+        assert!(
+            !line.contains("hunter2") && !line.contains("kkkk"),
+            "{line}"
+        );
     }
 
     fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<RouterConfig, ConfigError> {
         let mut argv = vec!["switchyard-router"];
         argv.extend_from_slice(flags);
-        let args = RouterArgs::try_parse_from(argv).unwrap();
+        let matches = command(RouterArgs::command(), ALL)
+            .try_get_matches_from(argv)
+            .unwrap();
         let env: std::collections::HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        RouterConfig::from_args(&args, &env)
+        RouterConfig::resolve(&Flags::new(&matches, ALL, &env))
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub async fn serve(
         // (so its 431 carries a request id); hyper's cut-off only bounds
         // memory.
         .max_buf_size(limits.max_header_bytes + 16 * 1024);
-    if limits.max_header_lines != crate::config::Limits::default().max_header_lines {
+    if limits.max_header_lines != crate::config::settings::HEADER_SLOTS {
         h1.max_headers(limits.max_header_lines);
     }
     builder
