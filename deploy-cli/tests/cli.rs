@@ -367,9 +367,9 @@ fn demo_runs_and_stops_cleanly_on_ctrl_c() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let c = reqwest_like(&base, "/hello").await;
+        let c = support::raw_get(&base, "/hello").await;
         assert!(c.contains("\"deployment\":\"v2\""), "{c}");
-        let pinned = reqwest_like(&base, "/hello?pulse_deployment=v1").await;
+        let pinned = support::raw_get(&base, "/hello?pulse_deployment=v1").await;
         assert!(pinned.contains("\"deployment\":\"v1\""), "{pinned}");
     });
     Command::new("kill")
@@ -537,23 +537,6 @@ fn status_watch_redraws_until_ctrl_c() {
     assert!(child.wait().unwrap().success());
     let err = cli.fails(&["status", "--watch", "0s"], 2);
     assert!(err.contains("--watch"), "{err}");
-}
-
-async fn reqwest_like(base: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

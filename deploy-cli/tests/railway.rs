@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::railway::{Stack, init, stack, switchyard, text};
 use switchyard_testkit::{Backend, FakeRailway, RedisServer};
 
@@ -83,7 +81,7 @@ async fn deploy_an_image_then_a_failed_build_leaves_the_active_serving() {
     assert_eq!(list["active"], "web-1");
     assert_eq!(list["deployments"].as_array().unwrap().len(), 1);
     let router = s.router_url.trim_start_matches("http://").to_string();
-    let r = reqwest_get(&router).await;
+    let r = support::raw_get(&router, "/").await;
     assert!(r.contains("x-pulse-selected-deployment: web-1"), "{r}");
 }
 
@@ -133,20 +131,6 @@ async fn missing_token_or_redis_proxy_say_what_to_do() {
     let url = s.redis.url();
     let out = s.cli(&["--redis-url", &url, "list"]).await;
     assert!(out.status.success(), "{}", text(&out));
-}
-
-async fn reqwest_get(addr: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,17 +270,7 @@ async fn from_an_empty_project_to_a_promoted_second_deployment() {
     }
     let list = s.list().await;
     assert_eq!(list["active"], "web-2");
-    let states: Vec<(String, String)> = list["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["deployment_id"].as_str().unwrap().to_string(),
-                d["state"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let states = support::states(&list);
     assert!(
         states.contains(&("web-1".into(), "draining".into())),
         "{states:?}"

@@ -18,17 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn listed(redis: &str) -> Vec<(String, String)> {
     let out = ok(&cli(redis, &["status", "--json"]).await);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let mut rows: Vec<(String, String)> = v["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["deployment_id"].as_str().unwrap().to_string(),
-                d["state"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let mut rows = support::states(&v);
     rows.sort();
     rows
 }

@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use switchyard_core::{DeploymentId, DeploymentState, UnixTime};
-use switchyard_janitor::{JanitorConfig, PlatformKind, Report, plan::Policy};
+use switchyard_janitor::{JanitorConfig, Report, plan::Policy};
 use switchyard_platform::{SharedPlatform, StaticPlatform};
 use switchyard_store::{NewDeployment, RedisSettings, RedisStore, SharedStore};
 use switchyard_testkit::{Backend, RedisServer};
@@ -17,18 +17,11 @@ fn id(s: &str) -> DeploymentId {
 
 fn config(redis: &RedisServer) -> JanitorConfig {
     JanitorConfig {
-        redis_url: redis.url(),
-        redis_prefix: "j".into(),
-        policy: Policy::default(),
         reload_grace: Duration::from_millis(50),
         reload_window: Duration::ZERO,
         internal_token: Some("tok".into()),
-        platform: PlatformKind::Static,
-        concurrency: 4,
         probe_timeout: Duration::from_secs(2),
-        json: false,
-        dry_run: false,
-        log_format: Default::default(),
+        ..JanitorConfig::with_store(&redis.url(), "j")
     }
 }
 

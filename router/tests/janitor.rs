@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use futures_util::StreamExt;
 use support::*;
 use switchyard_core::UnixTime;
-use switchyard_retention::{JanitorConfig, PlatformKind, plan::Policy};
+use switchyard_retention::JanitorConfig;
 use switchyard_store::{NewDeployment, RedisSettings, RedisStore, SharedStore};
 use switchyard_testkit::{Backend, RedisServer, eventually};
 
@@ -64,18 +64,10 @@ async fn a_janitor_reload_closes_the_routers_websockets_with_1012() {
     .await;
 
     let config = JanitorConfig {
-        redis_url: redis.url(),
-        redis_prefix: "j".into(),
-        policy: Policy::default(),
         reload_grace: Duration::from_millis(50),
         reload_window: Duration::ZERO,
-        internal_token: None,
-        platform: PlatformKind::Static,
-        concurrency: 4,
         probe_timeout: Duration::from_secs(2),
-        json: false,
-        dry_run: false,
-        log_format: Default::default(),
+        ..JanitorConfig::with_store(&redis.url(), "j")
     };
     let platform = switchyard_retention::store_only_platform(&config);
     let report = switchyard_retention::run(&config, &store, &platform)

@@ -164,6 +164,17 @@ pub struct JanitorConfig {
 }
 
 impl JanitorConfig {
+    /// A janitor configured by nothing but its store: every other setting
+    /// at its declared default, on the static platform.
+    pub fn with_store(redis_url: &str, redis_prefix: &str) -> Self {
+        let src = [
+            (common::REDIS_URL.env[0], redis_url),
+            (common::REDIS_PREFIX.env[0], redis_prefix),
+        ];
+        Self::resolve(&src)
+            .unwrap_or_else(|e| unreachable!("a declared janitor default does not parse: {e}"))
+    }
+
     /// Resolves every setting but the platform's credentials: where
     /// deployments run is known here, how to reach the platform's API is the
     /// cron janitor's business (`switchyard-janitor`), never a router's.
