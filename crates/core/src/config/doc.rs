@@ -1,7 +1,7 @@
 //! docs/settings.md's tables, generated from the declarations and held
 //! current by a test in each program.
 
-use super::Declared;
+use super::setting::Declared;
 
 /// One program's settings as a Markdown table.
 pub fn doc_table(settings: &[&dyn Declared]) -> String {

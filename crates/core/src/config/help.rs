@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Declared, EnvSource};
+use super::{setting::Declared, source::EnvSource};
 
 /// The argument for one declared setting: `--name VALUE` (or a switch),
 /// its help followed by `[env: …; default: …]`.

@@ -5,7 +5,7 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use super::{LogFormat, parse_bool, parse_duration};
+use super::parse::{LogFormat, parse_bool, parse_duration, parse_size};
 
 /// A type a setting can hold: how its text is read, and how a value is
 /// written back (for the default in help and the effective configuration).
@@ -373,7 +373,7 @@ pub struct Bytes(pub u64);
 
 impl Value for Bytes {
     fn parse(raw: &str) -> Result<Self, String> {
-        super::parse_size(raw).map(Bytes)
+        parse_size(raw).map(Bytes)
     }
     fn show(&self) -> String {
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
