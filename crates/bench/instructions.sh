@@ -15,6 +15,7 @@
 # buffering costs); the router takes its other settings from the caller's
 # environment, e.g. SWITCHYARD_REQUEST_BUFFER=0 SWITCHYARD_MIN_UPLOAD_RATE=off.
 # KEEP_DUMP=FILE keeps the callgrind dump (callgrind_annotate FILE).
+# CONNS=N runs wrk with N connections instead of 50.
 # COUNT=syscalls counts system calls per request instead (strace -c,
 # attached for the measured run; the proxy runs natively): where kernel
 # time, which callgrind cannot see, goes.
@@ -74,6 +75,7 @@ wait_for "http://127.0.0.1:$backend_port/small"
 
 callgrind=(valgrind --tool=callgrind --callgrind-out-file="$work/cg.out")
 count=${COUNT:-instructions}
+conns=${CONNS:-50}
 case $count in
     instructions) ;;
     syscalls) command -v strace >/dev/null || { echo "instructions.sh: strace is not installed" >&2; exit 2; }
@@ -155,24 +157,25 @@ if [ -n "${BODY_BYTES:-}" ]; then
     printf 'wrk.method = "POST"\nwrk.body = string.rep("x", %d)\n' "$BODY_BYTES" >"$work/post.lua"
     load=(-s "$work/post.lua")
 fi
-wrk -t1 -c50 -d3s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >/dev/null
+wrk -t1 -c"$conns" -d3s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >/dev/null
 if [ "$count" = syscalls ]; then
     strace -f -c -o "$work/strace.txt" -p "$proxy_pid" 2>/dev/null &
     tracer=$!
     sleep 1 # strace attaches to every thread before the run starts
-    wrk -t1 -c50 -d20s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >"$work/wrk.txt"
+    wrk -t1 -c"$conns" -d20s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >"$work/wrk.txt"
     kill -INT "$tracer"
     wait "$tracer" 2>/dev/null || true
     requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
     calls=$(awk '$NF == "total" {print $(NF-2)}' "$work/strace.txt")
     label=$target
     [ "$target" = router ] && label="router ($router)"
+    [ "$conns" != 50 ] && label="$label, $conns connections"
     echo "$label: $requests requests, $(python3 -c "print(f'{$calls / $requests:.2f}')") system calls per request"
     awk 'NR > 2 && $NF != "total" && $NF !~ /^-/ {printf "  %s %s\n", $NF, $4}' "$work/strace.txt" | sort -k2 -n -r | head -8
     exit 0
 fi
 callgrind_control -z "$proxy_pid" >/dev/null
-wrk -t1 -c50 -d20s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >"$work/wrk.txt"
+wrk -t1 -c"$conns" -d20s "${load[@]}" "http://127.0.0.1:$proxy_port/small" >"$work/wrk.txt"
 callgrind_control -d "$proxy_pid" >/dev/null
 
 requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
@@ -185,4 +188,5 @@ total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
 label=$target
 [ "$target" = router ] && label="router ($router)"
 [ -n "${BODY_BYTES:-}" ] && label="$label, POST of $BODY_BYTES bytes"
+[ "$conns" != 50 ] && label="$label, $conns connections"
 echo "$label: $requests requests, $((total / requests)) user-space instructions per request"

@@ -36,6 +36,11 @@ struct Args {
     /// Skip HAProxy even when it is installed
     #[arg(long)]
     no_haproxy: bool,
+    /// Have nginx and HAProxy also write what the router adds: a request
+    /// id and X-Forwarded-* to the backend, the request id, deployment,
+    /// Server-Timing and Vary to the client (the same bytes each way)
+    #[arg(long)]
+    same_job: bool,
     /// Drive the small-response workloads with an outside tool instead of
     /// the harness's load generator: wrk (HTTP/1.1) or h2load (HTTP/2)
     #[arg(long, value_enum)]
@@ -165,12 +170,12 @@ async fn harness(args: Args) -> anyhow::Result<()> {
     let nginx = if args.no_nginx {
         None
     } else {
-        Target::nginx(direct.addr).await?
+        Target::nginx(direct.addr, args.same_job).await?
     };
     let haproxy = if args.no_haproxy {
         None
     } else {
-        Target::haproxy(direct.addr).await?
+        Target::haproxy(direct.addr, args.same_job).await?
     };
 
     if let Some(tool) = args.tool {
@@ -180,19 +185,19 @@ async fn harness(args: Args) -> anyhow::Result<()> {
         let pin = args.pin.then(|| pin_header(args.strict)).transpose()?;
         print!(
             "{}",
-            external_table(tool, &targets, plan.duration, pin.as_deref()).await?
+            external_table(tool, &targets, plan.duration, pin.as_deref(), args.same_job).await?
         );
         return Ok(());
     }
-    let mut columns = vec![("direct", run(&direct, &plan).await)];
-    columns.push(("router", run(&router, &plan).await));
+    let mut columns = vec![("direct".to_string(), run(&direct, &plan).await)];
+    columns.push(("router".to_string(), run(&router, &plan).await));
     if let Some(n) = &nginx {
-        columns.push(("nginx", run(n, &plan).await));
+        columns.push((n.label(args.same_job), run(n, &plan).await));
     } else if !args.no_nginx {
         eprintln!("nginx not installed (apt-get install nginx): its column is skipped");
     }
     if let Some(h) = &haproxy {
-        columns.push(("haproxy", run(h, &plan).await));
+        columns.push((h.label(args.same_job), run(h, &plan).await));
     } else if !args.no_haproxy {
         eprintln!("haproxy not installed (apt-get install haproxy): its column is skipped");
     }
@@ -234,10 +239,11 @@ async fn external_table(
     targets: &[&Target],
     duration: Duration,
     header: Option<&str>,
+    same_job: bool,
 ) -> anyhow::Result<String> {
     use std::fmt::Write;
     let mut out = String::new();
-    let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    let names: Vec<String> = targets.iter().map(|t| t.label(same_job)).collect();
     let _ = writeln!(
         out,
         "\n{} -t1, {} s per run, 100-byte responses; ratios are to direct\n",
@@ -365,7 +371,7 @@ impl Results {
     }
 }
 
-fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String {
+fn table(columns: &[(String, Results)], plan: &Plan, load_threads: u16) -> String {
     use std::fmt::Write;
     let direct = &columns[0].1;
     let mut out = String::new();
@@ -375,7 +381,7 @@ fn table(columns: &[(&str, Results)], plan: &Plan, load_threads: u16) -> String 
         plan.duration.as_secs(),
         plan.idle,
     );
-    let header: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let header: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(out, "| workload | {} |", header.join(" | "));
     let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
     // (label, figure, whether a ratio to direct means something)

@@ -138,8 +138,9 @@ impl Target {
     }
 
     /// nginx as an equivalent proxy: one worker, upstream keepalive,
-    /// WebSocket upgrade, streaming (no response buffering).
-    pub async fn nginx(backend: SocketAddr) -> anyhow::Result<Option<Self>> {
+    /// WebSocket upgrade, streaming (no response buffering). With
+    /// `same_job`, it also writes the fields the router adds each way.
+    pub async fn nginx(backend: SocketAddr, same_job: bool) -> anyhow::Result<Option<Self>> {
         let Ok(nginx) = which("nginx") else {
             return Ok(None);
         };
@@ -174,11 +175,13 @@ http {{
       proxy_set_header Connection $connection_upgrade;
       proxy_buffering off;
       proxy_read_timeout 3600s;
+      {extra}
     }}
   }}
 }}
 "#,
-            dir = dir.display()
+            dir = dir.display(),
+            extra = if same_job { NGINX_SAME_JOB } else { "" },
         );
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf)?;
@@ -202,8 +205,9 @@ http {{
     }
 
     /// HAProxy as an equivalent proxy: one thread, connection reuse to the
-    /// backend (`http-reuse always`), WebSocket tunnels.
-    pub async fn haproxy(backend: SocketAddr) -> anyhow::Result<Option<Self>> {
+    /// backend (`http-reuse always`), WebSocket tunnels. With `same_job`,
+    /// it also writes the fields the router adds each way.
+    pub async fn haproxy(backend: SocketAddr, same_job: bool) -> anyhow::Result<Option<Self>> {
         let Ok(haproxy) = which("haproxy") else {
             return Ok(None);
         };
@@ -219,8 +223,9 @@ http {{
         let conf = format!(
             "global\n  nbthread 1\n  maxconn {maxconn}\n\
              defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  timeout tunnel 3600s\n  option http-keep-alive\n  http-reuse always\n\
-             frontend bench\n  bind 127.0.0.1:{port} backlog 4096\n  bind 127.0.0.1:{h2_port} proto h2 backlog 4096\n  default_backend app\n\
-             backend app\n  server app {backend}\n"
+             frontend bench\n  bind 127.0.0.1:{port} backlog 4096\n  bind 127.0.0.1:{h2_port} proto h2 backlog 4096\n{extra}  default_backend app\n\
+             backend app\n  server app {backend}\n",
+            extra = if same_job { HAPROXY_SAME_JOB } else { "" },
         );
         let conf_path = dir.join("haproxy.cfg");
         std::fs::write(&conf_path, conf)?;
@@ -241,6 +246,15 @@ http {{
             redis: None,
             _dir: Some(dir),
         }))
+    }
+
+    /// The peer's name in the tables, saying when it does the router's job.
+    pub fn label(&self, same_job: bool) -> String {
+        if same_job && matches!(self.name, "nginx" | "haproxy") {
+            format!("{} (same job)", self.name)
+        } else {
+            self.name.to_string()
+        }
     }
 
     /// CPU time of every thread of the process so far, from the
@@ -311,3 +325,20 @@ fn which(name: &str) -> anyhow::Result<PathBuf> {
     }
     anyhow::bail!("{name} not found")
 }
+
+/// What the router writes besides forwarding, for a peer to write too: a
+/// request id and the `X-Forwarded-*` fields towards the backend; the
+/// request id, the deployment that answered, its `Server-Timing` entries and
+/// `Vary` towards the client. Byte for byte what the router sends for the
+/// bench deployment, so wrk and the backend parse the same messages
+/// through every proxy.
+const NGINX_SAME_JOB: &str = r#"proxy_set_header X-Request-Id $request_id;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      add_header x-pulse-selected-deployment bench always;
+      add_header server-timing 'switchyard-pin;desc="bench", switchyard-deployment;desc="bench", switchyard-active;desc="bench"' always;
+      add_header vary x-pulse-deployment always;
+      add_header x-request-id $request_id always;"#;
+
+const HAPROXY_SAME_JOB: &str = "  unique-id-format %[rand,hex]%[rand,hex]\n  unique-id-header x-request-id\n  option forwardfor\n  http-request set-header X-Forwarded-Proto http\n  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n  http-response set-header x-pulse-selected-deployment bench\n  http-response set-header server-timing 'switchyard-pin;desc=\"bench\", switchyard-deployment;desc=\"bench\", switchyard-active;desc=\"bench\"'\n  http-response set-header vary x-pulse-deployment\n  http-response set-header x-request-id %[unique-id]\n";

@@ -112,24 +112,10 @@ pub async fn serve(
             else {
                 return;
             };
-            let activity = Arc::new(AtomicU64::new(0));
-            let io = TokioIo::new(IdleIo {
-                inner: rewind,
-                activity: activity.clone(),
-            });
-            let svc_shared = shared.clone();
-            let svc_conn = conn_info.clone();
-            let svc =
-                service_fn(move |req| proxy::handle(svc_shared.clone(), svc_conn.clone(), req));
-            let conn = pin!(builder.serve_connection_with_upgrades(io, svc));
-            drive(
-                conn,
-                |c| c.graceful_shutdown(),
-                &shared,
-                &conn_info,
-                &activity,
-            )
-            .await;
+            // hyper's connection state is twice the engine's: boxed, it is
+            // paid for by the connections handed on, not by every
+            // connection's task (an idle keep-alive connection's memory).
+            Box::pin(general(rewind, &builder, &shared, &conn_info)).await;
         });
     }
     drop(listener);
@@ -140,6 +126,33 @@ pub async fn serve(
         tracing::info!(open, ?deadline, "draining in-flight connections");
     }
     tokio::time::timeout(deadline, conns.wait()).await.is_ok()
+}
+
+/// Serves the rest of a connection the engine handed on with hyper's
+/// server (HTTP/2, and what the engine leaves to the general path).
+async fn general(
+    rewind: Rewind,
+    builder: &auto::Builder<TokioExecutor>,
+    shared: &Arc<Shared>,
+    conn_info: &Arc<Conn>,
+) {
+    let activity = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(IdleIo {
+        inner: rewind,
+        activity: activity.clone(),
+    });
+    let svc_shared = shared.clone();
+    let svc_conn = conn_info.clone();
+    let svc = service_fn(move |req| proxy::handle(svc_shared.clone(), svc_conn.clone(), req));
+    let conn = pin!(builder.serve_connection_with_upgrades(io, svc));
+    drive(
+        conn,
+        |c| c.graceful_shutdown(),
+        shared,
+        conn_info,
+        &activity,
+    )
+    .await;
 }
 
 /// Runs one connection to its end (`drain` asks it to finish what is in

@@ -27,6 +27,7 @@ use std::{
 
 use tokio::{net::TcpStream, time::Instant};
 
+use super::shelf;
 use crate::{
     conn::Conn,
     net::{
@@ -62,13 +63,13 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
         conn,
         stream,
         pool,
-        out: Vec::with_capacity(1024),
+        out: Vec::new(),
         back: Vec::new(),
         scratch: Vec::new(),
         upload: Vec::new(),
         carried: None,
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut buf: Vec<u8> = Vec::new();
     let mut cancelled = pin!(shared.shutdown.cancelled());
     let mut registered = false;
     // The first head is due a fixed time after accept, however it
@@ -77,6 +78,11 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
     let mut served = false;
     loop {
         if buf.is_empty() {
+            // Idle until the next request: the buffers go back to the
+            // worker's shelf, and come back with the next bytes.
+            shelf::give(&mut buf);
+            shelf::give(&mut s.out);
+            shelf::give(&mut s.back);
             if shared.shutdown.is_cancelled() {
                 return None;
             }
@@ -107,10 +113,18 @@ pub async fn serve(stream: TcpStream, shared: &Shared, conn: &Conn, pool: &Pool)
                 Wait::Readable => {}
                 Wait::TimedOut | Wait::Shutdown => return None,
             }
-            match timed::read(&s.stream, &mut buf, 4096, limits.header_read_timeout).await {
-                Ok(0) | Err(_) => return None,
+            buf = shelf::take();
+            match timed::read(&s.stream, &mut buf, shelf::SIZE, limits.header_read_timeout).await {
+                Ok(0) | Err(_) => {
+                    // The client closed between requests, as keep-alive
+                    // clients do: the buffer serves another connection.
+                    shelf::give(&mut buf);
+                    return None;
+                }
                 Ok(_) => {}
             }
+            s.out = shelf::take();
+            s.back = shelf::take();
             if served {
                 head_due = Instant::now() + limits.header_read_timeout;
             }

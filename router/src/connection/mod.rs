@@ -8,6 +8,7 @@ pub mod accept;
 pub mod http1;
 mod listeners;
 pub mod reserve;
+pub mod shelf;
 pub mod workers;
 
 pub use listeners::{Listeners, listen};

@@ -288,8 +288,9 @@ impl Value for Duration {
     }
 }
 
-/// `500ms`, `15s`, `10m`, `24h`, `7d`: the largest unit that divides it
-/// (days from two up: a day is said as `24h`).
+/// `500ms`, `120s`, `10m`, `1h`, `24h`, `7d`: the largest unit that
+/// divides it, minutes from ten up (`120s`, not `2m`) and days from two up
+/// (a day is `24h`).
 pub fn duration_text(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
@@ -300,7 +301,12 @@ pub fn duration_text(d: Duration) -> String {
     }
     let s = ms / 1000;
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s.is_multiple_of(size) && (unit != "d" || s >= 2 * size) {
+        let least = match unit {
+            "d" => 2,
+            "m" => 10,
+            _ => 1,
+        };
+        if s.is_multiple_of(size) && s >= least * size {
             return format!("{}{unit}", s / size);
         }
     }

@@ -96,7 +96,9 @@ fn errors_name_the_setting_and_its_source() {
 
 #[test]
 fn defaults_are_written_back_in_the_form_they_are_read() {
-    for d in ["500ms", "15s", "10m", "24h", "7d", "90m", "0s"] {
+    for d in [
+        "500ms", "15s", "120s", "10m", "1h", "24h", "7d", "90m", "0s",
+    ] {
         assert_eq!(duration_text(parse_duration(d).unwrap()), d);
     }
     for b in ["64KiB", "16MiB", "1GiB", "1000"] {
