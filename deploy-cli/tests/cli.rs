@@ -367,9 +367,10 @@ fn demo_runs_and_stops_cleanly_on_ctrl_c() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let c = support::raw_get(&base, "/hello").await;
+        let c = switchyard_testkit::http::raw_get(&base, None, "/hello").await;
         assert!(c.contains("\"deployment\":\"v2\""), "{c}");
-        let pinned = support::raw_get(&base, "/hello?pulse_deployment=v1").await;
+        let pinned =
+            switchyard_testkit::http::raw_get(&base, None, "/hello?pulse_deployment=v1").await;
         assert!(pinned.contains("\"deployment\":\"v1\""), "{pinned}");
     });
     Command::new("kill")

@@ -81,7 +81,7 @@ async fn deploy_an_image_then_a_failed_build_leaves_the_active_serving() {
     assert_eq!(list["active"], "web-1");
     assert_eq!(list["deployments"].as_array().unwrap().len(), 1);
     let router = s.router_url.trim_start_matches("http://").to_string();
-    let r = support::raw_get(&router, "/").await;
+    let r = switchyard_testkit::http::raw_get(&router, None, "/").await;
     assert!(r.contains("x-pulse-selected-deployment: web-1"), "{r}");
 }
 

@@ -3,6 +3,7 @@
 //! fake) a Railway API server.
 
 pub mod backend;
+pub mod http;
 pub mod metrics;
 pub mod netns;
 pub mod railway;

@@ -16,7 +16,6 @@ use std::{
 
 use futures_util::StreamExt;
 use switchyard_testkit::{RedisServer, eventually, free_port};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 fn bin(name: &str) -> PathBuf {
@@ -94,17 +93,7 @@ fn janitor(redis: &str, args: &[&str]) -> serde_json::Value {
 
 /// A plain HTTP/1.1 GET: status, the selected deployment, and the body.
 async fn get(addr: &str, path: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nhost: app.example\r\nconnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut raw = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut raw))
-        .await
-        .unwrap()
-        .unwrap();
+    let raw = switchyard_testkit::http::raw_get(addr, Some("app.example"), path).await;
     let status = raw.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let selected = raw
         .lines()

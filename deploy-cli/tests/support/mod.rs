@@ -147,28 +147,6 @@ impl InProcessRouter {
     }
 }
 
-/// One `GET path` over a fresh connection to `addr` (`host:port`, an
-/// `http://` prefix allowed), closed after the answer: the raw response.
-pub async fn raw_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = addr.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        s.read_to_string(&mut out),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    out
-}
-
 /// `(deployment id, state)` of every deployment in `list --json`'s answer,
 /// in its order.
 pub fn states(list: &serde_json::Value) -> Vec<(String, String)> {

@@ -63,18 +63,10 @@ impl<T> Copy for Setting<T> {}
 impl<T: Value> Setting<T> {
     /// A setting read with `T`'s own parser.
     pub const fn new(flag: &'static str, env: &'static [&'static str], help: &'static str) -> Self {
-        Self {
-            flag,
-            env,
-            file_key: None,
-            help,
-            more: "",
-            fallback: Fallback::Unset,
-            switch: false,
-            secret: false,
-            parse: T::parse,
-            show: T::show,
-        }
+        let mut s = Self::with(flag, env, help, T::parse);
+        s.secret = false;
+        s.show = T::show;
+        s
     }
 }
 
