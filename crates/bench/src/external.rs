@@ -161,6 +161,64 @@ fn parse_h2load(text: &str) -> anyhow::Result<(f64, u64, Option<f64>, u64)> {
     Ok((rate, done, None, failed))
 }
 
+/// Small responses at 50 and 500 connections through `tool`, one column
+/// per target.
+pub async fn table(
+    tool: Tool,
+    targets: &[&Target],
+    duration: Duration,
+    header: Option<&str>,
+    same_job: bool,
+) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let names: Vec<String> = targets.iter().map(|t| t.label(same_job)).collect();
+    let _ = writeln!(
+        out,
+        "\n{} -t1, {} s per run, 100-byte responses; ratios are to direct\n",
+        tool.program(),
+        duration.as_secs()
+    );
+    let _ = writeln!(out, "| workload | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(targets.len()));
+    for conns in [50, 500] {
+        let mut runs = vec![];
+        for t in targets {
+            eprintln!("{} -c{conns} against {}", tool.program(), t.name);
+            // Blocking is fine here: the targets are other processes.
+            runs.push(run(tool, t, conns, duration, header)?);
+            t.settle().await;
+        }
+        let direct = runs[0].requests_per_sec.max(1e-9);
+        let row = |label: &str, f: &dyn Fn(&Run) -> String| {
+            format!(
+                "| {label} | {} |\n",
+                runs.iter().map(f).collect::<Vec<_>>().join(" | ")
+            )
+        };
+        out.push_str(&row(&format!("{conns} conns: requests/s"), &|r| {
+            format!(
+                "{:.0} ({:.2}x)",
+                r.requests_per_sec,
+                r.requests_per_sec / direct
+            )
+        }));
+        if tool == Tool::Wrk {
+            out.push_str(&row(&format!("{conns} conns: p99 ms"), &|r| {
+                r.p99_ms.map_or("-".into(), |p| format!("{p:.2}"))
+            }));
+        }
+        out.push_str(&row(
+            &format!("{conns} conns: CPU µs per request (backend / proxy process)"),
+            &|r| format!("{:.2}", r.cpu_us_per_request),
+        ));
+        out.push_str(&row(&format!("{conns} conns: failed requests"), &|r| {
+            r.failed.to_string()
+        }));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,7 +185,7 @@ async fn harness(args: Args) -> anyhow::Result<()> {
         let pin = args.pin.then(|| pin_header(args.strict)).transpose()?;
         print!(
             "{}",
-            external_table(tool, &targets, plan.duration, pin.as_deref(), args.same_job).await?
+            external::table(tool, &targets, plan.duration, pin.as_deref(), args.same_job).await?
         );
         return Ok(());
     }
@@ -230,64 +230,6 @@ fn key_value(raw: &str) -> Result<(String, String), String> {
     raw.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))
-}
-
-/// Small responses at 50 and 500 connections through `tool`, one column
-/// per target.
-async fn external_table(
-    tool: external::Tool,
-    targets: &[&Target],
-    duration: Duration,
-    header: Option<&str>,
-    same_job: bool,
-) -> anyhow::Result<String> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let names: Vec<String> = targets.iter().map(|t| t.label(same_job)).collect();
-    let _ = writeln!(
-        out,
-        "\n{} -t1, {} s per run, 100-byte responses; ratios are to direct\n",
-        tool.program(),
-        duration.as_secs()
-    );
-    let _ = writeln!(out, "| workload | {} |", names.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---|".repeat(targets.len()));
-    for conns in [50, 500] {
-        let mut runs = vec![];
-        for t in targets {
-            eprintln!("{} -c{conns} against {}", tool.program(), t.name);
-            // Blocking is fine here: the targets are other processes.
-            runs.push(external::run(tool, t, conns, duration, header)?);
-            t.settle().await;
-        }
-        let direct = runs[0].requests_per_sec.max(1e-9);
-        let row = |label: &str, f: &dyn Fn(&external::Run) -> String| {
-            format!(
-                "| {label} | {} |\n",
-                runs.iter().map(f).collect::<Vec<_>>().join(" | ")
-            )
-        };
-        out.push_str(&row(&format!("{conns} conns: requests/s"), &|r| {
-            format!(
-                "{:.0} ({:.2}x)",
-                r.requests_per_sec,
-                r.requests_per_sec / direct
-            )
-        }));
-        if tool == external::Tool::Wrk {
-            out.push_str(&row(&format!("{conns} conns: p99 ms"), &|r| {
-                r.p99_ms.map_or("-".into(), |p| format!("{p:.2}"))
-            }));
-        }
-        out.push_str(&row(
-            &format!("{conns} conns: CPU µs per request (backend / proxy process)"),
-            &|r| format!("{:.2}", r.cpu_us_per_request),
-        ));
-        out.push_str(&row(&format!("{conns} conns: failed requests"), &|r| {
-            r.failed.to_string()
-        }));
-    }
-    Ok(out)
 }
 
 struct Plan {

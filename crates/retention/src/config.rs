@@ -255,20 +255,15 @@ mod tests {
 
     fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<JanitorConfig, ConfigError> {
         use clap::CommandFactory;
-        let mut argv = vec!["switchyard-janitor"];
-        argv.extend_from_slice(flags);
-        let matches = switchyard_core::config::command(JanitorArgs::command(), settings::ALL)
-            .try_get_matches_from(argv)
-            .unwrap();
-        let env: std::collections::HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        JanitorConfig::resolve(&switchyard_core::config::Flags::new(
-            &matches,
+        let argv = [&["switchyard-janitor"], flags].concat();
+        switchyard_core::config::with_command_line(
+            JanitorArgs::command(),
             settings::ALL,
-            &env,
-        ))
+            &argv,
+            env,
+            JanitorConfig::resolve,
+        )
+        .unwrap()
     }
 
     #[test]

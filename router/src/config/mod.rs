@@ -120,7 +120,7 @@ impl RouterConfig {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
-    use switchyard_core::config::{ConfigError, Flags, command, settings_page};
+    use switchyard_core::config::{ConfigError, command, settings_page, with_command_line};
 
     use super::{settings::ALL, *};
 
@@ -169,16 +169,15 @@ mod tests {
     }
 
     fn parse(flags: &[&str], env: &[(&str, &str)]) -> Result<RouterConfig, ConfigError> {
-        let mut argv = vec!["switchyard-router"];
-        argv.extend_from_slice(flags);
-        let matches = command(RouterArgs::command(), ALL)
-            .try_get_matches_from(argv)
-            .unwrap();
-        let env: std::collections::HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        RouterConfig::resolve(&Flags::new(&matches, ALL, &env))
+        let argv = [&["switchyard-router"], flags].concat();
+        with_command_line(
+            RouterArgs::command(),
+            ALL,
+            &argv,
+            env,
+            RouterConfig::resolve,
+        )
+        .unwrap()
     }
 
     #[test]

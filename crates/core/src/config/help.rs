@@ -159,6 +159,25 @@ impl EnvSource for Flags<'_> {
     }
 }
 
+/// Runs `resolve` on what `argv` (the program's name first) and `env` set,
+/// as the program would at start: flags parsed against `cmd` with an
+/// argument for each of `settings`, over a map of variables. For tests and
+/// tools that resolve a program's settings without its process.
+pub fn with_command_line<T>(
+    cmd: clap::Command,
+    settings: &[&dyn Declared],
+    argv: &[&str],
+    env: &[(&str, &str)],
+    resolve: impl FnOnce(&dyn EnvSource) -> T,
+) -> Result<T, clap::Error> {
+    let matches = command(cmd, settings).try_get_matches_from(argv)?;
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    Ok(resolve(&Flags::new(&matches, settings, &env)))
+}
+
 /// Parses the process's arguments against `cmd`; bad arguments exit as
 /// clap's own parse does, with a tip for a misspelt flag.
 pub fn parse_args(cmd: clap::Command) -> clap::ArgMatches {

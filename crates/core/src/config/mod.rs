@@ -18,7 +18,7 @@ mod source;
 use std::{cell::RefCell, fmt};
 
 pub use doc::{check_doc, doc_table, settings_page};
-pub use help::{Flags, command, global, parse_args};
+pub use help::{Flags, command, global, parse_args, with_command_line};
 pub use parse::{LogFormat, human_bytes, parse_bool, parse_duration, parse_positive, parse_size};
 pub use setting::{Bytes, Declared, Fallback, Setting, Value, duration_text};
 pub use source::{EnvSource, ProcessEnv};

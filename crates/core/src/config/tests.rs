@@ -1,4 +1,4 @@
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use super::*;
 
@@ -37,20 +37,15 @@ const TOKEN: Setting<String> = Setting::new("--token", &["TOKEN"], "A token").se
 const ALL: &[&dyn Declared] = &[&PORT, &GRACE, &QUIET, &TOKEN];
 
 fn resolve(argv: &[&str], env: &[(&str, &str)]) -> (Option<u16>, Duration, bool, String) {
-    let matches = command(clap::Command::new("t"), ALL)
-        .try_get_matches_from(argv)
-        .unwrap();
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let flags = Flags::new(&matches, ALL, &env);
-    let r = Resolver::new(&flags);
-    let port = r.optional(&PORT).unwrap();
-    let grace = r.get(&GRACE).unwrap();
-    let quiet = r.get(&QUIET).unwrap();
-    r.optional(&TOKEN).unwrap();
-    (port, grace, quiet, r.summary())
+    with_command_line(clap::Command::new("t"), ALL, argv, env, |src| {
+        let r = Resolver::new(src);
+        let port = r.optional(&PORT).unwrap();
+        let grace = r.get(&GRACE).unwrap();
+        let quiet = r.get(&QUIET).unwrap();
+        r.optional(&TOKEN).unwrap();
+        (port, grace, quiet, r.summary())
+    })
+    .unwrap()
 }
 
 #[test]
